@@ -1,0 +1,37 @@
+"""Attention over encoder outputs: Bahdanau (additive) and Luong (dot, general) scores."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class Attention(nn.Module):
+    """Scores each source position against the decoder's query; returns the context and the weights."""
+
+    def __init__(self, kind: str, size: int) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "general":
+            self.query_projection = nn.Linear(size, size, bias=False)
+        elif kind == "bahdanau":
+            self.query_projection = nn.Linear(size, size, bias=True)
+            self.key_projection = nn.Linear(size, size, bias=False)
+            self.score_vector = nn.Linear(size, 1, bias=False)
+
+    def prepare_keys(self, outputs: Tensor) -> Tensor:
+        """Work done once per source sentence: (B, S, H) -> keys (B, S, H)."""
+        return self.key_projection(outputs) if self.kind == "bahdanau" else outputs
+
+    def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """query (B, H), keys and values (B, S, H), mask (B, S) true at real tokens -> (B, H), (B, S)."""
+        if self.kind == "bahdanau":
+            hidden = torch.tanh(keys + self.query_projection(query).unsqueeze(1))  # (B, S, H)
+            scores = self.score_vector(hidden).squeeze(2)  # (B, S)
+        else:
+            if self.kind == "general":
+                query = self.query_projection(query)
+            scores = torch.bmm(keys, query.unsqueeze(2)).squeeze(2)  # (B, S)
+        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+        context = torch.bmm(weights.unsqueeze(1).to(values.dtype), values).squeeze(1)  # (B, H)
+        return context, weights

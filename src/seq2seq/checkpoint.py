@@ -1,0 +1,110 @@
+"""Self-contained checkpoints: tensors in one safetensors file, config and vocabularies as JSON in its header.
+
+Files are written to a temporary name and renamed, so a process killed at any moment leaves the previous
+complete checkpoint in place. Loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+from seq2seq.errors import CheckpointError
+
+FORMAT = "seq2seq-checkpoint-1"
+METADATA_KEY = "seq2seq"
+
+
+def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> None:
+    """Atomically write tensors and JSON-serialisable metadata to path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {METADATA_KEY: json.dumps({"format": FORMAT, **metadata})}
+    contiguous = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
+    save_file(contiguous, str(path), metadata=header)  # MUTATION
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(descriptor)
+    try:
+        save_file(contiguous, temporary, metadata=header)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp (and save_file) make 0600 files; use the usual mode
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Read tensors and metadata; a missing, truncated or foreign file raises CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+        metadata = json.loads(header[METADATA_KEY])
+    except (SafetensorError, OSError, KeyError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a readable seq2seq checkpoint ({error})") from error
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: unsupported checkpoint format {metadata.get('format')!r}")
+    return tensors, metadata
+
+
+def resolve_checkpoint(model_path: str | Path) -> Path:
+    """A run directory means its best checkpoint (or its last when no best exists); a file means itself."""
+    path = Path(model_path)
+    if path.is_dir():
+        for name in ("best.safetensors", "last.safetensors"):
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"{path}: no checkpoint in this directory (expected best.safetensors)")
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such model directory or checkpoint file")
+    return path
+
+
+def optimizer_tensors(state: dict[str, Any]) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Split an optimizer state_dict into flat tensors and a JSON part."""
+    tensors = {f"optimizer.{index}.{name}": value for index, entry in state["state"].items()
+               for name, value in entry.items()}
+    return tensors, {"param_groups": state["param_groups"]}
+
+
+def optimizer_state(tensors: dict[str, Tensor], json_part: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of `optimizer_tensors`."""
+    state: dict[int, dict[str, Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": json_part["param_groups"]}
+
+
+def rng_tensors() -> dict[str, Tensor]:
+    """Random generator states, so that a resumed run draws the same dropout masks."""
+    tensors = {"rng.cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    return tensors
+
+
+def restore_rng(tensors: dict[str, Tensor]) -> None:
+    torch.set_rng_state(tensors["rng.cpu"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])

@@ -1,0 +1,208 @@
+"""Configuration: nested dataclasses are the only home of defaults; YAML files and key.path=value override them."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seq2seq.errors import ConfigError
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "task": ("seq2seq", "lm"),
+    "kind": ("char", "word", "subword"),
+    "arch": ("context", "repeat", "attention"),
+    "rnn": ("lstm", "gru"),
+    "attention": ("bahdanau", "dot", "general"),
+    "precision": ("auto", "fp32", "bf16", "fp16"),
+    "metric": ("loss", "bleu", "chrf", "exact_match", "wer", "cer"),
+}
+
+
+@dataclass
+class TokenizerConfig:
+    """How one side (source or target) is split into tokens and mapped to ids."""
+
+    kind: str = "char"
+    lowercase: bool = False
+    split_punctuation: bool = True  # word level: Moses-style tokenization instead of plain whitespace
+    language: str = "en"  # word level: Moses rules for this language
+    min_freq: int = 1
+    max_size: int = 0  # 0 = no limit
+    subword_vocab_size: int = 8000
+
+
+@dataclass
+class DataConfig:
+    """Tokenization per side, length filtering and batching."""
+
+    src: TokenizerConfig = field(default_factory=TokenizerConfig)
+    tgt: TokenizerConfig = field(default_factory=TokenizerConfig)
+    max_src_length: int = 100  # tokens; longer pairs are filtered out of training (and counted)
+    max_tgt_length: int = 100
+    dev_size: int = 0  # when no dev file is given, hold out this many training pairs (0 = none)
+    batch_size: int = 64  # sentences per batch
+    bucket: bool = True  # group sentences of similar length to avoid padding
+
+
+@dataclass
+class ModelConfig:
+    """Encoder-decoder architecture."""
+
+    arch: str = "attention"
+    rnn: str = "lstm"
+    embedding_size: int = 256
+    hidden_size: int = 256  # encoder output size (split over directions) and decoder size
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.1
+    attention: str = "general"
+    input_feeding: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedule, stopping and run control."""
+
+    epochs: int = 20
+    max_steps: int = 0  # 0 = no limit
+    max_time: float = 0.0  # seconds of training wall time; 0 = no limit
+    lr: float = 1e-3
+    clip_norm: float = 5.0
+    label_smoothing: float = 0.0
+    teacher_forcing: float = 1.0  # probability of feeding the reference token (1 = always)
+    lr_decay: float = 0.5  # multiply the learning rate by this when the dev metric plateaus
+    lr_patience: int = 2  # evaluations without improvement before decaying
+    early_stopping: int = 6  # evaluations without improvement before stopping; 0 = never
+    eval_every: int = 0  # steps between dev evaluations; 0 = once per epoch
+    eval_max_batches: int = 0  # 0 = whole dev set
+    metric: str = "loss"  # dev metric for early stopping and the best checkpoint
+    checkpoint_every: int = 500  # steps between 'last' checkpoints (also written at every evaluation)
+    seed: int = 1
+    device: str = "auto"  # auto = cuda when present, else cpu
+    precision: str = "auto"  # auto = bf16 autocast on CUDA and on CPUs with native bf16, else fp32
+    threads: int = 0  # CPU threads; 0 = torch's default
+
+
+@dataclass
+class Config:
+    """Everything a run needs; saved resolved in every checkpoint."""
+
+    task: str = "seq2seq"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (JSON/YAML serialisable)."""
+        return dataclasses.asdict(self)
+
+
+def config_from_dict(values: dict[str, Any], source: str = "config") -> Config:
+    """Build a Config from a nested dict; unknown keys and bad values raise ConfigError."""
+    config = Config()
+    for key, value in _flatten(values):
+        set_value(config, key, value, source)
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    """Read a YAML config file."""
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: cannot read config: {str(error).splitlines()[0]}") from error
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of keys to values")
+    return config_from_dict(values, str(path))
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Apply `section.key=value` strings (values parsed as YAML scalars)."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=0.0005")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            problem = str(error).splitlines()[0]
+            raise ConfigError(f"override {item!r}: cannot parse the value ({problem})") from error
+        set_value(config, key.strip(), value, "override")
+    return config
+
+
+def set_value(config: Config, key: str, value: Any, source: str) -> None:
+    """Set one dotted key, checking that it exists and that the value has the right type and range."""
+    target: Any = config
+    *parents, name = key.split(".")
+    for part in parents:
+        if not dataclasses.is_dataclass(target) or part not in _field_types(target):
+            raise ConfigError(f"{source}: unknown config key {key!r}")
+        target = getattr(target, part)
+    fields = _field_types(target) if dataclasses.is_dataclass(target) else {}
+    if name not in fields or dataclasses.is_dataclass(getattr(target, name)):
+        raise ConfigError(f"{source}: unknown config key {key!r}")
+    setattr(target, name, _coerce(value, fields[name], key, source))
+
+
+def _field_types(instance: Any) -> dict[str, Any]:
+    hints = typing.get_type_hints(type(instance))
+    return {f.name: hints[f.name] for f in dataclasses.fields(instance)}
+
+
+def _coerce(value: Any, expected: Any, key: str, source: str) -> Any:
+    name = key.rsplit(".", 1)[-1]
+    if isinstance(expected, types.UnionType):
+        expected = next(t for t in typing.get_args(expected) if t is not type(None))
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if expected is float and isinstance(value, str):  # YAML 1.1 reads 5e-4 (no dot) as a string
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"{source}: {key} must be {expected.__name__}, got {value!r}")
+    if name in CHOICES and value not in CHOICES[name]:
+        raise ConfigError(f"{source}: {key} must be one of {', '.join(CHOICES[name])}, got {value!r}")
+    if isinstance(value, int | float) and value < 0:
+        raise ConfigError(f"{source}: {key} must not be negative, got {value!r}")
+    return value
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        items.extend(_flatten(value, path + ".") if isinstance(value, dict) else [(path, value)])
+    return items
+
+
+def validate(config: Config) -> None:
+    """Cross-field checks that single values cannot express."""
+    if not 0.0 <= config.model.dropout < 1.0:
+        raise ConfigError(f"model.dropout must be in [0, 1), got {config.model.dropout}")
+    if not 0.0 <= config.train.teacher_forcing <= 1.0:
+        raise ConfigError(f"train.teacher_forcing must be in [0, 1], got {config.train.teacher_forcing}")
+    if config.model.bidirectional and config.model.hidden_size % 2:
+        raise ConfigError("model.hidden_size must be even with a bidirectional encoder")
+    for name in ("hidden_size", "embedding_size", "num_layers"):
+        if getattr(config.model, name) < 1:
+            raise ConfigError(f"model.{name} must be at least 1")
+    if config.data.batch_size < 1:
+        raise ConfigError("data.batch_size must be at least 1")
+    if config.train.checkpoint_every < 1:
+        raise ConfigError("train.checkpoint_every must be at least 1")
+    if not 0.0 < config.train.lr_decay < 1.0:
+        raise ConfigError(f"train.lr_decay must be in (0, 1), got {config.train.lr_decay}")

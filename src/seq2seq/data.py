@@ -1,0 +1,188 @@
+"""Readers for parallel text (TSV/Anki, aligned files, JSONL), encoding to ids, and bucketed padded batches."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from seq2seq.errors import DataError
+from seq2seq.tokenizers import Tokenizer
+from seq2seq.vocab import PAD_ID, Vocab
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One source text and its target text, with where it came from (for error messages)."""
+
+    src: str
+    tgt: str
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class Example:
+    """Token ids of one pair; tgt holds <s> ... </s>."""
+
+    src: list[int]
+    tgt: list[int]
+
+
+@dataclass
+class Batch:
+    """Padded tensors of a batch: src (B, S), src_lengths (B,), tgt_in and tgt_out (B, T)."""
+
+    src: Tensor
+    src_lengths: Tensor
+    tgt_in: Tensor
+    tgt_out: Tensor
+
+    @property
+    def num_tgt_tokens(self) -> int:
+        return int((self.tgt_out != PAD_ID).sum())
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(self.src.to(device), self.src_lengths.to(device), self.tgt_in.to(device),
+                     self.tgt_out.to(device))
+
+
+def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text without newline); bad UTF-8 raises DataError naming the line."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read: {error.strerror}") from error
+    for number, line in enumerate(raw.splitlines(), start=1):
+        try:
+            yield number, line.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError as error:
+            raise DataError(f"{path}:{number}: not valid UTF-8 (byte 0x{line[error.start]:02x} at column "
+                            f"{error.start + 1})") from error
+
+
+def read_tsv(path: str | Path) -> list[Pair]:
+    """Read `source<TAB>target[<TAB>attribution...]` lines (the Tatoeba/Anki format); blank lines are skipped."""
+    pairs = []
+    for number, line in read_lines(path):
+        if not line.strip():
+            continue
+        columns = line.split("\t")
+        if len(columns) < 2:
+            raise DataError(f"{path}:{number}: expected source<TAB>target, found no tab")
+        pairs.append(_checked_pair(columns[0], columns[1], f"{path}:{number}"))
+    return _non_empty(pairs, path)
+
+
+def read_aligned(src_path: str | Path, tgt_path: str | Path) -> list[Pair]:
+    """Read two files with one sentence per line, line i of one aligned with line i of the other."""
+    src_lines = list(read_lines(src_path))
+    tgt_lines = list(read_lines(tgt_path))
+    if len(src_lines) != len(tgt_lines):
+        raise DataError(f"{src_path} has {len(src_lines)} lines but {tgt_path} has {len(tgt_lines)}: "
+                        "aligned files must have the same number of lines")
+    pairs = [_checked_pair(s, t, f"{src_path}:{n}") for (n, s), (_, t) in zip(src_lines, tgt_lines, strict=True)]
+    return _non_empty(pairs, src_path)
+
+
+def read_jsonl(path: str | Path) -> list[Pair]:
+    """Read one JSON object per line with "src" and "tgt" strings."""
+    pairs = []
+    for number, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}:{number}: invalid JSON ({error.msg})") from error
+        if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in ("src", "tgt")):
+            raise DataError(f'{path}:{number}: expected an object with string fields "src" and "tgt"')
+        pairs.append(_checked_pair(record["src"], record["tgt"], f"{path}:{number}"))
+    return _non_empty(pairs, path)
+
+
+def read_pairs(spec: str) -> list[Pair]:
+    """Read pairs from `file.tsv`, `file.jsonl` or `source_file,target_file` (aligned)."""
+    if "," in spec and not Path(spec).exists():
+        src_path, tgt_path = spec.split(",", 1)
+        return read_aligned(src_path, tgt_path)
+    if not Path(spec).is_file():
+        raise DataError(f"{spec}: no such file")
+    return read_jsonl(spec) if spec.endswith(".jsonl") else read_tsv(spec)
+
+
+def _checked_pair(src: str, tgt: str, origin: str) -> Pair:
+    if not src.strip():
+        raise DataError(f"{origin}: empty source")
+    if not tgt.strip():
+        raise DataError(f"{origin}: empty target")
+    return Pair(src.strip(), tgt.strip(), origin)
+
+
+def _non_empty(pairs: list[Pair], path: str | Path) -> list[Pair]:
+    if not pairs:
+        raise DataError(f"{path}: no data (the file is empty)")
+    return pairs
+
+
+def split_dev(pairs: list[Pair], dev_size: int, seed: int) -> tuple[list[Pair], list[Pair]]:
+    """Deterministically hold out dev_size pairs (a seeded shuffle of positions)."""
+    if dev_size >= len(pairs):
+        raise DataError(f"data.dev_size={dev_size} leaves no training data ({len(pairs)} pairs)")
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    held = set(order[:dev_size])
+    return [p for i, p in enumerate(pairs) if i not in held], [pairs[i] for i in sorted(held)]
+
+
+def encode_pairs(pairs: Sequence[Pair], tokenizers: tuple[Tokenizer, Tokenizer], vocabs: tuple[Vocab, Vocab],
+                 max_lengths: tuple[int, int] = (0, 0)) -> tuple[list[Example], int]:
+    """Token ids for each pair; pairs longer than max_lengths (tokens, 0 = no limit) are dropped and counted."""
+    examples, dropped = [], 0
+    for pair in pairs:
+        src = vocabs[0].encode(tokenizers[0].tokenize(pair.src))
+        tgt = vocabs[1].encode(tokenizers[1].tokenize(pair.tgt), add_bos=True, add_eos=True)
+        if (max_lengths[0] and len(src) > max_lengths[0]) or (max_lengths[1] and len(tgt) - 2 > max_lengths[1]):
+            dropped += 1
+            continue
+        examples.append(Example(src or [PAD_ID], tgt))
+    return examples, dropped
+
+
+def batch_order(examples: Sequence[Example], batch_size: int, bucket: bool, seed: int) -> list[list[int]]:
+    """Indices of each batch: similar lengths together when bucketing, batch order shuffled by seed."""
+    rng = random.Random(seed)
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    if bucket:
+        order.sort(key=lambda i: (len(examples[i].tgt), len(examples[i].src)))
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(examples: Sequence[Example]) -> Batch:
+    """Pad a list of examples into a Batch."""
+    src = pad([e.src for e in examples])
+    src_lengths = torch.tensor([len(e.src) for e in examples])
+    tgt = pad([e.tgt for e in examples])
+    return Batch(src, src_lengths, tgt[:, :-1], tgt[:, 1:])
+
+
+def pad(sequences: Sequence[Sequence[int]], length: int = 0, value: int = PAD_ID) -> Tensor:
+    """Keras-style pad_sequences: (N, max(length, longest)) int64, padded at the end."""
+    width = max(length, max(len(s) for s in sequences))
+    out = torch.full((len(sequences), width), value, dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        out[row, :len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
+    return out
+
+
+def one_hot(ids: Tensor, vocab_size: int) -> Tensor:
+    """Keras-style to_categorical: (..., V) float one-hot vectors."""
+    return torch.nn.functional.one_hot(ids, vocab_size).float()

@@ -1,0 +1,160 @@
+"""Corpus-level evaluation metrics: BLEU, chrF, exact match, WER, CER and perplexity."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz.distance import Levenshtein
+from sacrebleu.metrics import BLEU, CHRF
+from sacrebleu.metrics.base import Metric
+
+
+@dataclass(frozen=True)
+class MetricScore:
+    """A corpus score with the sacrebleu signature needed to reproduce it."""
+
+    score: float
+    signature: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.score:.2f} ({self.signature})"
+
+
+def group_references(sources: Sequence[str], targets: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """Merge lines with the same source into one item with several references, in first-seen order.
+
+    Args:
+        sources: Source line of each pair.
+        targets: Target line of each pair.
+
+    Returns:
+        The distinct sources and, for each, its distinct targets in first-seen order.
+
+    Raises:
+        ValueError: If the two sequences differ in length.
+    """
+    _check_lengths("sources", len(sources), "targets", len(targets))
+    grouped: dict[str, list[str]] = {}
+    for source, target in zip(sources, targets, strict=True):
+        references = grouped.setdefault(source, [])
+        # A repeated pair adds no information but would inflate the reference count.
+        if target not in references:
+            references.append(target)
+    return list(grouped), list(grouped.values())
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> MetricScore:
+    """Corpus BLEU with sacrebleu's default settings (13a tokenizer, exp smoothing)."""
+    return _sacrebleu_score(BLEU(), hypotheses, references)
+
+
+def chrf(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> MetricScore:
+    """Corpus chrF2 with sacrebleu's default settings (character 6-grams, beta 2)."""
+    return _sacrebleu_score(CHRF(), hypotheses, references)
+
+
+def exact_match(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    """Percentage of hypotheses equal to at least one of their references."""
+    _check_corpus(hypotheses, references)
+    hits = sum(hypothesis in refs for hypothesis, refs in zip(hypotheses, references, strict=True))
+    return 100.0 * hits / len(hypotheses)
+
+
+def wer(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    """Word error rate in percent, over whitespace-separated tokens (phoneme error rate for G2P)."""
+    return _error_rate(hypotheses, references, str.split)
+
+
+def cer(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    """Character error rate in percent, spaces included."""
+    return _error_rate(hypotheses, references, list)
+
+
+def perplexity(total_nll: float, num_tokens: int) -> float:
+    """Exponential of the mean negative log-likelihood per token (natural log).
+
+    Raises:
+        ValueError: If num_tokens is not positive.
+    """
+    if num_tokens <= 0:
+        raise ValueError(f"perplexity needs at least one token, got num_tokens={num_tokens}")
+    try:
+        return math.exp(total_nll / num_tokens)
+    except OverflowError:
+        # An untrained or diverged model can have a mean NLL beyond what a float can exponentiate.
+        return math.inf
+
+
+def score_corpus(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
+    """All text metrics at once, keyed bleu, chrf, exact_match, wer and cer."""
+    return {
+        "bleu": bleu(hypotheses, references).score,
+        "chrf": chrf(hypotheses, references).score,
+        "exact_match": exact_match(hypotheses, references),
+        "wer": wer(hypotheses, references),
+        "cer": cer(hypotheses, references),
+    }
+
+
+def _check_lengths(first: str, first_len: int, second: str, second_len: int) -> None:
+    """Raise ValueError naming both lengths if they differ."""
+    if first_len != second_len:
+        raise ValueError(f"{first_len} {first} but {second_len} {second}: they must pair up one to one")
+
+
+def _check_corpus(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> None:
+    """Raise ValueError unless the corpus is non-empty and every hypothesis has at least one reference."""
+    if not hypotheses:
+        raise ValueError("cannot score an empty list of hypotheses")
+    _check_lengths("hypotheses", len(hypotheses), "reference sets", len(references))
+    for index, refs in enumerate(references):
+        if isinstance(refs, str):
+            raise ValueError(f"references[{index}] is a string; expected a list of reference strings")
+        if not refs:
+            raise ValueError(f"item {index} has no reference")
+
+
+def _reference_streams(references: Sequence[Sequence[str]]) -> list[list[str | None]]:
+    """Transpose per-item reference lists into sacrebleu's reference streams.
+
+    sacrebleu drops None entries per segment (and reports nrefs:var), so items with fewer references are
+    padded with None; an empty string would instead count as a real, empty reference.
+    """
+    width = max(len(refs) for refs in references)
+    return [[refs[k] if k < len(refs) else None for refs in references] for k in range(width)]
+
+
+def _sacrebleu_score(
+    metric: Metric, hypotheses: Sequence[str], references: Sequence[Sequence[str]]
+) -> MetricScore:
+    """Score the corpus with a sacrebleu metric and keep its signature."""
+    _check_corpus(hypotheses, references)
+    result = metric.corpus_score(list(hypotheses), _reference_streams(references))
+    return MetricScore(score=result.score, signature=str(metric.get_signature()), name=result.name)
+
+
+def _error_rate(
+    hypotheses: Sequence[str],
+    references: Sequence[Sequence[str]],
+    split: Callable[[str], list[str]],
+) -> float:
+    """Total edits over the total length of the closest reference of each item, in percent.
+
+    Among equally close references the first listed one is used.
+    """
+    _check_corpus(hypotheses, references)
+    edits = length = 0
+    for hypothesis, refs in zip(hypotheses, references, strict=True):
+        hyp_units = split(hypothesis)
+        distance, ref_units = min(
+            ((Levenshtein.distance(hyp_units, units), units) for units in map(split, refs)),
+            key=lambda pair: pair[0],
+        )
+        edits += distance
+        length += len(ref_units)
+    if length == 0:
+        raise ValueError("error rate is undefined: the closest references are all empty")
+    return 100.0 * edits / length

@@ -1,0 +1,51 @@
+"""Vocabulary: special tokens, building from counts, and mapping tokens to ids and back."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
+SPECIALS = (PAD, UNK, BOS, EOS)
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
+
+
+class Vocab:
+    """Token <-> id table; ids 0-3 are always <pad> <unk> <s> </s>."""
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self.itos = list(SPECIALS) + [t for t in tokens if t not in SPECIALS]
+        self.stoi = {token: index for index, token in enumerate(self.itos)}
+
+    @classmethod
+    def build(cls, sequences: Iterable[Sequence[str]], min_freq: int = 1, max_size: int = 0) -> Vocab:
+        """Most frequent tokens first (ties alphabetical), keeping those seen at least min_freq times."""
+        counts = Counter(token for sequence in sequences for token in sequence)
+        ranked = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
+        return cls(ranked[:max_size] if max_size else ranked)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, tokens: Sequence[str], add_bos: bool = False, add_eos: bool = False) -> list[int]:
+        """Token ids; unknown tokens map to <unk>."""
+        ids = [self.stoi.get(token, UNK_ID) for token in tokens]
+        return ([BOS_ID] if add_bos else []) + ids + ([EOS_ID] if add_eos else [])
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """Tokens up to the first </s>, without <pad> and <s>."""
+        tokens = []
+        for index in ids:
+            if index == EOS_ID:
+                break
+            if index not in (PAD_ID, BOS_ID):
+                tokens.append(self.itos[index])
+        return tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tokens": self.itos}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Vocab:
+        return cls(values["tokens"])

@@ -1,0 +1,32 @@
+"""Shared fixtures: toy copy/reverse data and the path of the optional shared data sets."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from seq2seq.data import Pair
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SYMBOLS = "abcdefghij"
+
+
+def toy_pairs(task: str, count: int, seed: int) -> list[Pair]:
+    """Sequences of 3-8 symbols (space separated) and their copy or reversal."""
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(count):
+        symbols = [rng.choice(SYMBOLS) for _ in range(rng.randint(3, 8))]
+        target = symbols if task == "copy" else symbols[::-1]
+        pairs.append(Pair(" ".join(symbols), " ".join(target)))
+    return pairs
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The shared data folder beside the repository; tests using it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("shared data sets not available")
+    return SHARED_DATA

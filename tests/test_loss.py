@@ -1,0 +1,37 @@
+"""The fused projection + cross-entropy equals PyTorch's cross_entropy on materialised logits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seq2seq import loss as loss_module
+from seq2seq.loss import projected_cross_entropy
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_matches_cross_entropy_and_its_gradients(label_smoothing: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loss_module, "CHUNK_ROWS", 7)  # several chunks, the last one partial
+    torch.manual_seed(0)
+    features = torch.randn(30, 8, requires_grad=True)
+    weight = torch.randn(50, 8, requires_grad=True)
+    bias = torch.randn(50, requires_grad=True)
+    targets = torch.randint(0, 50, (30,))
+    expected = torch.nn.functional.cross_entropy(features @ weight.t() + bias, targets, reduction="sum",
+                                                 label_smoothing=label_smoothing)
+    got = projected_cross_entropy(features, weight, bias, targets, label_smoothing)
+    torch.testing.assert_close(got, expected)
+    for a, b in zip(torch.autograd.grad(expected, (features, weight, bias)),
+                    torch.autograd.grad(got, (features, weight, bias)), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_autocast_stays_close_to_fp32() -> None:
+    torch.manual_seed(0)
+    features, weight, bias = torch.randn(40, 16), torch.randn(100, 16) * 0.3, torch.zeros(100)
+    targets = torch.randint(0, 100, (40,))
+    exact = projected_cross_entropy(features, weight, bias, targets)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        approximate = projected_cross_entropy(features, weight, bias, targets)
+    assert approximate.dtype == torch.float32
+    assert abs(float(approximate) - float(exact)) / float(exact) < 0.02

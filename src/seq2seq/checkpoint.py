@@ -29,7 +29,6 @@ def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], metadata: dict
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {METADATA_KEY: json.dumps({"format": FORMAT, **metadata})}
     contiguous = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
-    save_file(contiguous, str(path), metadata=header)  # MUTATION
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(descriptor)
     try:
@@ -47,6 +46,12 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def remove_temporaries(directory: str | Path) -> None:
+    """Delete temporary files that a process killed in the middle of `save_checkpoint` left behind."""
+    for leftover in Path(directory).glob(".*.safetensors.*.tmp"):
+        leftover.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -108,3 +113,12 @@ def restore_rng(tensors: dict[str, Tensor]) -> None:
     torch.set_rng_state(tensors["rng.cpu"])
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])
+
+
+def load_model_weights(model: torch.nn.Module, tensors: dict[str, Tensor], path: str | Path) -> None:
+    """Copy a checkpoint's `model.*` tensors into model; weights that do not fit its config raise CheckpointError."""
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    except RuntimeError as error:
+        raise CheckpointError(f"{path}: weights do not match the saved config ({str(error).splitlines()[0]})") \
+            from error

@@ -22,6 +22,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "attention": ("bahdanau", "dot", "general"),
     "precision": ("auto", "fp32", "bf16", "fp16"),
     "metric": ("loss", "bleu", "chrf", "exact_match", "wer", "cer"),
+    "entries": ("file", "line", "delimiter"),
 }
 
 
@@ -46,9 +47,12 @@ class DataConfig:
     tgt: TokenizerConfig = field(default_factory=TokenizerConfig)
     max_src_length: int = 100  # tokens; longer pairs are filtered out of training (and counted)
     max_tgt_length: int = 100
-    dev_size: int = 0  # when no dev file is given, hold out this many training pairs (0 = none)
+    dev_size: int = 0  # when no dev file is given, hold out this many training pairs (lm: windows) (0 = none)
     batch_size: int = 64  # sentences per batch
     bucket: bool = True  # group sentences of similar length to avoid padding
+    window: int = 100  # lm: tokens per training window (truncated backpropagation through time)
+    entries: str = "file"  # lm: one entry (<s> ... </s>) is a whole file, a line, or text between delimiter lines
+    entry_delimiter: str = "%"  # lm, entries=delimiter: the line that separates entries (fortune files)
 
 
 @dataclass
@@ -64,6 +68,7 @@ class ModelConfig:
     dropout: float = 0.1
     attention: str = "general"
     input_feeding: bool = True
+    one_hot: bool = False  # lm: one-hot input vectors instead of learned embeddings
 
 
 @dataclass
@@ -72,7 +77,7 @@ class TrainConfig:
 
     epochs: int = 20
     max_steps: int = 0  # 0 = no limit
-    max_time: float = 0.0  # seconds of training wall time; 0 = no limit
+    max_time: float = 0.0  # seconds of wall time from the start of the run, setup included; 0 = no limit
     lr: float = 1e-3
     clip_norm: float = 5.0
     label_smoothing: float = 0.0
@@ -195,7 +200,7 @@ def validate(config: Config) -> None:
         raise ConfigError(f"model.dropout must be in [0, 1), got {config.model.dropout}")
     if not 0.0 <= config.train.teacher_forcing <= 1.0:
         raise ConfigError(f"train.teacher_forcing must be in [0, 1], got {config.train.teacher_forcing}")
-    if config.model.bidirectional and config.model.hidden_size % 2:
+    if config.task == "seq2seq" and config.model.bidirectional and config.model.hidden_size % 2:
         raise ConfigError("model.hidden_size must be even with a bidirectional encoder")
     for name in ("hidden_size", "embedding_size", "num_layers"):
         if getattr(config.model, name) < 1:
@@ -206,3 +211,17 @@ def validate(config: Config) -> None:
         raise ConfigError("train.checkpoint_every must be at least 1")
     if not 0.0 < config.train.lr_decay < 1.0:
         raise ConfigError(f"train.lr_decay must be in (0, 1), got {config.train.lr_decay}")
+    if config.task == "lm":
+        _validate_language_model(config)
+
+
+def _validate_language_model(config: Config) -> None:
+    """A language model reads its own text: the knobs about a source side or output scoring do not apply."""
+    if config.data.window < 1:
+        raise ConfigError("data.window must be at least 1")
+    if config.data.entries == "delimiter" and not config.data.entry_delimiter:
+        raise ConfigError("data.entry_delimiter must not be empty with data.entries=delimiter")
+    if config.train.teacher_forcing < 1.0:
+        raise ConfigError("train.teacher_forcing does not apply to task lm (a language model reads the real text)")
+    if config.train.metric != "loss":
+        raise ConfigError(f"train.metric={config.train.metric} does not apply to task lm (use loss)")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import Tensor
@@ -14,6 +16,8 @@ from torch import Tensor
 from seq2seq.errors import DataError
 from seq2seq.tokenizers import Tokenizer
 from seq2seq.vocab import PAD_ID, Vocab
+
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
         raw = path.read_bytes()
     except OSError as error:
         raise DataError(f"{path}: cannot read: {error.strerror}") from error
+    raw = raw.removeprefix(codecs.BOM_UTF8)  # files saved by Windows editors may start with a byte order mark
     for number, line in enumerate(raw.splitlines(), start=1):
         try:
             yield number, line.decode("utf-8").rstrip("\r")
@@ -130,10 +135,10 @@ def _non_empty(pairs: list[Pair], path: str | Path) -> list[Pair]:
     return pairs
 
 
-def split_dev(pairs: list[Pair], dev_size: int, seed: int) -> tuple[list[Pair], list[Pair]]:
-    """Deterministically hold out dev_size pairs (a seeded shuffle of positions)."""
+def split_dev(pairs: list[Item], dev_size: int, seed: int) -> tuple[list[Item], list[Item]]:
+    """Deterministically hold out dev_size pairs, or other examples (a seeded shuffle of positions)."""
     if dev_size >= len(pairs):
-        raise DataError(f"data.dev_size={dev_size} leaves no training data ({len(pairs)} pairs)")
+        raise DataError(f"data.dev_size={dev_size} leaves no training data ({len(pairs)} examples)")
     order = list(range(len(pairs)))
     random.Random(seed).shuffle(order)
     held = set(order[:dev_size])

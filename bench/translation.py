@@ -1,0 +1,149 @@
+"""Train eng->fra on the peer benchmark setup for a wall-clock budget, side by side with OpenNMT-py.
+
+Reproduces the setup of the peer scripts (Tatoeba pairs of at most 10 words, seed-1 shuffle, 2,000 dev / 2,000
+test, Moses-tokenized words with frequency >= 2, BiLSTM 2x128 encoder, LSTM 256 decoder with Luong general
+attention and input feeding, Adam 1e-3, clip 5, batches of 64 sentences, 2 threads) and reports target tokens/s,
+time to the first step, peak memory, test BLEU / chrF (detokenized, sacrebleu) and greedy sentences/s.
+
+usage: python bench/translation.py --peers PEERS_DIR --work SCRATCH_DIR [--budget 900]
+           [--onmt-python PEER_VENV/bin/python] [--onmt-budget SECONDS]
+PEERS_DIR holds prepare_data.py, train_onmt.py, decode_onmt.py, score.py and configs/ (the peer benchmark kit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sacremoses import MosesDetokenizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import run_metered, write_section
+
+import seq2seq
+from seq2seq import metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+GIB = 1024**3
+
+
+def prepare(peers: Path, work: Path) -> Path:
+    data = work / "data"
+    if not (data / "train.tok.en").exists():
+        env = dict(os.environ, PAIRS_TSV=str(peers.parent / "data" / "tatoeba" / "eng-fra.tsv"), DATA_DIR=str(data))
+        subprocess.run([sys.executable, str(peers / "prepare_data.py")], env=env, check=True)
+    return data
+
+
+def train_ours(data: Path, work: Path, budget: float, threads: int) -> dict[str, float]:
+    out = work / "runs" / "seq2seq"
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    command = [sys.executable, "-m", "seq2seq.cli", "train", "--config", str(ROOT / "configs" / "eng-fra-peers.yaml"),
+               "--train", f"{data}/train.tok.en,{data}/train.tok.fr", "--dev", f"{data}/dev.tok.en,{data}/dev.tok.fr",
+               "--out", str(out), "--max-time", str(budget), f"train.threads={threads}"]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TQDM_DISABLE="1")
+    start, peak, wall = run_metered(command, work / "seq2seq_train.log", env)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if r["event"] == "train"]
+    last = steps[-1]
+    return {"tokens_per_s": last["tokens"] / (last["time"] - start), "first_step_s": steps[0]["time"] - start,
+            "peak_gib": peak / GIB, "steps": last["step"], "wall_s": wall, **score_ours(out, data, threads)}
+
+
+def score_ours(model_dir: Path, data: Path, threads: int) -> dict[str, float]:
+    import torch
+
+    torch.set_num_threads(threads)
+    translator = seq2seq.load(model_dir)
+    sources = (data / "test.tok.en").read_text(encoding="utf-8").splitlines()
+    references = (data / "test.fr").read_text(encoding="utf-8").splitlines()
+    started = time.perf_counter()
+    outputs = translator.translate(sources, batch_size=64)
+    seconds = time.perf_counter() - started
+    detokenizer = MosesDetokenizer(lang="fr")
+    hypotheses = [detokenizer.detokenize(o.split()) for o in outputs]
+    refs = [[r] for r in references]
+    bleu = metrics.bleu(hypotheses, refs)
+    return {"bleu": bleu.score, "chrf": metrics.chrf(hypotheses, refs).score, "sentences_per_s": len(sources) / seconds,
+            "bleu_signature": bleu.signature}  # type: ignore[dict-item]
+
+
+def train_onmt(python: str, peers: Path, work: Path, budget: float, threads: int, decode: bool) -> dict[str, float]:
+    bin_dir = Path(python).parent
+    config = str(peers / "configs" / "onmt_rnn.yaml")
+    subprocess.run(["rm", "-rf", str(work / "runs" / "onmt")], check=True)
+    (work / "runs" / "onmt").mkdir(parents=True)
+    env = dict(os.environ, TRAIN_BUDGET_S=str(budget), THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               STEP_LOG=str(work / "onmt_steps.jsonl"))
+    subprocess.run([str(bin_dir / "onmt_build_vocab"), "-config", config, "-n_sample", "-1"], cwd=work, check=True,
+                   capture_output=True)
+    os.chdir(work)
+    _, peak, wall = run_metered([python, str(peers / "train_onmt.py"), config], work / "onmt_train.log", env)
+    rows = [json.loads(line) for line in (work / "onmt_steps.jsonl").read_text().splitlines()]
+    result = {"tokens_per_s": rows[-1][3] / rows[-1][1], "first_step_s": rows[0][1], "peak_gib": peak / GIB,
+              "steps": rows[-1][0], "wall_s": wall}
+    if decode:
+        checkpoint = max((work / "runs" / "onmt").glob("model_step_*.pt"), key=os.path.getmtime)
+        started = time.perf_counter()
+        subprocess.run([python, str(peers / "decode_onmt.py"), str(checkpoint), "data/test.tok.en", "onmt_greedy.txt",
+                        "1"], cwd=work, env=env, check=True, capture_output=True)
+        result["decode_wall_s"] = time.perf_counter() - started
+        score = subprocess.run([python, str(peers / "score.py"), "onmt_greedy.txt", "data/test.fr", "--tokenized"],
+                               cwd=work, check=True, capture_output=True, text=True)
+        result.update({k: v for k, v in json.loads(score.stdout).items() if k in ("bleu", "chrf")})
+    return result
+
+
+def table(ours: dict[str, float], onmt: dict[str, float] | None) -> str:
+    rows = [("target tokens/s (whole run)", "tokens_per_s", "{:,.0f}"),
+            ("time to first step", "first_step_s", "{:.1f} s"),
+            ("peak memory (process tree)", "peak_gib", "{:.2f} GiB"), ("updates", "steps", "{:,.0f}"),
+            ("test BLEU greedy", "bleu", "{:.2f}"), ("test chrF greedy", "chrf", "{:.2f}"),
+            ("greedy sentences/s (batch 64)", "sentences_per_s", "{:,.0f}")]
+    header = "| | seq2seq | OpenNMT-py 3.5.1 | ratio |\n|---|---|---|---|\n" if onmt else "| | seq2seq |\n|---|---|\n"
+    lines = []
+    for label, key, fmt in rows:
+        cells = [fmt.format(ours[key]) if key in ours else "-"]
+        if onmt is not None:
+            cells.append(fmt.format(onmt[key]) if key in onmt else "-")
+            cells.append(f"{ours[key] / onmt[key]:.2f}x" if key in ours and key in onmt and onmt[key] else "")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return header + "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--peers", type=Path, required=True)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--budget", type=float, default=900.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--onmt-python", help="python of a venv with OpenNMT-py 3.5.1 (the peers' setup_venvs.sh)")
+    parser.add_argument("--onmt-budget", type=float, default=0.0, help="default: --budget")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    data = prepare(args.peers.resolve(), args.work.resolve())
+    onmt = None
+    if args.onmt_python:
+        onmt_budget = args.onmt_budget or args.budget
+        onmt = train_onmt(args.onmt_python, args.peers.resolve(), args.work.resolve(), onmt_budget, args.threads,
+                          decode=onmt_budget == args.budget)
+    ours = train_ours(data, args.work.resolve(), args.budget, args.threads)
+    body = table(ours, onmt)
+    command = f"python bench/translation.py --peers PEERS --work SCRATCH --budget {args.budget:g}"
+    if onmt:
+        command += f" --onmt-python PEER_VENV/bin/python --onmt-budget {args.onmt_budget or args.budget:g}"
+    note = (f"Command: `{command}`. Training budget {args.budget:.0f} s of wall time from process start for seq2seq"
+            + (f", {args.onmt_budget or args.budget:.0f} s for OpenNMT-py" if onmt else "")
+            + ", run one after the other."
+            f" BLEU signature: `{ours['bleu_signature']}`.")
+    print(body)
+    write_section("Training: Tatoeba eng-fra, peer setup", body + "\n\n" + note)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,4 @@
-"""The Python API: `train(...)` builds and fits a model; `load(path)` returns a Translator."""
+"""The Python API: `train(...)` builds and fits a model; `load(path)` returns a Translator (or a TextGenerator)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,33 @@ import torch
 from torch import nn
 
 from seq2seq import checkpoint, metrics
-from seq2seq.config import Config, config_from_dict, save_config, validate
+from seq2seq.config import Config, config_from_dict, validate
 from seq2seq.data import Example, Pair, collate, encode_pairs, split_dev
-from seq2seq.decoding import greedy
+from seq2seq.decoding import DecodingOptions, Hypothesis, decode
 from seq2seq.errors import CheckpointError, ConfigError, DataError
+from seq2seq.generation import TextGenerator, generator_from_checkpoint
 from seq2seq.model import Seq2Seq
 from seq2seq.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_dict
-from seq2seq.train import Trainer, resolve_device, sequence_loss
-from seq2seq.vocab import Vocab
+from seq2seq.train import Trainer, resolve_device, resume_point, run_training, sequence_loss
+from seq2seq.vocab import PAD, PAD_ID, Vocab
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Translation:
+    """One output of `Translator.translate_detailed`, with what it came from.
+
+    `tokens` are the output tokens as the model produced them (</s> last unless cut at the maximum length): the rows
+    of `attention` (T, S), whose columns are `src_tokens`; `attention` is None for models without attention.
+    """
+
+    text: str
+    log_prob: float
+    src_tokens: list[str]
+    tokens: list[str]
+    token_log_probs: list[float]
+    attention: torch.Tensor | None
 
 
 @dataclass
@@ -35,28 +52,58 @@ class Translator:
     vocabs: tuple[Vocab, Vocab]
     device: torch.device
 
-    def translate(self, texts: Sequence[str], max_length: int = 0, batch_size: int = 64) -> list[str]:
-        """Greedy outputs for each text, in order; unknown tokens in the input map to <unk>."""
+    def translate(self, texts: Sequence[str], *, strategy: str = "greedy", max_length: int = 0, min_length: int = 0,
+                  no_repeat_ngram_size: int = 0, ban_unk: bool = False, beam_size: int | None = None,
+                  length_penalty: float | None = None, n_best: int | None = None, temperature: float | None = None,
+                  top_k: int | None = None, top_p: float | None = None, num_samples: int | None = None,
+                  seed: int | None = None, batch_size: int = 64) -> list[str] | list[list[str]]:
+        """Outputs for each text, in order; unknown tokens in the input map to <unk>.
+
+        The decoding arguments are those of `seq2seq.decoding.DecodingOptions`. Returns one string per text, or,
+        with n_best or num_samples above 1, a list of that many strings per text (best first for beam search).
+        """
+        options = DecodingOptions(
+            strategy=strategy, max_length=max_length, min_length=min_length,
+            no_repeat_ngram_size=no_repeat_ngram_size, ban_unk=ban_unk, beam_size=beam_size,
+            length_penalty=length_penalty, n_best=n_best, temperature=temperature, top_k=top_k, top_p=top_p,
+            num_samples=num_samples, seed=seed)
+        results = self.translate_detailed(texts, options, batch_size)
+        if options.per_input == 1:
+            return [translations[0].text for translations in results]
+        return [[translation.text for translation in translations] for translations in results]
+
+    def translate_detailed(self, texts: Sequence[str], options: DecodingOptions | None = None,
+                           batch_size: int = 64) -> list[list[Translation]]:
+        """For each text, its translations (n_best or num_samples of them, else one) with scores and attention."""
         if isinstance(texts, str):
             raise TypeError("translate() takes a list of strings; wrap a single text in a list")
-        max_length = max_length or self.config.data.max_tgt_length + 1
-        ids = [self.vocabs[0].encode(self.tokenizers[0].tokenize(text)) or [0] for text in texts]
-        outputs: list[str] = [""] * len(ids)
+        options = options or DecodingOptions()
+        sources = [self.tokenizers[0].tokenize(text) for text in texts]
+        ids = [self.vocabs[0].encode(tokens) or [PAD_ID] for tokens in sources]
+        results: list[list[Translation]] = [[] for _ in ids]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths share a batch
+        generator = torch.Generator(self.device).manual_seed(options.seed) if options.seed is not None else None
         self.model.eval()
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             batch = collate([Example(ids[i], [0]) for i in chunk]).to(self.device)
-            decoded = greedy(self.model, batch.src, batch.src_lengths, max_length)
-            for row, index in enumerate(chunk):
-                tokens = self.vocabs[1].decode(decoded.tokens[row].tolist())
-                outputs[index] = self.tokenizers[1].detokenize(tokens)
-        return outputs
+            hypotheses = decode(self.model, batch.src, batch.src_lengths, options, generator)
+            for index, found in zip(chunk, hypotheses, strict=True):
+                results[index] = [self._translation(hypothesis, sources[index] or [PAD]) for hypothesis in found]
+        return results
 
-    def evaluate(self, pairs: Sequence[Pair], batch_size: int = 64) -> dict[str, Any]:
-        """Scores on pairs; lines sharing a source are one item with several references."""
+    def _translation(self, hypothesis: Hypothesis, src_tokens: list[str]) -> Translation:
+        vocab = self.vocabs[1]
+        text = self.tokenizers[1].detokenize(vocab.decode(hypothesis.tokens))
+        return Translation(text, hypothesis.log_prob, src_tokens, [vocab.itos[i] for i in hypothesis.tokens],
+                           hypothesis.token_log_probs, hypothesis.attention)
+
+    def evaluate(self, pairs: Sequence[Pair], batch_size: int = 64,
+                 options: DecodingOptions | None = None) -> dict[str, Any]:
+        """Scores on pairs (of the first output per source); lines sharing a source are one item with several
+        references."""
         sources, references = metrics.group_references([p.src for p in pairs], [p.tgt for p in pairs])
-        hypotheses = self.translate(sources, batch_size=batch_size)
+        hypotheses = [found[0].text for found in self.translate_detailed(sources, options, batch_size)]
         scores: dict[str, Any] = metrics.score_corpus(hypotheses, references)
         scores["perplexity"] = self.perplexity(pairs, batch_size)
         scores["bleu_signature"] = metrics.bleu(hypotheses, references).signature
@@ -75,20 +122,29 @@ class Translator:
         return metrics.perplexity(total, tokens)
 
 
-def load(path: str | Path, device: str = "auto") -> Translator:
-    """Load a trained model from its run directory (best checkpoint) or a checkpoint file."""
+def load(path: str | Path, device: str = "auto") -> Translator | TextGenerator:
+    """Load a trained model from its run directory (best checkpoint) or a checkpoint file.
+
+    A language model (task lm) comes back as a TextGenerator, like `load_generator(path)`.
+    """
     tensors, metadata = checkpoint.load_checkpoint(checkpoint.resolve_checkpoint(path))
+    if metadata.get("task") == "lm":
+        return generator_from_checkpoint(tensors, metadata, path, device)
     config = config_from_dict(metadata["config"], str(path))
     tokenizers = (tokenizer_from_dict(metadata["tokenizers"][0]), tokenizer_from_dict(metadata["tokenizers"][1]))
     vocabs = (Vocab.from_dict(metadata["vocabs"][0]), Vocab.from_dict(metadata["vocabs"][1]))
     model = Seq2Seq(config.model, len(vocabs[0]), len(vocabs[1]))
-    try:
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    except RuntimeError as error:
-        raise CheckpointError(f"{path}: weights do not match the saved config ({str(error).splitlines()[0]})") \
-            from error
+    checkpoint.load_model_weights(model, tensors, path)
     target = resolve_device(device)
     return Translator(model.to(target).eval(), config, tokenizers, vocabs, target)
+
+
+def load_translator(path: str | Path, device: str = "auto") -> Translator:
+    """`load` for code that needs a translation model: a language model raises CheckpointError."""
+    model = load(path, device)
+    if isinstance(model, TextGenerator):
+        raise CheckpointError(f"{path}: a language model, not a translation model (use seq2seq generate)")
+    return model
 
 
 def train(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair] = (),
@@ -98,10 +154,7 @@ def train(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair]
     validate(config)
     _set_threads(config.train.threads)
     out = Path(out_dir)
-    saved: tuple[dict[str, Any], dict[str, Any]] | None = None
-    if resume:
-        saved = checkpoint.load_checkpoint(out / "last.safetensors")
-        config = config_from_dict(saved[1]["config"], str(out / "last.safetensors"))
+    saved = resume_point(out, config) if resume else None
     if not dev_pairs and config.data.dev_size:
         train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
     tokenizers, vocabs = _restore_or_build_vocabs(config, train_pairs, saved[1] if saved else None)
@@ -111,17 +164,14 @@ def train(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair]
     metadata = {"config": config.to_dict(), "tokenizers": [t.to_dict() for t in tokenizers],
                 "vocabs": [v.to_dict() for v in vocabs]}
     scorer = _dev_scorer(config, tokenizers, vocabs, dev_pairs) if config.train.metric != "loss" else None
-    trainer = Trainer(model, config, examples, dev_examples, out, metadata, scorer)
-    if saved:
-        trainer.restore(*saved)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(config, out / "config.yaml")
-    logger.info("model: %s parameters, device %s, mixed precision %s",
-                f"{sum(p.numel() for p in model.parameters()):,}", trainer.device, trainer.amp_dtype)
-    deadline = started + config.train.max_time - trainer.state.elapsed if config.train.max_time else None
-    trainer.fit(deadline)
-    return load(out, config.train.device)
+    run_training(Trainer(model, config, examples, dev_examples, out, metadata, scorer), saved, started)
+    return load_translator(out, config.train.device)
+
+
+def saved_config(out_dir: str | Path) -> Config:
+    """The config of the run in out_dir (from its last checkpoint), the starting point of a resumed run."""
+    path = Path(out_dir) / "last.safetensors"
+    return config_from_dict(checkpoint.load_checkpoint(path)[1]["config"], str(path))
 
 
 def _restore_or_build_vocabs(config: Config, pairs: Sequence[Pair], metadata: dict[str, Any] | None
@@ -163,7 +213,8 @@ def _dev_scorer(config: Config, tokenizers: tuple[Tokenizer, Tokenizer], vocabs:
         device = next(model.parameters()).device
         translator = Translator(model, config, tokenizers, vocabs, device)  # type: ignore[arg-type]
         sources, references = metrics.group_references([p.src for p in dev_pairs], [p.tgt for p in dev_pairs])
-        return metrics.score_corpus(translator.translate(sources), references)
+        outputs = [found[0].text for found in translator.translate_detailed(sources)]
+        return metrics.score_corpus(outputs, references)
 
     return score
 

@@ -13,15 +13,18 @@ class Attention(nn.Module):
         super().__init__()
         self.kind = kind
         if kind == "general":
-            self.query_projection = nn.Linear(size, size, bias=False)
+            self.key_projection = nn.Linear(size, size, bias=False)
         elif kind == "bahdanau":
             self.query_projection = nn.Linear(size, size, bias=True)
             self.key_projection = nn.Linear(size, size, bias=False)
             self.score_vector = nn.Linear(size, 1, bias=False)
 
     def prepare_keys(self, outputs: Tensor) -> Tensor:
-        """Work done once per source sentence: (B, S, H) -> keys (B, S, H)."""
-        return self.key_projection(outputs) if self.kind == "bahdanau" else outputs
+        """Work done once per source sentence, not once per target step: (B, S, H) -> keys (B, S, H).
+
+        Luong's general score h_t^T W h_s is computed as h_t . (W h_s), so W is applied to the source only once.
+        """
+        return outputs if self.kind == "dot" else self.key_projection(outputs)
 
     def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """query (B, H), keys and values (B, S, H), mask (B, S) true at real tokens -> (B, H), (B, S)."""
@@ -29,8 +32,6 @@ class Attention(nn.Module):
             hidden = torch.tanh(keys + self.query_projection(query).unsqueeze(1))  # (B, S, H)
             scores = self.score_vector(hidden).squeeze(2)  # (B, S)
         else:
-            if self.kind == "general":
-                query = self.query_projection(query)
             scores = torch.bmm(keys, query.unsqueeze(2)).squeeze(2)  # (B, S)
         weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
         context = torch.bmm(weights.unsqueeze(1).to(values.dtype), values).squeeze(1)  # (B, H)

@@ -1,15 +1,36 @@
-"""Decoding strategies over the model's encode / init_state / step interface."""
+"""Decoding strategies (greedy, beam search, sampling) over the model's encode / init_state / step interface.
+
+Every strategy drives a model only through `encode(src, src_lengths)`, `init_state(memory)` and
+`step(tokens, state, memory)`, and expands or reorders rows only through `index_select` on the memory and the state,
+so it serves every architecture, and a language model whose `src` is the prompt. The choice of each next token is
+shaped by logits processors: small pure functions `(scores, history) -> scores` shared by the strategies.
+`decode(model, src, src_lengths, DecodingOptions(...))` is the one entry point.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from functools import partial
+from typing import Protocol, TypeVar
 
 import torch
 from torch import Tensor
 
 from seq2seq.decoder import DecoderState, Memory
-from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID
+from seq2seq.errors import ConfigError
+from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+
+STRATEGIES = ("greedy", "beam", "sample")
+RELATIVE_MAX_LENGTH = (1.5, 20)  # (a, b): without max_length, a source of S tokens allows ceil(a * S) + b
+KNOB_STRATEGY = {"beam_size": "beam", "length_penalty": "beam", "n_best": "beam", "temperature": "sample",
+                 "top_k": "sample", "top_p": "sample", "num_samples": "sample", "seed": "sample"}
+
+LogitsProcessor = Callable[[Tensor, Tensor], Tensor]
+"""(scores (N, V), history (N, t) of the tokens chosen so far) -> new scores (N, V); never changes its inputs."""
+
+T = TypeVar("T")
 
 
 class StepModel(Protocol):
@@ -22,35 +43,423 @@ class StepModel(Protocol):
     def step(self, tokens: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]: ...
 
 
+@dataclass(frozen=True)
+class DecodingOptions:
+    """How outputs are produced. Knobs of one strategy left at None take the default in their comment; setting one
+    for another strategy is a ConfigError.
+
+    Lengths count output tokens, </s> included. A hypothesis that reaches max_length stops there without </s>.
+    """
+
+    strategy: str = "greedy"  # greedy | beam | sample
+    max_length: int = 0  # 0: per sentence, ceil(1.5 * source length) + 20 (RELATIVE_MAX_LENGTH)
+    min_length: int = 0  # </s> is banned until this many tokens have been produced
+    no_repeat_ngram_size: int = 0  # n > 0: no n-gram appears twice in an output
+    ban_unk: bool = False  # never produce <unk>
+    beam_size: int | None = None  # beam: 5
+    length_penalty: float | None = None  # beam: 1.0; GNMT alpha, hypotheses ranked by log p / ((5 + len) / 6) ** alpha
+    n_best: int | None = None  # beam: 1 hypothesis per input (at most beam_size)
+    temperature: float | None = None  # sample: 1.0; logits are divided by it
+    top_k: int | None = None  # sample: off; draw only from the k most likely tokens
+    top_p: float | None = None  # sample: off; draw only from the most likely tokens whose probability reaches p
+    num_samples: int | None = None  # sample: 1 output per input
+    seed: int | None = None  # sample: torch's global random generator
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown decoding strategy {self.strategy!r} (choose greedy, beam or sample)")
+        for name, owner in KNOB_STRATEGY.items():
+            if getattr(self, name) is not None and owner != self.strategy:
+                raise ConfigError(f"{name} applies only to strategy '{owner}', not '{self.strategy}'")
+        for valid, message in self._rules():
+            if not valid:
+                raise ConfigError(message)
+
+    def _rules(self) -> list[tuple[bool, str]]:
+        beam_size = _given(self.beam_size, 5)
+        return [(self.max_length >= 0, f"max_length must be >= 0 (0: relative to the source), not {self.max_length}"),
+                (self.min_length >= 0, f"min_length must be >= 0, not {self.min_length}"),
+                (not self.max_length or self.min_length < self.max_length,
+                 f"min_length={self.min_length} leaves no room for </s> within max_length={self.max_length}"),
+                (self.no_repeat_ngram_size >= 0, f"no_repeat_ngram_size must be >= 0, not {self.no_repeat_ngram_size}"),
+                (beam_size >= 1, f"beam_size must be >= 1, not {beam_size}"),
+                (1 <= _given(self.n_best, 1) <= beam_size,
+                 f"n_best must be between 1 and beam_size={beam_size}, not {self.n_best}"),
+                (_given(self.temperature, 1.0) > 0, f"temperature must be > 0, not {self.temperature}"),
+                (_given(self.top_k, 1) >= 1, f"top_k must be >= 1, not {self.top_k}"),
+                (0 < _given(self.top_p, 1.0) <= 1, f"top_p must be in (0, 1], not {self.top_p}"),
+                (_given(self.num_samples, 1) >= 1, f"num_samples must be >= 1, not {self.num_samples}")]
+
+    @property
+    def per_input(self) -> int:
+        """Hypotheses returned for each input: n_best for beam, num_samples for sample, 1 for greedy."""
+        return _given(self.n_best, 1) if self.strategy == "beam" else _given(self.num_samples, 1)
+
+
+@dataclass
+class Hypothesis:
+    """One output: token ids (</s> last unless cut at the maximum length), their total log-probability under the
+    model, the log-probability of each token (T,), and attention weights (T, S) over the sentence's S source tokens
+    when the model attends."""
+
+    tokens: list[int]
+    log_prob: float
+    token_log_probs: list[float]
+    attention: Tensor | None
+
+
 @dataclass
 class Decoded:
-    """Output ids (B, T) padded after </s>, total log-probabilities (B,) and attention weights (B, T, S)."""
+    """Rows of outputs: ids (N, T) padded after their end, total log-probabilities (N,), per-token log-probabilities
+    (N, T), lengths (N,) with </s> and attention weights (N, T, S). N is B times the hypotheses per input."""
 
     tokens: Tensor
     scores: Tensor
     attention: Tensor | None
+    token_log_probs: Tensor
+    lengths: Tensor
+
+
+def _given(value: T | None, default: T) -> T:
+    """value, or default where it is None."""
+    return default if value is None else value
+
+
+# ---- logits processors: pure (scores (N, V), history (N, t)) -> scores (N, V)
+
+def ban_tokens(scores: Tensor, history: Tensor, token_ids: Sequence[int]) -> Tensor:
+    """The given tokens can never be chosen."""
+    banned = scores.clone()
+    for token in token_ids:  # a few specials: plain indexing, no index tensor to copy to the device
+        banned[:, token] = -math.inf
+    return banned
+
+
+def block_eos_before(scores: Tensor, history: Tensor, min_length: int) -> Tensor:
+    """</s> can not be chosen before min_length tokens have been produced."""
+    return ban_tokens(scores, history, (EOS_ID,)) if history.size(1) < min_length else scores
+
+
+def block_repeated_ngrams(scores: Tensor, history: Tensor, size: int) -> Tensor:
+    """A token can not complete an n-gram of this size that the row has already produced (all on the device)."""
+    if history.size(1) < size:
+        return scores
+    windows = history.unfold(1, size, 1)  # (N, W, n): every n-gram produced so far
+    prefix = history[:, history.size(1) - size + 1:]  # (N, n - 1): what the next token would extend
+    seen = (windows[:, :, :-1] == prefix.unsqueeze(1)).all(dim=2)  # (N, W)
+    hits = torch.zeros_like(scores).scatter_add_(1, windows[:, :, -1], seen.to(scores.dtype))  # (N, V)
+    return scores.masked_fill(hits > 0, -math.inf)
+
+
+def scale_temperature(scores: Tensor, history: Tensor, temperature: float) -> Tensor:
+    """Logits / T: below 1 sharpens the distribution, above 1 flattens it."""
+    return scores / temperature
+
+
+def keep_top_k(scores: Tensor, history: Tensor, k: int) -> Tensor:
+    """Only the k highest-scoring tokens stay possible."""
+    threshold = scores.topk(min(k, scores.size(1)), dim=1).values[:, -1:]  # (N, 1)
+    return scores.masked_fill(scores < threshold, -math.inf)
+
+
+def keep_top_p(scores: Tensor, history: Tensor, p: float) -> Tensor:
+    """Nucleus: only the smallest set of most likely tokens whose probability reaches p stays possible."""
+    ranked, order = scores.sort(dim=1, descending=True)  # (N, V)
+    probs = ranked.softmax(dim=1)
+    outside = probs.cumsum(dim=1) - probs >= p  # the tokens ranked above already hold p
+    return scores.masked_fill(torch.zeros_like(outside).scatter(1, order, outside), -math.inf)
+
+
+def build_processors(options: DecodingOptions) -> list[LogitsProcessor]:
+    """The processors the options ask for, masks first; <pad> and <s> are never produced."""
+    banned = (PAD_ID, BOS_ID, UNK_ID) if options.ban_unk else (PAD_ID, BOS_ID)
+    processors: list[LogitsProcessor] = [partial(ban_tokens, token_ids=banned)]
+    if options.min_length:
+        processors.append(partial(block_eos_before, min_length=options.min_length))
+    if options.no_repeat_ngram_size:
+        processors.append(partial(block_repeated_ngrams, size=options.no_repeat_ngram_size))
+    if options.temperature is not None:
+        processors.append(partial(scale_temperature, temperature=options.temperature))
+    if options.top_k is not None:
+        processors.append(partial(keep_top_k, k=options.top_k))
+    if options.top_p is not None and options.top_p < 1:
+        processors.append(partial(keep_top_p, p=options.top_p))
+    return processors
+
+
+DEFAULT_PROCESSORS: tuple[LogitsProcessor, ...] = (partial(ban_tokens, token_ids=(PAD_ID, BOS_ID)),)
+
+
+def _process(processors: Sequence[LogitsProcessor], scores: Tensor, history: Tensor) -> Tensor:
+    for processor in processors:
+        scores = processor(scores, history)
+    return scores
+
+
+# ---- the entry point
+
+def decode(model: StepModel, src: Tensor, src_lengths: Tensor, options: DecodingOptions,
+           generator: torch.Generator | None = None) -> list[list[Hypothesis]]:
+    """Outputs for each input: n_best (best first) with beam, num_samples (as drawn) with sample, one with greedy.
+
+    Args:
+        model: anything with encode / init_state / step.
+        src: source (or prompt) ids (B, S), padded with <pad>.
+        src_lengths: real lengths (B,).
+        options: the strategy and its knobs.
+        generator: random source for sampling; by default one seeded with options.seed (when set).
+
+    Returns:
+        For each input, options.per_input hypotheses.
+    """
+    processors = build_processors(options)
+    limits = max_lengths(src_lengths, options.max_length).to(src.device)  # (B,)
+    if options.strategy == "beam":
+        decoded = beam_search(model, src, src_lengths, limits, processors, _given(options.beam_size, 5),
+                              _given(options.length_penalty, 1.0), _given(options.n_best, 1))
+    elif options.strategy == "sample":
+        generator = generator or _seeded(options.seed, src.device)
+        decoded = sample(model, src, src_lengths, limits, processors, _given(options.num_samples, 1), generator)
+    else:
+        decoded = greedy(model, src, src_lengths, limits, processors)
+    return _hypotheses(decoded, src_lengths, options.per_input)
+
+
+def max_lengths(src_lengths: Tensor, max_length: int = 0) -> Tensor:
+    """Output tokens allowed per sentence (B,), </s> included: max_length, or when 0 ceil(a * S) + b."""
+    if max_length:
+        return torch.full_like(src_lengths, max_length)
+    ratio, offset = RELATIVE_MAX_LENGTH
+    return (src_lengths * ratio).ceil().long() + offset
+
+
+def _seeded(seed: int | None, device: torch.device) -> torch.Generator | None:
+    return None if seed is None else torch.Generator(device=device).manual_seed(seed)
+
+
+def _limits(max_length: int | Tensor, src: Tensor, src_lengths: Tensor) -> Tensor:
+    limits = max_length if isinstance(max_length, Tensor) else max_lengths(src_lengths, max_length)
+    return limits.to(src.device)
+
+
+def _hypotheses(decoded: Decoded, src_lengths: Tensor, per_input: int) -> list[list[Hypothesis]]:
+    """Split the rows (input b's hypotheses are rows b * per_input ...) into Hypothesis lists, one per input."""
+    tokens, log_probs = decoded.tokens.tolist(), decoded.token_log_probs.tolist()
+    scores, lengths, sources = decoded.scores.tolist(), decoded.lengths.tolist(), src_lengths.tolist()
+    attention = decoded.attention.cpu() if decoded.attention is not None else None
+    rows = [Hypothesis(tokens[row][:length], scores[row], log_probs[row][:length],
+                       None if attention is None else attention[row, :length, :sources[row // per_input]])
+            for row, length in enumerate(lengths)]
+    return [rows[start:start + per_input] for start in range(0, len(rows), per_input)]
+
+
+# ---- greedy and sampling: one token per row and step
+
+@torch.no_grad()
+def greedy(model: StepModel, src: Tensor, src_lengths: Tensor, max_length: int | Tensor,
+           processors: Sequence[LogitsProcessor] = DEFAULT_PROCESSORS) -> Decoded:
+    """Pick the most likely allowed token at every step, for the whole batch at once.
+
+    Args:
+        src, src_lengths: source ids (B, S) and lengths (B,).
+        max_length: output tokens allowed, </s> included: one for all, 0 for the relative default, or (B,).
+        processors: what may be chosen; by default anything but <pad> and <s>.
+    """
+    memory = model.encode(src, src_lengths)
+    limits = _limits(max_length, src, src_lengths)
+    return _run(model, memory, model.init_state(memory), limits, processors, _most_likely)
 
 
 @torch.no_grad()
-def greedy(model: StepModel, src: Tensor, src_lengths: Tensor, max_length: int) -> Decoded:
-    """Pick the most likely token at every step, for the whole batch at once."""
+def sample(model: StepModel, src: Tensor, src_lengths: Tensor, max_length: int | Tensor,
+           processors: Sequence[LogitsProcessor] = DEFAULT_PROCESSORS, num_samples: int = 1,
+           generator: torch.Generator | None = None) -> Decoded:
+    """Draw every token from the processed distribution; rows b * num_samples + j are input b's samples.
+
+    The encoder runs once per input; its memory is then repeated num_samples times.
+    """
     memory = model.encode(src, src_lengths)
     state = model.init_state(memory)
-    batch = src.size(0)
-    tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=src.device)
-    finished = torch.zeros(batch, dtype=torch.bool, device=src.device)
-    scores = torch.zeros(batch, device=src.device)
-    outputs, attention = [], []
-    for _ in range(max_length):
+    expand = torch.arange(src.size(0), device=src.device).repeat_interleave(num_samples)  # (B * N,)
+    limits = _limits(max_length, src, src_lengths).index_select(0, expand)
+    draw = partial(_draw, generator=generator)
+    return _run(model, memory.index_select(expand), state.index_select(expand), limits, processors, draw)
+
+
+def _most_likely(scores: Tensor) -> Tensor:
+    return scores.argmax(dim=-1)
+
+
+def _draw(scores: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Sample from softmax(scores) as argmax of p / E with E ~ Exp(1): a row where everything is banned still
+    gives a token instead of an error."""
+    race = torch.empty_like(scores).exponential_(generator=generator).clamp_min_(1e-30).log()  # (N, V)
+    return (scores - race).argmax(dim=-1)
+
+
+def _run(model: StepModel, memory: Memory, state: DecoderState, limits: Tensor,
+         processors: Sequence[LogitsProcessor], choose: Callable[[Tensor], Tensor]) -> Decoded:
+    """Advance each row one chosen token per step until it produced </s> or reached its limit (N,)."""
+    rows, steps = limits.size(0), int(limits.max())
+    tokens = torch.full((rows,), BOS_ID, dtype=torch.long, device=limits.device)
+    history = torch.full((rows, steps), PAD_ID, dtype=torch.long, device=limits.device)  # (N, T)
+    token_log_probs = torch.zeros(rows, steps, device=limits.device)  # (N, T)
+    lengths, finished = torch.zeros_like(limits), torch.zeros(rows, dtype=torch.bool, device=limits.device)
+    attention = []
+    for step in range(steps):
         logits, state = model.step(tokens, state, memory)
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
-        best, tokens = log_probs.max(dim=-1)
-        tokens = tokens.masked_fill(finished, PAD_ID)
-        scores += best.masked_fill(finished, 0.0)
-        outputs.append(tokens)
+        logits = logits.float()  # (N, V)
+        tokens = choose(_process(processors, logits, history[:, :step])).masked_fill(finished, PAD_ID)  # (N,)
+        history[:, step] = tokens
+        chosen = logits.log_softmax(dim=1).gather(1, tokens.unsqueeze(1)).squeeze(1)  # (N,)
+        token_log_probs[:, step] = chosen.masked_fill(finished, 0.0)
         if state.attention is not None:
             attention.append(state.attention.float())
-        finished |= tokens == EOS_ID
+        lengths += ~finished
+        finished |= (tokens == EOS_ID) | (lengths >= limits)
         if bool(finished.all()):
             break
-    return Decoded(torch.stack(outputs, dim=1), scores, torch.stack(attention, dim=1) if attention else None)
+    width = step + 1
+    weights = torch.stack(attention, dim=1) if attention else None  # (N, T, S)
+    return Decoded(history[:, :width], token_log_probs[:, :width].sum(dim=1), weights, token_log_probs[:, :width],
+                   lengths)
+
+
+# ---- beam search: B sentences times K beams advance as one (B*K) batch
+
+@torch.no_grad()
+def beam_search(model: StepModel, src: Tensor, src_lengths: Tensor, max_length: int | Tensor,
+                processors: Sequence[LogitsProcessor] = DEFAULT_PROCESSORS, beam_size: int = 5,
+                length_penalty: float = 1.0, n_best: int = 1) -> Decoded:
+    """Keep the beam_size most likely prefixes of each sentence; return its n_best finished hypotheses, best first.
+
+    The encoder runs once per sentence; its memory is repeated K times. Hypotheses are ranked by
+    log p / ((5 + length) / 6) ** length_penalty (GNMT; 0 ranks by log p). A sentence is done when it has n_best
+    finished hypotheses that no live beam can beat, or at its maximum length.
+
+    Args:
+        src, src_lengths: source ids (B, S) and lengths (B,).
+        max_length: output tokens allowed, </s> included: one for all, 0 for the relative default, or (B,).
+        processors: what may be chosen; by default anything but <pad> and <s>.
+
+    Returns:
+        Rows b * n_best + i: sentence b's i-th best hypothesis; scores are total log-probabilities.
+    """
+    memory = model.encode(src, src_lengths)
+    state = model.init_state(memory)
+    expand = torch.arange(src.size(0), device=src.device).repeat_interleave(beam_size)  # (B*K,)
+    memory, state = memory.index_select(expand), state.index_select(expand)
+    beams = _Beams(_limits(max_length, src, src_lengths), beam_size, n_best, length_penalty)
+    tokens = torch.full_like(expand, BOS_ID)
+    for step in range(int(beams.limits.max())):
+        logits, state = model.step(tokens, state, memory)  # (B*K, V)
+        rows, tokens = beams.advance(step, logits, state.attention, processors)
+        state = state.index_select(rows)
+        if bool(beams.done.all()):
+            break
+    return beams.best_hypotheses()
+
+
+def _penalty(length: Tensor | int, alpha: float) -> Tensor | float:
+    """GNMT length penalty ((5 + length) / 6) ** alpha."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+@dataclass
+class _BeamStep:
+    """What one step leaves for backtracking, per sentence and candidate (B, 2K)."""
+
+    parents: Tensor  # the live beam (0..K-1) each candidate extends
+    tokens: Tensor
+    log_probs: Tensor  # of the candidate's last token
+    totals: Tensor  # of the whole candidate
+    finals: Tensor  # ranking score where the candidate is kept as a finished hypothesis, else -inf
+    keep: Tensor  # (B, K): the candidates that are the next step's live beams
+    attention: Tensor | None  # (B, 2K, S)
+
+
+class _Beams:
+    """The running state of a batched beam search: live beams, every step's candidates, and which sentences are done."""
+
+    def __init__(self, limits: Tensor, beam_size: int, n_best: int, length_penalty: float) -> None:
+        batch, device = limits.size(0), limits.device
+        self.limits, self.beam_size, self.n_best, self.alpha = limits, beam_size, n_best, length_penalty
+        self.scores = torch.full((batch, beam_size), -math.inf, device=device)  # (B, K) log p of the live beams
+        self.scores[:, 0] = 0.0  # the K beams start alike: expand only one, or every candidate would come K times
+        self.offsets = torch.arange(batch, device=device).unsqueeze(1) * beam_size  # (B, 1) first row of each
+        self.history = torch.zeros(batch * beam_size, 0, dtype=torch.long, device=device)  # (B*K, t)
+        self.best = torch.full((batch, n_best), -math.inf, device=device)  # (B, n) ranking scores of the best ended
+        self.done = torch.zeros(batch, dtype=torch.bool, device=device)
+        self.steps: list[_BeamStep] = []
+
+    def advance(self, step: int, logits: Tensor, attention: Tensor | None,
+                processors: Sequence[LogitsProcessor]) -> tuple[Tensor, Tensor]:
+        """Score every one-token extension of the live beams (logits (B*K, V), attention (B*K, S)), keep the finished
+        ones aside and the K best others live; returns the rows they extend (B*K,) and their new tokens (B*K,)."""
+        log_probs = logits.float().log_softmax(dim=-1)  # (B*K, V)
+        totals = (self.scores.view(-1, 1) + _process(processors, log_probs, self.history))  # (B*K, V)
+        top, index = totals.view(self.scores.size(0), -1).topk(2 * self.beam_size, dim=1)  # (B, 2K) of (B, K*V)
+        parents, tokens = index // log_probs.size(1), index % log_probs.size(1)  # (B, 2K)
+        rows = parents + self.offsets  # (B, 2K) rows of the (B*K) batch
+        ending = (tokens == EOS_ID) | (self.limits <= step + 1).unsqueeze(1)  # (B, 2K)
+        finals = self._finish(step, top, ending)
+        keep = self._go_on(top, ending)
+        self.steps.append(_BeamStep(parents, tokens, log_probs[rows, tokens], top, finals, keep,
+                                    None if attention is None else attention.float()[rows]))
+        live_rows, live_tokens = rows.gather(1, keep).view(-1), tokens.gather(1, keep).view(-1)  # (B*K,)
+        self.history = torch.cat([self.history.index_select(0, live_rows), live_tokens.unsqueeze(1)], dim=1)
+        self._update_done(step)
+        return live_rows, live_tokens
+
+    def _finish(self, step: int, top: Tensor, ending: Tensor) -> Tensor:
+        """Ranking scores (B, 2K) of the ending candidates among the K best (else -inf); updates the n best."""
+        first_k = torch.arange(top.size(1), device=top.device) < self.beam_size  # (2K,)
+        finals = torch.where(ending & first_k, top / _penalty(step + 1, self.alpha), -math.inf)  # (B, 2K)
+        self.best = torch.cat([self.best, finals], dim=1).topk(self.n_best, dim=1).values  # (B, n)
+        return finals
+
+    def _go_on(self, top: Tensor, ending: Tensor) -> Tensor:
+        """The K best candidates that do not end (B, K), in rank order; they become the live beams."""
+        width = top.size(1)
+        ranks = torch.arange(width, device=top.device) + ending.long() * width  # (B, 2K) the ending ones last
+        keep = ranks.topk(self.beam_size, dim=1, largest=False).indices  # (B, K)
+        self.scores = top.gather(1, keep)
+        return keep
+
+    def _update_done(self, step: int) -> None:
+        """A sentence is done at its limit, or when no live beam can beat its n-th best finished hypothesis."""
+        longest = self.limits if self.alpha > 0 else torch.full_like(self.limits, step + 2)  # where lp is largest
+        bound = self.scores.max(dim=1).values / _penalty(longest, self.alpha)  # (B,) log p only falls from here
+        self.done |= (self.limits <= step + 1) | (self.best[:, -1] >= bound)
+        self.scores = self.scores.masked_fill(self.done.unsqueeze(1), -math.inf)
+
+    def best_hypotheses(self) -> Decoded:
+        """The n best finished hypotheses of each sentence, rows b * n + i, best first."""
+        finals = torch.stack([record.finals for record in self.steps], dim=1)  # (B, T, 2K)
+        batch, _, width = finals.shape
+        picked = finals.view(batch, -1).topk(self.n_best, dim=1).indices  # (B, n)
+        ends, candidates = picked // width, picked % width  # (B, n): the step and candidate each ends at
+        totals = torch.stack([record.totals for record in self.steps], dim=1).view(batch, -1).gather(1, picked)
+        tokens, log_probs, attention = self._backtrack(ends, candidates)
+        return Decoded(tokens.flatten(0, 1), totals.view(-1), attention, log_probs.flatten(0, 1),
+                       (ends + 1).view(-1))
+
+    def _backtrack(self, ends: Tensor, candidates: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Token ids and log-probabilities (B, n, T) and attention (B*n, T, S) of the hypotheses that end at
+        (ends, candidates) (B, n), read back from the last step through each candidate's parent."""
+        shape = (*ends.shape, len(self.steps))
+        tokens = torch.full(shape, PAD_ID, dtype=torch.long, device=ends.device)
+        log_probs = torch.zeros(shape, device=ends.device)
+        weights, current = [], candidates
+        for step in reversed(range(len(self.steps))):
+            record, outside = self.steps[step], ends < step  # (B, n) hypotheses that ended before this step
+            current = torch.where(ends == step, candidates, current)  # (B, n) each hypothesis' candidate here
+            tokens[:, :, step] = record.tokens.gather(1, current).masked_fill(outside, PAD_ID)
+            log_probs[:, :, step] = record.log_probs.gather(1, current).masked_fill(outside, 0.0)
+            if record.attention is not None:
+                index = current.unsqueeze(2).expand(-1, -1, record.attention.size(2))  # (B, n, S)
+                weights.append(record.attention.gather(1, index).masked_fill(outside.unsqueeze(2), 0.0))
+            if step:
+                current = self.steps[step - 1].keep.gather(1, record.parents.gather(1, current))
+        attention = torch.stack(weights[::-1], dim=2).flatten(0, 1) if weights else None  # (B*n, T, S)
+        return tokens, log_probs, attention

@@ -17,8 +17,9 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from seq2seq import checkpoint
-from seq2seq.config import Config
+from seq2seq.config import Config, config_from_dict, save_config
 from seq2seq.data import Batch, Example, batch_order, collate
+from seq2seq.errors import ConfigError
 from seq2seq.loss import projected_cross_entropy
 from seq2seq.vocab import PAD_ID
 
@@ -105,6 +106,7 @@ class Trainer:
         """Train until epochs, steps, time budget or early stopping say stop; returns the final state."""
         train = self.config.train
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint.remove_temporaries(self.out_dir)
         started, elapsed_before = time.monotonic(), self.state.elapsed
         if train.max_time and deadline is None:
             deadline = started + train.max_time - elapsed_before
@@ -244,6 +246,7 @@ class Trainer:
         self.scheduler.load_state_dict(training["scheduler"])
         self.state = TrainState(**training["state"])
         self.state.finished = False
+        self._last_eval_step = self.state.step
         checkpoint.restore_rng(tensors)
 
     def _log_train(self, loss: float, tokens_per_second: float, progress: tqdm) -> None:
@@ -251,10 +254,11 @@ class Trainer:
         progress.set_postfix(loss=f"{loss:.3f}", ppl=f"{perplexity:.1f}", tok_s=f"{tokens_per_second:.0f}",
                              epoch=self.state.epoch)
         self._write_log({"event": "train", "step": self.state.step, "epoch": self.state.epoch,
-                         "elapsed": round(self.state.elapsed, 1), "loss": round(loss, 4),
+                         "elapsed": round(self.state.elapsed, 1), "tokens": self.state.tokens, "loss": round(loss, 4),
                          "perplexity": round(perplexity, 2), "tokens_per_second": round(tokens_per_second)})
 
     def _write_log(self, record: dict[str, Any]) -> None:
+        record["time"] = round(time.time(), 3)
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
 
@@ -262,3 +266,36 @@ class Trainer:
 def _fast_adam(device: torch.device) -> dict[str, bool]:
     """The fused (or multi-tensor) Adam: the single-tensor default spends ~12% of a CPU step in Python."""
     return {"fused": True}
+
+
+def run_training(trainer: Trainer, saved: tuple[dict[str, Tensor], dict[str, Any]] | None,
+                 started: float) -> TrainState:
+    """Continue from `saved` (a last checkpoint) or start a fresh run directory, then fit until the config says stop.
+
+    train.max_time counts from `started` (time.monotonic() at the start of the command, data preparation included).
+    """
+    config = trainer.config
+    if saved:
+        trainer.restore(*saved)
+    else:
+        trainer.out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, trainer.out_dir / "config.yaml")
+    logger.info("model: %s parameters, device %s, mixed precision %s",
+                f"{sum(p.numel() for p in trainer.model.parameters()):,}", trainer.device, trainer.amp_dtype)
+    deadline = started + config.train.max_time - trainer.state.elapsed if config.train.max_time else None
+    return trainer.fit(deadline)
+
+
+def resume_point(out_dir: str | Path, config: Config) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """The last checkpoint of the run in out_dir, to be continued with config.
+
+    A resumed run may change how long and how it trains (train.*), not what it trains: task, data or model settings
+    that differ from the saved run's are a ConfigError.
+    """
+    path = Path(out_dir) / "last.safetensors"
+    saved = checkpoint.load_checkpoint(path)
+    previous = config_from_dict(saved[1]["config"], str(path))
+    for section in ("task", "data", "model"):
+        if getattr(config, section) != getattr(previous, section):
+            raise ConfigError(f"--resume: the {section} settings differ from the saved run; only train.* may change")
+    return saved

@@ -1,0 +1,146 @@
+"""Train a character language model on a text for a wall-clock budget, side by side with the Keras seed design.
+
+Ours: configs/charlm.yaml (characters embedded, 2-layer LSTM of 256 units, windows of 100 characters). The
+reference: the peers' keras_charlm.py (50-character one-hot windows, 2 LSTM layers of 128 units, softmax), run with
+a TensorFlow venv's python. Reports held-out bits per character, training characters predicted per second (whole
+run, start-up included), time to the first step, peak memory, and our generation speed in characters per second.
+
+usage: python bench/charlm.py --text TEXT --work SCRATCH_DIR [--heldout TEXT] [--budget 900] [--threads 2]
+           [--tf-python TFVENV/bin/python --keras-script PEERS/keras_charlm.py] [key=value ...]
+Without --heldout, the last 10% of the lines of TEXT are held out (both systems train on the rest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import run_metered, write_section
+
+import seq2seq
+from seq2seq.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+GIB = 1024**3
+KERAS_LINE = re.compile(r"first step (?P<first>[\d.]+) s; (?P<steps>\d+) steps, (?P<chars>\d+) predicted chars in "
+                        r"(?P<seconds>\d+) s = (?P<rate>\d+) chars/s; held-out bpc (?P<bpc>[\d.]+)")
+
+
+def split_text(text: Path, heldout: Path | None, work: Path, fraction: float = 0.1) -> tuple[Path, Path]:
+    """The training and held-out files: the given ones, or TEXT cut at a line boundary (last `fraction` held out)."""
+    if heldout is not None:
+        return text, heldout
+    lines = text.read_text(encoding="utf-8").splitlines(keepends=True)
+    cut = round(len(lines) * (1 - fraction))
+    train, held = work / "train.txt", work / "heldout.txt"
+    train.write_text("".join(lines[:cut]), encoding="utf-8")
+    held.write_text("".join(lines[cut:]), encoding="utf-8")
+    return train, held
+
+
+def train_ours(train: Path, held: Path, work: Path, budget: float, threads: int,
+               overrides: list[str]) -> dict[str, float]:
+    out = work / "runs" / "charlm"
+    shutil.rmtree(out, ignore_errors=True)
+    command = [sys.executable, "-m", "seq2seq.cli", "train", "--task", "lm", "--config",
+               str(ROOT / "configs" / "charlm.yaml"), "--train", str(train), "--out", str(out), "--max-time",
+               str(budget), f"train.threads={threads}", *overrides]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TQDM_DISABLE="1")
+    start, peak, wall = run_metered(command, work / "charlm_train.log", env)
+    first = next(json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
+                 if json.loads(line)["event"] == "train")
+    state = load_checkpoint(out / "last.safetensors")[1]["training"]["state"]
+    startup = first["time"] - first["elapsed"] - start  # process start -> training start
+    return {"chars_per_s": state["tokens"] / (startup + state["elapsed"]), "first_step_s": first["time"] - start,
+            "peak_gib": peak / GIB, "steps": state["step"], "wall_s": wall, **score_ours(out, held, threads)}
+
+
+def score_ours(model_dir: Path, held: Path, threads: int, length: int = 2000) -> dict[str, float]:
+    """Held-out bits per character, and characters generated per second by 1 and by 64 streams at once."""
+    import torch
+
+    torch.set_num_threads(threads)
+    generator = seq2seq.load_generator(model_dir)
+    scores = generator.evaluate(generator.read(held))
+    rates = {}
+    for streams in (1, 64):
+        started = time.perf_counter()
+        texts = generator.generate("", num=streams, max_length=length, seed=1)
+        rates[f"generate_{streams}"] = sum(len(text) for text in texts) / (time.perf_counter() - started)
+    return {"bpc": scores["bpc"], "heldout_chars": scores["characters"], **rates}
+
+
+def train_keras(python: str, script: Path, train: Path, held: Path, work: Path, budget: float,
+                threads: int) -> dict[str, float]:
+    env = dict(os.environ, TRAIN=str(train), HELDOUT=str(held), BUDGET_S=str(budget), THREADS=str(threads),
+               OMP_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="2")
+    log = work / "keras_charlm.log"
+    _, peak, wall = run_metered([python, str(script)], log, env)
+    found = KERAS_LINE.search(log.read_text(encoding="utf-8", errors="replace"))
+    if found is None:
+        sys.exit(f"no result line in {log}")
+    return {"chars_per_s": float(found["rate"]), "first_step_s": float(found["first"]), "peak_gib": peak / GIB,
+            "steps": float(found["steps"]), "wall_s": wall, "bpc": float(found["bpc"])}
+
+
+def table(ours: dict[str, float], keras: dict[str, float] | None) -> str:
+    rows = [("held-out bits per character", "bpc", "{:.3f}"),
+            ("training characters predicted/s (whole run)", "chars_per_s", "{:,.0f}"),
+            ("time to first step", "first_step_s", "{:.1f} s"), ("updates", "steps", "{:,.0f}"),
+            ("peak memory (process tree)", "peak_gib", "{:.2f} GiB"),
+            ("generation characters/s, 1 stream", "generate_1", "{:,.0f}"),
+            ("generation characters/s, 64 streams", "generate_64", "{:,.0f}")]
+    header = "| | seq2seq, 2x256 LSTM |" + (" Keras seed design, 2x128 LSTM |" if keras else "")
+    lines = [header, "|---|---|" + ("---|" if keras else "")]
+    for label, key, fmt in rows:
+        cells = [fmt.format(ours[key]) if key in ours else "-"]
+        if keras is not None:
+            cells.append(fmt.format(keras[key]) if key in keras else "-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--text", type=Path, required=True, help="training text (UTF-8)")
+    parser.add_argument("--heldout", type=Path, help="held-out text (default: the last 10%% of --text's lines)")
+    parser.add_argument("--work", type=Path, required=True, help="scratch folder for runs and logs")
+    parser.add_argument("--budget", type=float, default=900.0, help="seconds of training per system")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tf-python", help="python of a venv with tensorflow-cpu + keras (the peers' TFVENV)")
+    parser.add_argument("--keras-script", type=Path, help="the peers' keras_charlm.py (with --tf-python)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for our model")
+    args = parser.parse_args()
+    if bool(args.tf_python) != bool(args.keras_script):
+        parser.error("--tf-python and --keras-script go together")
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    train, held = split_text(args.text.resolve(), args.heldout.resolve() if args.heldout else None, work)
+    keras = None
+    if args.tf_python:
+        keras = train_keras(args.tf_python, args.keras_script.resolve(), train, held, work, args.budget, args.threads)
+    ours = train_ours(train, held, work, args.budget, args.threads, args.overrides)
+    body = table(ours, keras)
+    command = f"python bench/charlm.py --text {args.text.name} --work SCRATCH --budget {args.budget:g}"
+    command += f" --heldout {args.heldout.name}" if args.heldout else ""
+    command += " --tf-python TFVENV/bin/python --keras-script PEERS/keras_charlm.py" if keras else ""
+    command += "".join(f" {item}" for item in args.overrides)
+    note = (f"Command: `{command}`. Text: `{args.text.name}`, {train.stat().st_size:,} bytes of training text and "
+            f"{ours['heldout_chars']:,.0f} held-out characters; {args.budget:.0f} s of wall time from process start "
+            f"per system, {args.threads} threads, run one after the other. Our held-out bpc counts every character "
+            "of the held-out text, each predicted from all the text before it; the Keras script scores its first "
+            "20,000 characters after a 50-character window, skipping characters unseen in training. Generation: "
+            "2,000 characters per stream sampled at temperature 1 from an empty prompt.")
+    print(body)
+    write_section("Text generation", body + "\n\n" + note)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Attention heatmaps: one PNG per sentence, source tokens across, output tokens down (needs matplotlib)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from seq2seq.errors import Seq2SeqError
+
+
+def figure_class() -> Any:
+    """matplotlib's Figure (no pyplot: no global state, no display), or a one-line error naming the extra."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise Seq2SeqError("plotting attention needs matplotlib: pip install 'seq2seq[plot]'") from error
+    return Figure
+
+
+def save_attention(attention: Tensor, src_tokens: Sequence[str], tokens: Sequence[str], path: str | Path) -> None:
+    """Write a heatmap of attention weights (T, S): column j is src_tokens[j], row i is tokens[i]."""
+    rows, columns = attention.shape
+    figure = figure_class()(figsize=(2 + 0.35 * columns, 1.5 + 0.35 * rows))
+    axes = figure.subplots()
+    axes.imshow(attention.float().numpy(), cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    axes.set_xticks(range(columns), labels=[_plain(token) for token in src_tokens], rotation=90)
+    axes.set_yticks(range(rows), labels=[_plain(token) for token in tokens])
+    axes.set_xlabel("source")
+    axes.set_ylabel("output")
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+
+
+def _plain(token: str) -> str:
+    """Keep matplotlib from reading $...$ in a token as math."""
+    return token.replace("$", r"\$")

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-CHUNK_ROWS = 256
+CHUNK_ROWS = 32
 
 
 class _ProjectedCrossEntropy(torch.autograd.Function):
@@ -42,7 +42,7 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
         start = 0
         for rows in _row_chunks(logits):  # the logits buffer becomes the gradient, chunk by chunk
             end = start + rows.size(0)
-            grad = torch.exp_(rows.float() - log_normalizers[start:end, None])  # softmax (C, V)
+            grad = rows.float().sub_(log_normalizers[start:end, None]).exp_()  # softmax (C, V)
             if smoothing:
                 grad -= smoothing / grad.size(1)
             grad.scatter_add_(1, targets[start:end, None], torch.full_like(grad[:, :1], smoothing - 1.0))

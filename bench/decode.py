@@ -98,7 +98,8 @@ def main() -> None:
     result = table(measure(translator, sources, references, args.subset), args.subset)
     print(result)
     if not args.no_write:
-        command = shlex.join(["python", "bench/decode.py", *sys.argv[1:]])
+        options = [a for a in sys.argv[1:] if a not in (args.model, args.data)]  # no paths of this machine
+        command = shlex.join(["python", "bench/decode.py", "MODEL_DIR", "TEST_DATA", *options])
         append_entry(f"`{command}` on {datetime.date.today().isoformat()}: {len(sources)} sentences, "
                      f"{machine()}, {torch.get_num_threads()} threads, device {translator.device}.\n\n{result}")
 

@@ -20,7 +20,7 @@ from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.generation import TextGenerator, generator_from_checkpoint
 from seq2seq.model import Seq2Seq
 from seq2seq.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_dict
-from seq2seq.train import Trainer, resolve_device, resume_point, run_training, sequence_loss
+from seq2seq.train import Trainer, mixed_precision, resolve_device, resume_point, run_training, sequence_loss
 from seq2seq.vocab import PAD, PAD_ID, Vocab
 
 logger = logging.getLogger(__name__)
@@ -87,7 +87,8 @@ class Translator:
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             batch = collate([Example(ids[i], [0]) for i in chunk]).to(self.device)
-            hypotheses = decode(self.model, batch.src, batch.src_lengths, options, generator)
+            with mixed_precision(self.config.train.precision, self.device):
+                hypotheses = decode(self.model, batch.src, batch.src_lengths, options, generator)
             for index, found in zip(chunk, hypotheses, strict=True):
                 results[index] = [self._translation(hypothesis, sources[index] or [PAD]) for hypothesis in found]
         return results

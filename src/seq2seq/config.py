@@ -22,6 +22,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "attention": ("bahdanau", "dot", "general"),
     "precision": ("auto", "fp32", "bf16", "fp16"),
     "metric": ("loss", "bleu", "chrf", "exact_match", "wer", "cer"),
+    "lr_schedule": ("plateau", "linear"),
     "entries": ("file", "line", "delimiter"),
 }
 
@@ -82,6 +83,7 @@ class TrainConfig:
     clip_norm: float = 5.0
     label_smoothing: float = 0.0
     teacher_forcing: float = 1.0  # probability of feeding the reference token (1 = always)
+    lr_schedule: str = "plateau"  # plateau: decay when the dev metric stalls; linear: to zero over the step/time budget
     lr_decay: float = 0.5  # multiply the learning rate by this when the dev metric plateaus
     lr_patience: int = 2  # evaluations without improvement before decaying
     early_stopping: int = 6  # evaluations without improvement before stopping; 0 = never
@@ -205,6 +207,8 @@ def validate(config: Config) -> None:
     for name in ("hidden_size", "embedding_size", "num_layers"):
         if getattr(config.model, name) < 1:
             raise ConfigError(f"model.{name} must be at least 1")
+    if config.train.lr_schedule == "linear" and not (config.train.max_steps or config.train.max_time):
+        raise ConfigError("train.lr_schedule=linear needs a budget to decay over: train.max_steps or train.max_time")
     if config.data.batch_size < 1:
         raise ConfigError("data.batch_size must be at least 1")
     if config.train.checkpoint_every < 1:

@@ -63,6 +63,12 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
 
+def mixed_precision(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """An autocast context for the precision setting, or a no-op for fp32."""
+    dtype = autocast_dtype(precision, device)
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
 def sequence_loss(model: nn.Module, batch: Batch, label_smoothing: float = 0.0,
                   teacher_forcing: float = 1.0) -> tuple[Tensor, int]:
     """Summed cross-entropy over the real (non-pad) target tokens, and their count.
@@ -113,8 +119,11 @@ class Trainer:
         progress = tqdm(desc="train", unit="step", initial=self.state.step, dynamic_ncols=True, disable=None,
                         total=train.max_steps or None)
         window_tokens, window_start = 0, time.monotonic()
+        budget = elapsed_before + deadline - started if deadline is not None else None
         with progress:
             while not self._should_stop(deadline):
+                if train.lr_schedule == "linear":
+                    self._decay_linearly(budget)
                 loss, tokens = self.train_step(self._next_batch())
                 self.state.tokens += tokens
                 self.state.elapsed = elapsed_before + time.monotonic() - started
@@ -134,6 +143,14 @@ class Trainer:
         else:
             self.save_last()
         return self.state
+
+    def _decay_linearly(self, budget_seconds: float | None) -> None:
+        """Learning rate falling linearly to zero over the step or time budget, whichever runs out first."""
+        train = self.config.train
+        done = max(self.state.step / train.max_steps if train.max_steps else 0.0,
+                   self.state.elapsed / budget_seconds if budget_seconds else 0.0)
+        for group in self.optimizer.param_groups:
+            group["lr"] = train.lr * max(0.0, 1.0 - done)
 
     def _should_stop(self, deadline: float | None) -> bool:
         train, state = self.config.train, self.state
@@ -174,9 +191,7 @@ class Trainer:
         return float(loss_sum.detach()), tokens
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return mixed_precision(self.config.train.precision, self.device)
 
     # ---- evaluation and checkpoints -------------------------------------------------------------------------
     @torch.no_grad()
@@ -221,7 +236,8 @@ class Trainer:
             self.save("best.safetensors", with_training_state=False)
         else:
             self.state.evals_without_improvement += 1
-        self.scheduler.step(value)
+        if self.config.train.lr_schedule == "plateau":
+            self.scheduler.step(value)
 
     def save_last(self) -> None:
         self.save("last.safetensors", with_training_state=True)

@@ -11,7 +11,6 @@ import random
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -67,14 +66,6 @@ def metrics_steps(run: Path) -> list[int]:
 def model_tensors(path: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in load_checkpoint(path)[0].items() if k.startswith("model.")}
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models run several times faster on one thread than on two busy shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,14 +29,6 @@ PHRASE = "the cat sat on the mat"
 TINY = ["data.entries=line", "model.hidden_size=48", "model.embedding_size=16", "model.dropout=0.0",
         "data.window=24", "data.batch_size=16", "train.precision=fp32", "train.lr=0.01", "train.seed=1"]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models run several times faster on one thread than on two busy shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import toy_pairs
+
 from seq2seq import api
 from seq2seq.config import Config, apply_overrides, validate
 from seq2seq.errors import ConfigError

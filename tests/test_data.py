@@ -113,37 +113,18 @@ def test_aligned_length_mismatch(tmp_path: Path) -> None:
     assert src in message and tgt in message and "3" in message and "2" in message
 
 
-def test_empty_source(tmp_path: Path) -> None:
-    """A blank source column names file:line."""
-    spec = write(tmp_path / "e.tsv", "a\tb\n \tc\n")
+@pytest.mark.parametrize(("name", "content", "line", "problem"), [
+    ("e.tsv", "a\tb\n \tc\n", 2, "empty source"),
+    ("e.tsv", "a\t\n", 1, "empty target"),
+    ("d.jsonl", '{"src": "a", "tgt": "b"}\n{"src": "a", \n', 2, "invalid JSON"),
+    ("d.jsonl", '{"src": "a", "tgt": "b"}\n\n{"src": "a"}\n', 3, '"tgt"'),  # blank lines still count
+    ("d.jsonl", '{"src": "a", "tgt": 3}\n', 1, "string fields"),
+])
+def test_bad_line_names_file_and_line(tmp_path: Path, name: str, content: str, line: int, problem: str) -> None:
+    """Empty sides, invalid JSON and missing or non-string fields: one message with file:line and the problem."""
+    spec = write(tmp_path / name, content)
     message = error_of(spec)
-    assert f"{spec}:2:" in message and "empty source" in message
-
-
-def test_empty_target(tmp_path: Path) -> None:
-    """A blank target column names file:line."""
-    spec = write(tmp_path / "e.tsv", "a\t\n")
-    assert f"{spec}:1: empty target" in error_of(spec)
-
-
-def test_invalid_json_line(tmp_path: Path) -> None:
-    """A line that is not JSON names file:line."""
-    spec = write(tmp_path / "d.jsonl", '{"src": "a", "tgt": "b"}\n{"src": "a", \n')
-    message = error_of(spec)
-    assert f"{spec}:2:" in message and "invalid JSON" in message
-
-
-def test_json_missing_tgt(tmp_path: Path) -> None:
-    """An object without "tgt" names file:line (blank lines still count)."""
-    spec = write(tmp_path / "d.jsonl", '{"src": "a", "tgt": "b"}\n\n{"src": "a"}\n')
-    message = error_of(spec)
-    assert f"{spec}:3:" in message and '"tgt"' in message
-
-
-def test_json_non_string_field(tmp_path: Path) -> None:
-    """A non-string tgt is rejected."""
-    spec = write(tmp_path / "d.jsonl", '{"src": "a", "tgt": 3}\n')
-    assert f"{spec}:1:" in error_of(spec)
+    assert f"{spec}:{line}:" in message and problem in message
 
 
 def test_missing_file(tmp_path: Path) -> None:

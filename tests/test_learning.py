@@ -17,7 +17,7 @@ ANNEALED = ["data.batch_size=64", "train.epochs=6", "train.eval_every=150", "tra
 SETTINGS = {
     "context": (20000, ["model.hidden_size=128", *ANNEALED]),
     "repeat": (26000, ["model.hidden_size=256", *ANNEALED]),
-    "attention": (3000, ["model.hidden_size=64", "data.batch_size=32", "train.epochs=6"]),
+    "attention": (3000, ["model.hidden_size=64", "data.batch_size=32", "train.epochs=10", "train.lr_patience=0"]),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from torch import nn
 
 from seq2seq import checkpoint, metrics
 from seq2seq.config import Config, config_from_dict, validate
-from seq2seq.data import Example, Pair, collate, encode_pairs, split_dev
+from seq2seq.data import Example, Pair, TokenPair, collate, encode_pairs, encode_tokens, split_dev, tokenize_pairs
 from seq2seq.decoding import DecodingOptions, Hypothesis, decode
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.generation import TextGenerator, generator_from_checkpoint
@@ -51,6 +51,12 @@ class Translator:
     tokenizers: tuple[Tokenizer, Tokenizer]
     vocabs: tuple[Vocab, Vocab]
     device: torch.device
+    target_lengths: dict[str, float] = field(default_factory=dict)  # of the training targets, in tokens
+
+    def summary_length(self) -> int:
+        """A maximum output length (</s> included) that 99% of the training targets fit: the default limit of
+        `seq2seq summarize`; 0 (relative to the source) when the checkpoint does not record target lengths."""
+        return int(self.target_lengths["p99"]) + 1 if self.target_lengths else 0
 
     def translate(self, texts: Sequence[str], *, strategy: str = "greedy", max_length: int = 0, min_length: int = 0,
                   no_repeat_ngram_size: int = 0, ban_unk: bool = False, beam_size: int | None = None,
@@ -78,8 +84,9 @@ class Translator:
         if isinstance(texts, str):
             raise TypeError("translate() takes a list of strings; wrap a single text in a list")
         options = options or DecodingOptions()
-        sources = [self.tokenizers[0].tokenize(text) for text in texts]
-        ids = [self.vocabs[0].encode(tokens) or [PAD_ID] for tokens in sources]
+        sources = [self.tokenizers[0].tokenize(text)[:_truncation(self.config) or None] for text in texts]
+        encoded = [self._encode_source(tokens) for tokens in sources]
+        ids = [row or [PAD_ID] for row, _ in encoded]
         results: list[list[Translation]] = [[] for _ in ids]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths share a batch
         generator = torch.Generator(self.device).manual_seed(options.seed) if options.seed is not None else None
@@ -90,14 +97,22 @@ class Translator:
             with mixed_precision(self.config.train.precision, self.device):
                 hypotheses = decode(self.model, batch.src, batch.src_lengths, options, generator)
             for index, found in zip(chunk, hypotheses, strict=True):
-                results[index] = [self._translation(hypothesis, sources[index] or [PAD]) for hypothesis in found]
+                results[index] = [self._translation(hypothesis, sources[index] or [PAD], encoded[index][1])
+                                  for hypothesis in found]
         return results
 
-    def _translation(self, hypothesis: Hypothesis, src_tokens: list[str]) -> Translation:
+    def _encode_source(self, tokens: list[str]) -> tuple[list[int], list[str]]:
+        """Source ids, and for a copying model the unknown tokens they extend the vocabulary with."""
+        if self.config.model.copy:
+            return self.vocabs[0].encode_extended(tokens)
+        return self.vocabs[0].encode(tokens), []
+
+    def _translation(self, hypothesis: Hypothesis, src_tokens: list[str], extension: list[str]) -> Translation:
         vocab = self.vocabs[1]
-        text = self.tokenizers[1].detokenize(vocab.decode(hypothesis.tokens))
-        return Translation(text, hypothesis.log_prob, src_tokens, [vocab.itos[i] for i in hypothesis.tokens],
-                           hypothesis.token_log_probs, hypothesis.attention)
+        text = self.tokenizers[1].detokenize(vocab.decode(hypothesis.tokens, extension))
+        tokens = [vocab.itos[i] if i < len(vocab) else extension[i - len(vocab)] for i in hypothesis.tokens]
+        return Translation(text, hypothesis.log_prob, src_tokens, tokens, hypothesis.token_log_probs,
+                           hypothesis.attention)
 
     def evaluate(self, pairs: Sequence[Pair], batch_size: int = 64,
                  options: DecodingOptions | None = None) -> dict[str, Any]:
@@ -114,7 +129,8 @@ class Translator:
     @torch.no_grad()
     def perplexity(self, pairs: Sequence[Pair], batch_size: int = 64) -> float:
         """exp of the mean per-token cross-entropy of the references."""
-        examples, _ = encode_pairs(pairs, self.tokenizers, self.vocabs)
+        examples, _ = encode_pairs(pairs, self.tokenizers, self.vocabs, copy=self.config.model.copy,
+                                   truncate_src=_truncation(self.config))
         self.model.eval()
         total, tokens = 0.0, 0
         for start in range(0, len(examples), batch_size):
@@ -137,7 +153,7 @@ def load(path: str | Path, device: str = "auto") -> Translator | TextGenerator:
     model = Seq2Seq(config.model, len(vocabs[0]), len(vocabs[1]))
     checkpoint.load_model_weights(model, tensors, path)
     target = resolve_device(device)
-    return Translator(model.to(target).eval(), config, tokenizers, vocabs, target)
+    return Translator(model.to(target).eval(), config, tokenizers, vocabs, target, metadata.get("target_lengths", {}))
 
 
 def load_translator(path: str | Path, device: str = "auto") -> Translator:
@@ -158,15 +174,31 @@ def train(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair]
     saved = resume_point(out, config) if resume else None
     if not dev_pairs and config.data.dev_size:
         train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
-    tokenizers, vocabs = _restore_or_build_vocabs(config, train_pairs, saved[1] if saved else None)
-    examples, dev_examples = _encode_splits(config, train_pairs, dev_pairs, tokenizers, vocabs)
+    if not train_pairs:
+        raise DataError("no training pairs")
+    tokenizers = _restore_or_build_tokenizers(config, train_pairs, saved[1] if saved else None)
+    train_tokens = tokenize_pairs(train_pairs, tokenizers)  # once: for the vocabularies and the ids
+    vocabs = _restore_or_build_vocabs(config, train_tokens, saved[1] if saved else None)
+    examples, dev_examples = _encode_splits(config, train_tokens, dev_pairs, tokenizers, vocabs)
     torch.manual_seed(config.train.seed)
     model = Seq2Seq(config.model, len(vocabs[0]), len(vocabs[1]))
     metadata = {"config": config.to_dict(), "tokenizers": [t.to_dict() for t in tokenizers],
-                "vocabs": [v.to_dict() for v in vocabs]}
+                "vocabs": [v.to_dict() for v in vocabs], "target_lengths": _length_statistics(examples)}
     scorer = _dev_scorer(config, tokenizers, vocabs, dev_pairs) if config.train.metric != "loss" else None
     run_training(Trainer(model, config, examples, dev_examples, out, metadata, scorer), saved, started)
     return load_translator(out, config.train.device)
+
+
+def _truncation(config: Config) -> int:
+    """Source tokens kept per input (0 = all): data.max_src_length where data.truncate_src says to cut."""
+    return config.data.max_src_length if config.data.truncate_src else 0
+
+
+def _length_statistics(examples: Sequence[Example]) -> dict[str, float]:
+    """Mean, 99th percentile and maximum of the training targets' lengths in tokens (without <s> and </s>)."""
+    lengths = sorted(len(example.tgt) - 2 for example in examples)
+    return {"mean": sum(lengths) / len(lengths), "p99": lengths[min(len(lengths) - 1, int(0.99 * len(lengths)))],
+            "max": lengths[-1]}
 
 
 def saved_config(out_dir: str | Path) -> Config:
@@ -175,33 +207,41 @@ def saved_config(out_dir: str | Path) -> Config:
     return config_from_dict(checkpoint.load_checkpoint(path)[1]["config"], str(path))
 
 
-def _restore_or_build_vocabs(config: Config, pairs: Sequence[Pair], metadata: dict[str, Any] | None
-                             ) -> tuple[tuple[Tokenizer, Tokenizer], tuple[Vocab, Vocab]]:
+def _restore_or_build_tokenizers(config: Config, pairs: Sequence[Pair], metadata: dict[str, Any] | None
+                                 ) -> tuple[Tokenizer, Tokenizer]:
     if metadata is not None:
-        return ((tokenizer_from_dict(metadata["tokenizers"][0]), tokenizer_from_dict(metadata["tokenizers"][1])),
-                (Vocab.from_dict(metadata["vocabs"][0]), Vocab.from_dict(metadata["vocabs"][1])))
-    if not pairs:
-        raise DataError("no training pairs")
-    sides = (config.data.src, config.data.tgt)
-    texts = ([p.src for p in pairs], [p.tgt for p in pairs])
-    tokenizers = (build_tokenizer(sides[0], texts[0]), build_tokenizer(sides[1], texts[1]))
-    vocabs = tuple(Vocab.build((tokenizer.tokenize(t) for t in side_texts), side.min_freq, side.max_size)
-                   for tokenizer, side_texts, side in zip(tokenizers, texts, sides, strict=True))
+        return tokenizer_from_dict(metadata["tokenizers"][0]), tokenizer_from_dict(metadata["tokenizers"][1])
+    return (build_tokenizer(config.data.src, [p.src for p in pairs]),
+            build_tokenizer(config.data.tgt, [p.tgt for p in pairs]))
+
+
+def _restore_or_build_vocabs(config: Config, token_pairs: Sequence[TokenPair], metadata: dict[str, Any] | None
+                             ) -> tuple[Vocab, Vocab]:
+    if metadata is not None:
+        return Vocab.from_dict(metadata["vocabs"][0]), Vocab.from_dict(metadata["vocabs"][1])
+    src, tgt = config.data.src, config.data.tgt
+    if config.model.copy:  # one vocabulary, so that a copied source token is a target token
+        shared = Vocab.build([side for pair in token_pairs for side in pair], tgt.min_freq, tgt.max_size)
+        logger.info("vocabulary: %d tokens shared by source and target", len(shared))
+        return shared, shared
+    vocabs = (Vocab.build((pair[0] for pair in token_pairs), src.min_freq, src.max_size),
+              Vocab.build((pair[1] for pair in token_pairs), tgt.min_freq, tgt.max_size))
     logger.info("vocabulary: %d source / %d target tokens", len(vocabs[0]), len(vocabs[1]))
-    return tokenizers, (vocabs[0], vocabs[1])
+    return vocabs
 
 
-def _encode_splits(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair],
+def _encode_splits(config: Config, train_tokens: Sequence[TokenPair], dev_pairs: Sequence[Pair],
                    tokenizers: tuple[Tokenizer, Tokenizer], vocabs: tuple[Vocab, Vocab]
                    ) -> tuple[list[Example], list[Example]]:
     limits = (config.data.max_src_length, config.data.max_tgt_length)
-    examples, dropped = encode_pairs(train_pairs, tokenizers, vocabs, limits)
+    examples, dropped = encode_tokens(train_tokens, vocabs, limits, config.model.copy, _truncation(config))
     if dropped:
         logger.warning("filtered %d of %d training pairs longer than %d source / %d target tokens",
-                       dropped, len(train_pairs), *limits)
+                       dropped, len(train_tokens), *limits)
     if not examples:
         raise DataError("no training pairs left after length filtering")
-    dev_examples, _ = encode_pairs(dev_pairs, tokenizers, vocabs)
+    dev_examples, _ = encode_pairs(dev_pairs, tokenizers, vocabs, copy=config.model.copy,
+                                   truncate_src=_truncation(config))
     return examples, dev_examples
 
 
@@ -215,7 +255,7 @@ def _dev_scorer(config: Config, tokenizers: tuple[Tokenizer, Tokenizer], vocabs:
         translator = Translator(model, config, tokenizers, vocabs, device)  # type: ignore[arg-type]
         sources, references = metrics.group_references([p.src for p in dev_pairs], [p.tgt for p in dev_pairs])
         outputs = [found[0].text for found in translator.translate_detailed(sources)]
-        return metrics.score_corpus(outputs, references)
+        return metrics.score_corpus(outputs, references, (metrics.metric_group(config.train.metric),))
 
     return score
 

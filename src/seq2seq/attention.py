@@ -1,4 +1,4 @@
-"""Attention over encoder outputs: Bahdanau (additive) and Luong (dot, general) scores."""
+"""Attention over encoder outputs: Bahdanau (additive) and Luong (dot, general) scores, optionally with coverage."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ from torch import Tensor, nn
 
 
 class Attention(nn.Module):
-    """Scores each source position against the decoder's query; returns the context and the weights."""
+    """Scores each source position against the decoder's query; returns the context and the weights.
 
-    def __init__(self, kind: str, size: int) -> None:
+    With coverage (See et al., 2017) the attention each position has received so far also enters its score: inside
+    the additive score's tanh for Bahdanau, as a learned multiple added to the dot / general score.
+    """
+
+    def __init__(self, kind: str, size: int, coverage: bool = False) -> None:
         super().__init__()
         self.kind = kind
         if kind == "general":
@@ -18,6 +22,8 @@ class Attention(nn.Module):
             self.query_projection = nn.Linear(size, size, bias=True)
             self.key_projection = nn.Linear(size, size, bias=False)
             self.score_vector = nn.Linear(size, 1, bias=False)
+        if coverage:
+            self.coverage_projection = nn.Linear(1, size if kind == "bahdanau" else 1, bias=False)
 
     def prepare_keys(self, outputs: Tensor) -> Tensor:
         """Work done once per source sentence, not once per target step: (B, S, H) -> keys (B, S, H).
@@ -26,13 +32,18 @@ class Attention(nn.Module):
         """
         return outputs if self.kind == "dot" else self.key_projection(outputs)
 
-    def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """query (B, H), keys and values (B, S, H), mask (B, S) true at real tokens -> (B, H), (B, S)."""
+    def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor,
+                coverage: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """query (B, H), keys and values (B, S, H), mask (B, S) true at real tokens, coverage (B, S) the summed
+        weights of earlier steps -> context (B, H), weights (B, S)."""
+        covered = self.coverage_projection(coverage.unsqueeze(2).to(keys.dtype)) if coverage is not None else None
         if self.kind == "bahdanau":
-            hidden = torch.tanh(keys + self.query_projection(query).unsqueeze(1))  # (B, S, H)
+            hidden = keys + self.query_projection(query).unsqueeze(1)  # (B, S, H)
+            hidden = torch.tanh(hidden if covered is None else hidden + covered)
             scores = self.score_vector(hidden).squeeze(2)  # (B, S)
         else:
             scores = torch.bmm(keys, query.unsqueeze(2)).squeeze(2)  # (B, S)
+            scores = scores if covered is None else scores + covered.squeeze(2)
         weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
         context = torch.bmm(weights.unsqueeze(1).to(values.dtype), values).squeeze(1)  # (B, H)
         return context, weights

@@ -21,7 +21,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "rnn": ("lstm", "gru"),
     "attention": ("bahdanau", "dot", "general"),
     "precision": ("auto", "fp32", "bf16", "fp16"),
-    "metric": ("loss", "bleu", "chrf", "exact_match", "wer", "cer"),
+    "metric": ("loss", "bleu", "chrf", "exact_match", "wer", "cer", "rouge1", "rouge2", "rougeL"),
     "lr_schedule": ("plateau", "linear"),
     "entries": ("file", "line", "delimiter"),
 }
@@ -48,6 +48,7 @@ class DataConfig:
     tgt: TokenizerConfig = field(default_factory=TokenizerConfig)
     max_src_length: int = 100  # tokens; longer pairs are filtered out of training (and counted)
     max_tgt_length: int = 100
+    truncate_src: bool = False  # cut longer sources to max_src_length (training and use) instead of dropping them
     dev_size: int = 0  # when no dev file is given, hold out this many training pairs (lm: windows) (0 = none)
     batch_size: int = 64  # sentences per batch
     bucket: bool = True  # group sentences of similar length to avoid padding
@@ -70,6 +71,8 @@ class ModelConfig:
     attention: str = "general"
     input_feeding: bool = True
     one_hot: bool = False  # lm: one-hot input vectors instead of learned embeddings
+    copy: bool = False  # attention: pointer-generator; may copy source tokens, unknown ones too (one shared vocabulary)
+    coverage: bool = False  # attention: the sum of past attention feeds the scores, and a loss penalises re-attending
 
 
 @dataclass
@@ -82,6 +85,7 @@ class TrainConfig:
     lr: float = 1e-3
     clip_norm: float = 5.0
     label_smoothing: float = 0.0
+    coverage_weight: float = 1.0  # model.coverage: weight of the coverage loss sum_t sum_s min(a_ts, c_ts)
     teacher_forcing: float = 1.0  # probability of feeding the reference token (1 = always)
     lr_schedule: str = "plateau"  # plateau: decay when the dev metric stalls; linear: to zero over the step/time budget
     lr_decay: float = 0.5  # multiply the learning rate by this when the dev metric plateaus
@@ -217,6 +221,17 @@ def validate(config: Config) -> None:
         raise ConfigError(f"train.lr_decay must be in (0, 1), got {config.train.lr_decay}")
     if config.task == "lm":
         _validate_language_model(config)
+    elif config.model.copy or config.model.coverage:
+        _validate_copy_and_coverage(config)
+
+
+def _validate_copy_and_coverage(config: Config) -> None:
+    """Copying and coverage act on the attention weights; copying maps source tokens to the target vocabulary."""
+    if config.model.arch != "attention":
+        raise ConfigError(f"model.copy and model.coverage need model.arch=attention, not {config.model.arch}")
+    if config.model.copy and config.data.src.kind != config.data.tgt.kind:
+        raise ConfigError(f"model.copy needs the same token kind on both sides (data.src.kind={config.data.src.kind},"
+                          f" data.tgt.kind={config.data.tgt.kind}): copied source tokens become target tokens")
 
 
 def _validate_language_model(config: Config) -> None:
@@ -229,3 +244,5 @@ def _validate_language_model(config: Config) -> None:
         raise ConfigError("train.teacher_forcing does not apply to task lm (a language model reads the real text)")
     if config.train.metric != "loss":
         raise ConfigError(f"train.metric={config.train.metric} does not apply to task lm (use loss)")
+    if config.model.copy or config.model.coverage:
+        raise ConfigError("model.copy and model.coverage do not apply to task lm (a language model has no source)")

@@ -15,26 +15,34 @@ from seq2seq.vocab import PAD_ID
 
 @dataclass
 class Memory:
-    """What the encoder produced: outputs and attention keys (B, S, H), mask (B, S), final state parts (L, B, H)."""
+    """What the encoder produced: outputs and attention keys (B, S, H), mask (B, S), final state parts (L, B, H).
+
+    A copying model also keeps the source ids (B, S), some past the vocabulary (`Vocab.encode_extended`), and
+    `width`, the size of its output distribution: the vocabulary and the batch's extension.
+    """
 
     outputs: Tensor
     keys: Tensor
     mask: Tensor
     final: tuple[Tensor, ...]
+    source: Tensor | None = None
+    width: int = 0
 
     def index_select(self, index: Tensor) -> Memory:
         """Rows of the batch in the given order (beam search expands and reorders with this)."""
         return Memory(self.outputs.index_select(0, index), self.keys.index_select(0, index),
-                      self.mask.index_select(0, index), tuple(p.index_select(1, index) for p in self.final))
+                      self.mask.index_select(0, index), tuple(p.index_select(1, index) for p in self.final),
+                      None if self.source is None else self.source.index_select(0, index), self.width)
 
 
 @dataclass
 class DecoderState:
-    """Recurrent state parts (L, B, H); the input-feeding vector and last attention weights where used."""
+    """Recurrent state parts (L, B, H); the input-feeding vector, last attention weights and coverage where used."""
 
     hidden: tuple[Tensor, ...]
     feed: Tensor | None = None  # (B, H) attentional vector of the previous step
     attention: Tensor | None = None  # (B, S) weights of the last step
+    coverage: Tensor | None = None  # (B, S) attention weights summed over the earlier steps
 
     def index_select(self, index: Tensor) -> DecoderState:
         """Rows of the batch in the given order."""
@@ -102,14 +110,16 @@ class AttentionDecoder(nn.Module):
         cell = nn.LSTMCell if config.rnn == "lstm" else nn.GRUCell
         first_input = config.embedding_size + (size if config.input_feeding else 0)
         self.cells = nn.ModuleList(cell(first_input if i == 0 else size, size) for i in range(config.num_layers))
-        self.attention = Attention(config.attention, size)
+        self.attention = Attention(config.attention, size, config.coverage)
+        self.coverage = config.coverage
         self.combine = nn.Linear(2 * size, size, bias=False)
         self.dropout = nn.Dropout(config.dropout)
 
     def init_state(self, memory: Memory) -> DecoderState:
         batch, size = memory.outputs.size(0), memory.outputs.size(2)
         feed = memory.outputs.new_zeros(batch, size)
-        return DecoderState(memory.final, feed=feed, attention=memory.mask.new_zeros(memory.mask.shape).float())
+        weights = memory.mask.new_zeros(memory.mask.shape).float()
+        return DecoderState(memory.final, feed=feed, attention=weights, coverage=weights if self.coverage else None)
 
     def forward(self, tgt_in: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]:
         """Teacher-forced run over tgt_in (B, T) -> features (B, T, H)."""
@@ -135,10 +145,11 @@ class AttentionDecoder(nn.Module):
             for store, part in zip(new_parts, parts, strict=True):
                 store.append(part)
             layer_input = self.dropout(parts[0]) if layer + 1 < len(self.cells) else parts[0]
-        context, weights = self.attention(layer_input, memory.keys, memory.outputs, memory.mask)
+        context, weights = self.attention(layer_input, memory.keys, memory.outputs, memory.mask, state.coverage)
         attentional = torch.tanh(self.combine(torch.cat([context, layer_input], dim=-1)))  # (B, H)
         hidden = tuple(torch.stack(store) for store in new_parts)
-        return self.dropout(attentional), DecoderState(hidden, feed=attentional, attention=weights)
+        coverage = None if state.coverage is None else state.coverage + weights
+        return self.dropout(attentional), DecoderState(hidden, feed=attentional, attention=weights, coverage=coverage)
 
 
 def _rnn_state(parts: tuple[Tensor, ...]) -> Tensor | tuple[Tensor, Tensor]:

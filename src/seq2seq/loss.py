@@ -70,3 +70,21 @@ def projected_cross_entropy(features: Tensor, weight: Tensor, bias: Tensor, targ
         features = features.to(torch.get_autocast_dtype(features.device.type))
     with torch.autocast(features.device.type, enabled=False):
         return _ProjectedCrossEntropy.apply(features, weight, bias, targets, label_smoothing)
+
+
+def log_prob_cross_entropy(log_probs: Tensor, targets: Tensor, label_smoothing: float = 0.0,
+                           smoothing_classes: int = 0) -> Tensor:
+    """Summed cross-entropy of log-probabilities (N, W) against targets (N,); label smoothing spreads its mass over
+    the first smoothing_classes columns (the vocabulary, not a copying model's extension; 0 = all)."""
+    loss = -log_probs.gather(1, targets[:, None]).sum()
+    if not label_smoothing:
+        return loss
+    spread = log_probs[:, :smoothing_classes or log_probs.size(1)].mean(dim=1).sum()
+    return (1.0 - label_smoothing) * loss - label_smoothing * spread
+
+
+def coverage_loss(attention: Tensor, mask: Tensor) -> Tensor:
+    """See et al.'s coverage loss sum_t sum_s min(a_ts, c_ts), c_t the weights of the steps before t, over the real
+    target positions; attention (B, T, S), mask (B, T)."""
+    covered = attention.cumsum(dim=1) - attention
+    return torch.minimum(attention, covered).sum(dim=2)[mask].sum()

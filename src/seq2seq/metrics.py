@@ -1,4 +1,4 @@
-"""Corpus-level evaluation metrics: BLEU, chrF, exact match, WER, CER and perplexity."""
+"""Corpus-level evaluation metrics: BLEU, chrF, exact match, WER, CER, ROUGE, distinct-n and perplexity."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
+from rouge_score.rouge_scorer import RougeScorer
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.metrics.base import Metric
 
@@ -73,6 +74,31 @@ def cer(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float
     return _error_rate(hypotheses, references, list)
 
 
+def distinct_n(outputs: Sequence[str], n: int) -> float:
+    """Distinct n-grams over all n-grams of the outputs (whitespace tokens), in percent: the diversity of the
+    replies of a chat model (distinct-1, distinct-2 of Li et al., 2016). 0 when no output has n tokens."""
+    if n < 1:
+        raise ValueError(f"distinct_n needs n >= 1, got {n}")
+    ngrams = [tuple(words[i:i + n]) for words in map(str.split, outputs) for i in range(len(words) - n + 1)]
+    return 100.0 * len(set(ngrams)) / len(ngrams) if ngrams else 0.0
+
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+
+
+def rouge(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Mean ROUGE-1, ROUGE-2 and ROUGE-L F-measures in percent, from the rouge-score package (its default
+    tokenizer, Porter stemming); an item with several references takes its best score per type."""
+    _check_corpus(hypotheses, references)
+    scorer = RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    totals = dict.fromkeys(ROUGE_TYPES, 0.0)
+    for hypothesis, refs in zip(hypotheses, references, strict=True):
+        scores = scorer.score_multi(list(refs), hypothesis)
+        for name in ROUGE_TYPES:
+            totals[name] += scores[name].fmeasure
+    return {name: 100.0 * total / len(hypotheses) for name, total in totals.items()}
+
+
 def perplexity(total_nll: float, num_tokens: int) -> float:
     """Exponential of the mean negative log-likelihood per token (natural log).
 
@@ -88,15 +114,31 @@ def perplexity(total_nll: float, num_tokens: int) -> float:
         return math.inf
 
 
-def score_corpus(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
-    """All text metrics at once, keyed bleu, chrf, exact_match, wer and cer."""
-    return {
-        "bleu": bleu(hypotheses, references).score,
-        "chrf": chrf(hypotheses, references).score,
-        "exact_match": exact_match(hypotheses, references),
-        "wer": wer(hypotheses, references),
-        "cer": cer(hypotheses, references),
-    }
+CORPUS_METRICS: dict[str, Callable[[Sequence[str], Sequence[Sequence[str]]], dict[str, float]]] = {
+    "bleu": lambda hyps, refs: {"bleu": bleu(hyps, refs).score},
+    "chrf": lambda hyps, refs: {"chrf": chrf(hyps, refs).score},
+    "exact_match": lambda hyps, refs: {"exact_match": exact_match(hyps, refs)},
+    "wer": lambda hyps, refs: {"wer": wer(hyps, refs)},
+    "cer": lambda hyps, refs: {"cer": cer(hyps, refs)},
+    "rouge": rouge,
+    "distinct": lambda hyps, refs: {"distinct1": distinct_n(hyps, 1), "distinct2": distinct_n(hyps, 2)},
+}
+"""Each group of text metrics by name, computed together (the three ROUGE types share one pass)."""
+
+
+def score_corpus(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
+                 groups: Sequence[str] = tuple(CORPUS_METRICS)) -> dict[str, float]:
+    """The text metrics of the named groups (by default all: bleu, chrf, exact_match, wer, cer, rouge1, rouge2,
+    rougeL, distinct1, distinct2), keyed by metric."""
+    scores: dict[str, float] = {}
+    for name in groups:
+        scores.update(CORPUS_METRICS[name](hypotheses, references))
+    return scores
+
+
+def metric_group(metric: str) -> str:
+    """The CORPUS_METRICS group that computes a metric (rougeL -> rouge)."""
+    return "rouge" if metric in ROUGE_TYPES else metric
 
 
 def _check_lengths(first: str, first_len: int, second: str, second_len: int) -> None:

@@ -20,12 +20,13 @@ from seq2seq import checkpoint
 from seq2seq.config import Config, config_from_dict, save_config
 from seq2seq.data import Batch, Example, batch_order, collate
 from seq2seq.errors import ConfigError
-from seq2seq.loss import projected_cross_entropy
+from seq2seq.loss import coverage_loss, log_prob_cross_entropy, projected_cross_entropy
+from seq2seq.model import Seq2Seq
 from seq2seq.vocab import PAD_ID
 
 logger = logging.getLogger(__name__)
 
-HIGHER_IS_BETTER = {"bleu", "chrf", "exact_match"}
+HIGHER_IS_BETTER = {"bleu", "chrf", "exact_match", "rouge1", "rouge2", "rougeL"}
 Scorer = Callable[[nn.Module], dict[str, float]]
 
 
@@ -69,18 +70,35 @@ def mixed_precision(precision: str, device: torch.device) -> contextlib.Abstract
     return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
-def sequence_loss(model: nn.Module, batch: Batch, label_smoothing: float = 0.0,
-                  teacher_forcing: float = 1.0) -> tuple[Tensor, int]:
+def sequence_loss(model: nn.Module, batch: Batch, label_smoothing: float = 0.0, teacher_forcing: float = 1.0,
+                  coverage_weight: float = 0.0) -> tuple[Tensor, int]:
     """Summed cross-entropy over the real (non-pad) target tokens, and their count.
 
-    Only real positions go through the output projection, the largest matrix product of the model.
+    Only real positions go through the output projection, the largest matrix product of the model. A model with
+    coverage adds coverage_weight times its coverage loss.
     """
-    features = model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)  # (B, T, H)
     mask = batch.tgt_out != PAD_ID
+    targets = batch.tgt_out[mask]
+    if not isinstance(model, Seq2Seq):  # a language model
+        features = model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)  # (B, T, H)
+        return _projected_loss(model, features[mask], targets, label_smoothing), len(targets)
+    run = model.run(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)
+    if model.config.copy:
+        assert run.attention is not None and run.memory.source is not None
+        source = run.memory.source.unsqueeze(1).expand(-1, mask.size(1), -1)[mask]  # (N, S)
+        log_probs = model.copy_log_probs(run.features[mask], run.attention[mask], source, run.memory.width)
+        loss = log_prob_cross_entropy(log_probs, targets, label_smoothing, model.tgt_vocab_size)
+    else:
+        loss = _projected_loss(model, run.features[mask], targets, label_smoothing)
+    if coverage_weight and model.config.coverage:
+        assert run.attention is not None
+        loss = loss + coverage_weight * coverage_loss(run.attention, mask)
+    return loss, len(targets)
+
+
+def _projected_loss(model: nn.Module, features: Tensor, targets: Tensor, label_smoothing: float) -> Tensor:
     generator = model.generator
-    loss = projected_cross_entropy(features[mask], generator.weight, generator.bias, batch.tgt_out[mask],
-                                   label_smoothing)
-    return loss, int(mask.sum())
+    return projected_cross_entropy(features, generator.weight, generator.bias, targets, label_smoothing)
 
 
 class Trainer:
@@ -177,11 +195,12 @@ class Trainer:
 
     def train_step(self, batch: Batch) -> tuple[float, int]:
         """One update; returns the summed loss and the number of target tokens."""
+        train = self.config.train
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
-            loss_sum, tokens = sequence_loss(self.model, batch, self.config.train.label_smoothing,
-                                             self.config.train.teacher_forcing)
+            loss_sum, tokens = sequence_loss(self.model, batch, train.label_smoothing, train.teacher_forcing,
+                                             train.coverage_weight)
         self.scaler.scale(loss_sum / tokens).backward()
         self.scaler.unscale_(self.optimizer)
         nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.clip_norm)

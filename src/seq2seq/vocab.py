@@ -33,14 +33,29 @@ class Vocab:
         ids = [self.stoi.get(token, UNK_ID) for token in tokens]
         return ([BOS_ID] if add_bos else []) + ids + ([EOS_ID] if add_eos else [])
 
-    def decode(self, ids: Iterable[int]) -> list[str]:
-        """Tokens up to the first </s>, without <pad> and <s>."""
+    def encode_extended(self, tokens: Sequence[str]) -> tuple[list[int], list[str]]:
+        """Source ids for a copying model: each distinct unknown token gets its own id len(self) + k, in order of
+        appearance; returns the ids and those unknown tokens (the sentence's extension of the vocabulary)."""
+        extension: dict[str, int] = {}
+        ids = [self.stoi[token] if token in self.stoi else extension.setdefault(token, len(self) + len(extension))
+               for token in tokens]
+        return ids, list(extension)
+
+    def encode_target(self, tokens: Sequence[str], extension: Sequence[str]) -> list[int]:
+        """Target ids <s> ... </s> for a copying model: unknown tokens that the source holds get their extended id,
+        other unknown tokens <unk>."""
+        extended = {token: len(self) + k for k, token in enumerate(extension)}
+        ids = [self.stoi[token] if token in self.stoi else extended.get(token, UNK_ID) for token in tokens]
+        return [BOS_ID, *ids, EOS_ID]
+
+    def decode(self, ids: Iterable[int], extension: Sequence[str] = ()) -> list[str]:
+        """Tokens up to the first </s>, without <pad> and <s>; ids past the vocabulary index the extension."""
         tokens = []
         for index in ids:
             if index == EOS_ID:
                 break
             if index not in (PAD_ID, BOS_ID):
-                tokens.append(self.itos[index])
+                tokens.append(self.itos[index] if index < len(self.itos) else extension[index - len(self.itos)])
         return tokens
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from seq2seq.data import read_tsv
-from seq2seq.datasets import cmudict_split, load_cmudict, load_pairs
+from seq2seq.datasets import hash_split, load_cmudict, load_pairs
 from seq2seq.errors import DataError
 
 
@@ -15,7 +15,7 @@ def test_cmudict_splits_are_disjoint_by_word() -> None:
     dev, test = load_cmudict("dev"), load_cmudict("test")
     assert len(dev) > 5000 and len(test) > 5000
     assert not {p.src for p in dev} & {p.src for p in test}
-    assert all(cmudict_split(p.src) == "dev" for p in dev)
+    assert all(hash_split(p.src) == "dev" for p in dev)
     assert dev[0].tgt.split()[0].isupper()  # ARPAbet symbols
 
 

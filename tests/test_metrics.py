@@ -18,9 +18,11 @@ from seq2seq.metrics import (
     bleu,
     cer,
     chrf,
+    distinct_n,
     exact_match,
     group_references,
     perplexity,
+    rouge,
     score_corpus,
     wer,
 )
@@ -137,6 +139,17 @@ def test_cer_counts_characters_including_spaces() -> None:
     assert cer(["kitten"], [["sitting", "kitchen"]]) == pytest.approx(200 / 7)
 
 
+def test_distinct_n_counts_distinct_ngrams_over_all_outputs() -> None:
+    assert distinct_n(["a b a", "a c"], 1) == pytest.approx(60.0)  # a b a a c: 3 of 5
+    assert distinct_n(["a b a", "a c"], 2) == pytest.approx(100.0)  # (a b) (b a) (a c)
+    replies = ["i do not know", "i do not know", "i do"]
+    assert distinct_n(replies, 1) == pytest.approx(40.0)  # 4 of 10
+    assert distinct_n(replies, 2) == pytest.approx(300 / 7)  # (i do) (do not) (not know): 3 of 7
+    assert distinct_n(["", "a"], 2) == 0.0
+    with pytest.raises(ValueError, match="n >= 1"):
+        distinct_n(["a"], 0)
+
+
 def test_score_corpus_collects_all_metrics() -> None:
     references = _per_item(FIRST_REFS, SECOND_REFS)
     scores = score_corpus(HYPOTHESES, references)
@@ -146,6 +159,9 @@ def test_score_corpus_collects_all_metrics() -> None:
         "exact_match": pytest.approx(40.0),
         "wer": wer(HYPOTHESES, references),
         "cer": cer(HYPOTHESES, references),
+        "distinct1": distinct_n(HYPOTHESES, 1),
+        "distinct2": distinct_n(HYPOTHESES, 2),
+        **rouge(HYPOTHESES, references),
     }
 
 

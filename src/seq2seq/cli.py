@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from seq2seq import api, checkpoint, plot
+from seq2seq import api, chat, checkpoint, plot
 from seq2seq.config import Config, apply_overrides, load_config
 from seq2seq.data import Pair, read_lines
 from seq2seq.datasets import load_pairs
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     _add_decoding(evaluate)
     _add_generate(commands)
+    _add_chat(commands)
     return parser
 
 
@@ -121,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
-        commands = {"train": run_train, "translate": run_translate, "evaluate": run_evaluate, "generate": run_generate}
+        commands = {"train": run_train, "translate": run_translate, "evaluate": run_evaluate, "generate": run_generate,
+                    "chat": run_chat}
         return commands[args.command](args)
     except Seq2SeqError as error:
         print(f"seq2seq {args.command}: error: {error}", file=sys.stderr)
@@ -283,6 +285,29 @@ def run_generate(args: argparse.Namespace) -> int:
     texts = generator.generate(args.prompt, args.num, args.temperature, args.top_k, args.top_p, args.max_length,
                                args.seed, args.stop_at_end)
     sys.stdout.write("%\n".join(text + "\n" for text in texts))
+    return 0
+
+
+def _add_chat(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "chat", help="talk with a model trained on conversations",
+        description="A conversation in the terminal: type a message, read the reply; /reset clears the history, "
+                    "/quit or Ctrl-D ends. With --message, print the reply to one message and exit.")
+    parser.add_argument("--model", required=True, help="run directory or checkpoint file")
+    parser.add_argument("--history", type=int, default=0, metavar="K",
+                        help="give the model the last K turns (messages and replies) before each message, joined "
+                             "by ' | ', as in training data read with history=K (default 0)")
+    parser.add_argument("--message", help="reply to this message only (for scripts)")
+    _add_decoding(parser)
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    options = decoding_options(args)
+    chatbot = chat.Chatbot(api.load_translator(args.model), args.history, options)
+    if args.message is None:
+        chat.repl(chatbot, sys.stdin, sys.stdout)
+    else:
+        print(chatbot.reply(args.message))
     return 0
 
 

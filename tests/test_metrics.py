@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rouge_score.rouge_scorer import RougeScorer
 from sacrebleu.metrics import BLEU, CHRF
 
 from seq2seq.metrics import (
@@ -212,3 +213,17 @@ def test_plain_string_references_rejected() -> None:
 def test_error_rate_with_only_empty_references() -> None:
     with pytest.raises(ValueError, match="empty"):
         wer(["a"], [[""]])
+
+
+def test_rouge_equals_rouge_score_and_hand_counts() -> None:
+    hypotheses = ["the cat sat on the mat", "a quick brown dog"]
+    references = [["the cat was sitting on the mat"], ["the quick brown fox", "a quick brown dog jumps"]]
+    scorer = RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    first = scorer.score("the cat was sitting on the mat", hypotheses[0])
+    second = scorer.score("a quick brown dog jumps", hypotheses[1])  # the better of the two references
+    scores = rouge(hypotheses, references)
+    for name in ("rouge1", "rouge2", "rougeL"):
+        assert scores[name] == pytest.approx(50.0 * (first[name].fmeasure + second[name].fmeasure))
+    # by hand: "sat" stems to "sat", "sitting" to "sit": 5 of 6 and 5 of 7 unigrams match -> F = 10/13
+    assert first["rouge1"].fmeasure == pytest.approx(10 / 13)
+    assert rouge(["x y"], [["x y"]]) == {"rouge1": 100.0, "rouge2": 100.0, "rougeL": 100.0}

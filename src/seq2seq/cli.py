@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -42,8 +43,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="seq2seq", description="Train, use and evaluate RNN sequence-to-sequence models.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     _add_train(commands)
-    translate = commands.add_parser("translate", help="translate lines of text with a trained model",
-                                    description="Read one input per line; write one output per line.")
+    _add_translate(commands, "translate", "translate lines of text with a trained model",
+                   "Read one input per line; write one output per line.")
+    _add_translate(commands, "summarize", "summarize texts with a trained model",
+                   "Read one text per line; write one summary per line. Without --max-length a summary may be as "
+                   "long as 99%% of the model's training summaries.")
+    evaluate = commands.add_parser("evaluate", help="score a trained model on paired data",
+                                   description="BLEU, chrF, exact match, WER, CER, ROUGE and perplexity.")
+    evaluate.add_argument("--model", required=True, help="run directory or checkpoint file")
+    evaluate.add_argument("--data", required=True, help="pairs: FILE.tsv, FILE.jsonl, SRC,TGT or a named source; "
+                                                        "for a language model: a text file or folder")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_decoding(evaluate)
+    _add_generate(commands)
+    _add_chat(commands)
+    return parser
+
+
+def _add_translate(commands: argparse._SubParsersAction, name: str, summary: str, description: str) -> None:
+    translate = commands.add_parser(name, help=summary, description=description)
     translate.add_argument("--model", required=True, help="run directory or checkpoint file")
     translate.add_argument("--input", help="input file (default: stdin)")
     translate.add_argument("--output", help="output file (default: stdout)")
@@ -53,16 +71,6 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--plot-attention", metavar="DIR",
                            help="write a heatmap of the attention weights for each input: DIR/0001.png, ... "
                                 "(needs matplotlib)")
-    evaluate = commands.add_parser("evaluate", help="score a trained model on paired data",
-                                   description="BLEU, chrF, exact match, WER, CER and perplexity.")
-    evaluate.add_argument("--model", required=True, help="run directory or checkpoint file")
-    evaluate.add_argument("--data", required=True, help="pairs: FILE.tsv, FILE.jsonl, SRC,TGT or a named source; "
-                                                        "for a language model: a text file or folder")
-    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_decoding(evaluate)
-    _add_generate(commands)
-    _add_chat(commands)
-    return parser
 
 
 def _add_train(commands: argparse._SubParsersAction) -> None:
@@ -122,8 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
-        commands = {"train": run_train, "translate": run_translate, "evaluate": run_evaluate, "generate": run_generate,
-                    "chat": run_chat}
+        commands = {"train": run_train, "translate": run_translate, "summarize": run_translate,
+                    "evaluate": run_evaluate, "generate": run_generate, "chat": run_chat}
         return commands[args.command](args)
     except Seq2SeqError as error:
         print(f"seq2seq {args.command}: error: {error}", file=sys.stderr)
@@ -182,11 +190,16 @@ def _print_scores(scores: dict[str, float | str]) -> None:
     print(f"chrF = {scores['chrf']:.2f}  ({scores['chrf_signature']})")
     print(f"exact match = {scores['exact_match']:.2f}%   WER = {scores['wer']:.2f}%   CER = {scores['cer']:.2f}%   "
           f"perplexity = {scores['perplexity']:.3f}")
+    print(f"ROUGE-1 = {scores['rouge1']:.2f}   ROUGE-2 = {scores['rouge2']:.2f}   ROUGE-L = {scores['rougeL']:.2f}   "
+          f"distinct-1 = {scores['distinct1']:.2f}   distinct-2 = {scores['distinct2']:.2f}")
 
 
 def run_translate(args: argparse.Namespace) -> int:
+    """translate, and summarize: the same with the output length limited by the training summaries."""
     options = decoding_options(args)
     translator = api.load_translator(args.model)
+    if args.command == "summarize" and not args.max_length:
+        options = dataclasses.replace(options, max_length=translator.summary_length())
     if args.plot_attention:
         _check_plottable(translator)
     source = read_lines(args.input) if args.input else enumerate(sys.stdin.read().splitlines(), start=1)

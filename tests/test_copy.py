@@ -100,7 +100,8 @@ def test_coverage_loss_counts_attention_paid_twice() -> None:
 
 
 @pytest.mark.parametrize(("override", "message"), [("model.arch=context", "need model.arch=attention"),
-                                                   ("data.tgt.kind=word", "same token kind")])
+                                                   ("data.tgt.kind=word", "same token kind"),
+                                                   ("train.label_smoothing=0.1", "label_smoothing")])
 def test_copy_config_errors(override: str, message: str) -> None:
     config = apply_overrides(Config(), ["model.copy=true", override])
     with pytest.raises(ConfigError, match=message):

@@ -229,6 +229,8 @@ def _validate_copy_and_coverage(config: Config) -> None:
     """Copying and coverage act on the attention weights; copying maps source tokens to the target vocabulary."""
     if config.model.arch != "attention":
         raise ConfigError(f"model.copy and model.coverage need model.arch=attention, not {config.model.arch}")
+    if config.model.copy and config.train.label_smoothing:
+        raise ConfigError("train.label_smoothing does not apply with model.copy (its loss is over the copy mixture)")
     if config.model.copy and config.data.src.kind != config.data.tgt.kind:
         raise ConfigError(f"model.copy needs the same token kind on both sides (data.src.kind={config.data.src.kind},"
                           f" data.tgt.kind={config.data.tgt.kind}): copied source tokens become target tokens")

@@ -105,14 +105,13 @@ class LanguageModel(nn.Module):
         pays on every call (on CPU, one token at batch 1 runs about 5x faster).
         """
         cell, layers = CELLS[self.config.rnn], self.rnn.num_layers
+        weights = self.rnn._flat_weights  # w_ih, w_hh, b_ih, b_hh of layer 0, then of layer 1, ... (kept by nn.LSTM)
         new_parts: list[tuple[Tensor, ...]] = []
         for layer in range(layers):
-            weights = [getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih",
-                                                                          "bias_hh")]
             previous = tuple(part[layer] for part in hidden)
-            result = cell(inputs, previous if len(previous) == 2 else previous[0], *weights)
+            result = cell(inputs, previous if len(previous) == 2 else previous[0], *weights[4 * layer:4 * layer + 4])
             new_parts.append(result if isinstance(result, tuple) else (result,))
             inputs = new_parts[-1][0]
-            if layer + 1 < layers:  # nn.LSTM's dropout between layers
+            if self.training and layer + 1 < layers:  # nn.LSTM's dropout between layers
                 inputs = nn.functional.dropout(inputs, self.rnn.dropout, self.training)
         return inputs, tuple(torch.stack(parts) for parts in zip(*new_parts, strict=True))

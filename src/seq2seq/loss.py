@@ -21,18 +21,20 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
                 label_smoothing: float) -> Tensor:
         weight_c, bias_c = weight.to(features.dtype), bias.to(features.dtype)
         logits = torch.addmm(bias_c, features, weight_c.t())  # (N, V) in the compute dtype
-        losses, log_normalizers = [], []  # loss = logsumexp - (1 - e) * target logit - e * mean logit
+        smoothing_terms, log_normalizers = [], []  # loss = logsumexp - (1 - e) * target logit - e * mean logit
         for rows in _row_chunks(logits):
             chunk = rows.float()  # (C, V), small enough to stay in cache
             log_normalizers.append(torch.logsumexp(chunk, dim=-1))
             if label_smoothing:
-                losses.append(-label_smoothing * chunk.mean(dim=-1))
-        target_logits = logits.gather(1, targets[:, None]).float()
-        loss = torch.cat(log_normalizers + losses).sum() - (1.0 - label_smoothing) * target_logits.sum()
+                smoothing_terms.append(chunk.mean(dim=-1))
+        target_logits = logits.gather(1, targets[:, None]).float().squeeze(1)
+        losses = torch.cat(log_normalizers) - (1.0 - label_smoothing) * target_logits  # (N,)
+        if label_smoothing:
+            losses -= label_smoothing * torch.cat(smoothing_terms)
         ctx.save_for_backward(features, weight_c, targets, logits, torch.cat(log_normalizers))
         ctx.label_smoothing = label_smoothing
         ctx.master_dtype = weight.dtype
-        return loss
+        return losses
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
@@ -46,7 +48,7 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
             if smoothing:
                 grad -= smoothing / grad.size(1)
             grad.scatter_add_(1, targets[start:end, None], torch.full_like(grad[:, :1], smoothing - 1.0))
-            grad *= grad_output
+            grad *= grad_output[start:end, None]
             grad_bias += grad.sum(0)
             rows.copy_(grad)
             start = end
@@ -62,7 +64,14 @@ def _row_chunks(matrix: Tensor) -> tuple[Tensor, ...]:
 
 def projected_cross_entropy(features: Tensor, weight: Tensor, bias: Tensor, targets: Tensor,
                             label_smoothing: float = 0.0) -> Tensor:
-    """Summed cross-entropy of `features @ weight.T + bias` (N, V) against targets (N,), without storing logits.
+    """Summed cross-entropy of `features @ weight.T + bias` (N, V) against targets (N,), without storing logits."""
+    return token_cross_entropy(features, weight, bias, targets, label_smoothing).sum()
+
+
+def token_cross_entropy(features: Tensor, weight: Tensor, bias: Tensor, targets: Tensor,
+                        label_smoothing: float = 0.0) -> Tensor:
+    """The cross-entropy of each row (N,) of `features @ weight.T + bias` (N, V) against targets (N,), without
+    storing logits.
 
     Under autocast the products run in the autocast dtype; the softmax and the loss are always fp32.
     """
@@ -70,17 +79,6 @@ def projected_cross_entropy(features: Tensor, weight: Tensor, bias: Tensor, targ
         features = features.to(torch.get_autocast_dtype(features.device.type))
     with torch.autocast(features.device.type, enabled=False):
         return _ProjectedCrossEntropy.apply(features, weight, bias, targets, label_smoothing)
-
-
-def log_prob_cross_entropy(log_probs: Tensor, targets: Tensor, label_smoothing: float = 0.0,
-                           smoothing_classes: int = 0) -> Tensor:
-    """Summed cross-entropy of log-probabilities (N, W) against targets (N,); label smoothing spreads its mass over
-    the first smoothing_classes columns (the vocabulary, not a copying model's extension; 0 = all)."""
-    loss = -log_probs.gather(1, targets[:, None]).sum()
-    if not label_smoothing:
-        return loss
-    spread = log_probs[:, :smoothing_classes or log_probs.size(1)].mean(dim=1).sum()
-    return (1.0 - label_smoothing) * loss - label_smoothing * spread
 
 
 def coverage_loss(attention: Tensor, mask: Tensor) -> Tensor:

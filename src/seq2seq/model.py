@@ -10,7 +10,10 @@ from torch import Tensor, nn
 from seq2seq.config import ModelConfig
 from seq2seq.decoder import DECODERS, DecoderState, Memory
 from seq2seq.encoder import Encoder
+from seq2seq.loss import token_cross_entropy
 from seq2seq.vocab import PAD_ID, UNK_ID
+
+COPY_EPSILON = 1e-12  # keeps log() finite for tokens that can neither be generated nor copied
 
 
 @dataclass
@@ -100,12 +103,27 @@ class Seq2Seq(nn.Module):
     def copy_log_probs(self, features: Tensor, attention: Tensor, source: Tensor, width: int) -> Tensor:
         """Pointer-generator output: log(p_gen * softmax(logits) + (1 - p_gen) * attention scattered onto the source
         ids), for features (N, H), attention (N, S) and source ids (N, S) -> (N, width), in fp32."""
-        assert self.pointer is not None
-        generate = torch.sigmoid(self.pointer(features).float())  # (N, 1)
+        generate = self._generate_probability(features).unsqueeze(1)  # (N, 1)
         mixed = torch.softmax(self.generator(features).float(), dim=-1) * generate  # (N, V)
         mixed = nn.functional.pad(mixed, (0, width - mixed.size(1)))  # (N, width)
         mixed = mixed.scatter_add(1, source, attention.float() * (1.0 - generate))
-        return torch.log(mixed + 1e-12)
+        return torch.log(mixed + COPY_EPSILON)
+
+    def copy_target_log_probs(self, features: Tensor, attention: Tensor, source: Tensor, targets: Tensor) -> Tensor:
+        """What `copy_log_probs` gives the targets (N,), computed for them alone (training): the softmax part comes
+        from the fused projection and cross-entropy, the copy part from the attention on the target's source ids."""
+        generate = self._generate_probability(features)  # (N,)
+        in_vocabulary = targets < self.tgt_vocab_size
+        known = targets.masked_fill(~in_vocabulary, UNK_ID)
+        vocabulary_nll = token_cross_entropy(features, self.generator.weight, self.generator.bias, known)  # (N,)
+        generated = torch.exp(-vocabulary_nll) * in_vocabulary
+        copied = (attention.float() * (source == targets.unsqueeze(1))).sum(dim=1)  # (N,)
+        return torch.log(generate * generated + (1.0 - generate) * copied + COPY_EPSILON)
+
+    def _generate_probability(self, features: Tensor) -> Tensor:
+        """p_gen (N,): how much of the next token's probability comes from the vocabulary rather than copying."""
+        assert self.pointer is not None
+        return torch.sigmoid(self.pointer(features).float()).squeeze(1)
 
 
 def _known(ids: Tensor, vocab_size: int) -> Tensor:

@@ -20,7 +20,7 @@ from seq2seq import checkpoint
 from seq2seq.config import Config, config_from_dict, save_config
 from seq2seq.data import Batch, Example, batch_order, collate
 from seq2seq.errors import ConfigError
-from seq2seq.loss import coverage_loss, log_prob_cross_entropy, projected_cross_entropy
+from seq2seq.loss import coverage_loss, projected_cross_entropy
 from seq2seq.model import Seq2Seq
 from seq2seq.vocab import PAD_ID
 
@@ -86,8 +86,7 @@ def sequence_loss(model: nn.Module, batch: Batch, label_smoothing: float = 0.0, 
     if model.config.copy:
         assert run.attention is not None and run.memory.source is not None
         source = run.memory.source.unsqueeze(1).expand(-1, mask.size(1), -1)[mask]  # (N, S)
-        log_probs = model.copy_log_probs(run.features[mask], run.attention[mask], source, run.memory.width)
-        loss = log_prob_cross_entropy(log_probs, targets, label_smoothing, model.tgt_vocab_size)
+        loss = -model.copy_target_log_probs(run.features[mask], run.attention[mask], source, targets).sum()
     else:
         loss = _projected_loss(model, run.features[mask], targets, label_smoothing)
     if coverage_weight and model.config.coverage:

@@ -18,7 +18,9 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -59,7 +61,7 @@ def train_ours(train: Path, held: Path, work: Path, budget: float, threads: int,
     state = load_checkpoint(out / "last.safetensors")[1]["training"]["state"]
     startup = first["time"] - first["elapsed"] - start  # process start -> training start
     return {"chars_per_s": state["tokens"] / (startup + state["elapsed"]), "first_step_s": first["time"] - start,
-            "peak_gib": peak / GIB, "steps": state["step"], "wall_s": wall, **score_ours(out, held, threads)}
+            "peak_gib": peak / GIB, "steps": state["step"], "wall_s": wall}
 
 
 def score_ours(model_dir: Path, held: Path, threads: int, length: int = 2000) -> dict[str, float]:
@@ -90,6 +92,19 @@ def train_keras(python: str, script: Path, train: Path, held: Path, work: Path, 
             "steps": float(found["steps"]), "wall_s": wall, "bpc": float(found["bpc"])}
 
 
+def run_jobs(jobs: list[tuple[str, Callable[[], dict[str, float]]]], results: dict[str, dict[str, float]],
+             together: bool) -> None:
+    """Run the named jobs one after the other, or all at once in threads (each job is a subprocess)."""
+    if not together:
+        results.update((name, job()) for name, job in jobs)
+        return
+    threads = [threading.Thread(target=lambda name=name, job=job: results.update({name: job()})) for name, job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def table(ours: dict[str, float], keras: dict[str, float] | None) -> str:
     rows = [("held-out bits per character", "bpc", "{:.3f}"),
             ("training characters predicted/s (whole run)", "chars_per_s", "{:,.0f}"),
@@ -116,6 +131,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tf-python", help="python of a venv with tensorflow-cpu + keras (the peers' TFVENV)")
     parser.add_argument("--keras-script", type=Path, help="the peers' keras_charlm.py (with --tf-python)")
+    parser.add_argument("--together", action="store_true",
+                        help="train both systems at the same time (give each --threads 1 on a 2-core machine)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for our model")
     args = parser.parse_args()
     if bool(args.tf_python) != bool(args.keras_script):
@@ -123,21 +140,29 @@ def main() -> None:
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     train, held = split_text(args.text.resolve(), args.heldout.resolve() if args.heldout else None, work)
-    keras = None
+    results: dict[str, dict[str, float]] = {}
+    jobs = [("ours", lambda: train_ours(train, held, work, args.budget, args.threads, args.overrides))]
     if args.tf_python:
-        keras = train_keras(args.tf_python, args.keras_script.resolve(), train, held, work, args.budget, args.threads)
-    ours = train_ours(train, held, work, args.budget, args.threads, args.overrides)
+        script = args.keras_script.resolve()
+        jobs.append(("keras", lambda: train_keras(args.tf_python, script, train, held, work, args.budget,
+                                                  args.threads)))
+    run_jobs(jobs, results, args.together)
+    ours, keras = results["ours"], results.get("keras")
+    ours.update(score_ours(work / "runs" / "charlm", held, os.cpu_count() or 1))
     body = table(ours, keras)
     command = f"python bench/charlm.py --text {args.text.name} --work SCRATCH --budget {args.budget:g}"
     command += f" --heldout {args.heldout.name}" if args.heldout else ""
     command += " --tf-python TFVENV/bin/python --keras-script PEERS/keras_charlm.py" if keras else ""
+    command += " --together" if args.together else ""
     command += "".join(f" {item}" for item in args.overrides)
+    when = "trained at the same time" if args.together else "run one after the other"
     note = (f"Command: `{command}`. Text: `{args.text.name}`, {train.stat().st_size:,} bytes of training text and "
             f"{ours['heldout_chars']:,.0f} held-out characters; {args.budget:.0f} s of wall time from process start "
-            f"per system, {args.threads} threads, run one after the other. Our held-out bpc counts every character "
+            f"per system, {args.threads} thread(s) each, {when}. Our held-out bpc counts every character "
             "of the held-out text, each predicted from all the text before it; the Keras script scores its first "
-            "20,000 characters after a 50-character window, skipping characters unseen in training. Generation: "
-            "2,000 characters per stream sampled at temperature 1 from an empty prompt.")
+            "20,000 characters after a 50-character window, skipping characters unseen in training. Generation, "
+            f"after training, on all {os.cpu_count()} cores: 2,000 characters per stream sampled at temperature 1 "
+            "from an empty prompt.")
     print(body)
     write_section("Text generation", body + "\n\n" + note)
 

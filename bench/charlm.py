@@ -150,7 +150,8 @@ def main() -> None:
     ours, keras = results["ours"], results.get("keras")
     ours.update(score_ours(work / "runs" / "charlm", held, os.cpu_count() or 1))
     body = table(ours, keras)
-    command = f"python bench/charlm.py --text {args.text.name} --work SCRATCH --budget {args.budget:g}"
+    command = (f"python bench/charlm.py --text {args.text.name} --work SCRATCH --budget {args.budget:g} "
+               f"--threads {args.threads}")
     command += f" --heldout {args.heldout.name}" if args.heldout else ""
     command += " --tf-python TFVENV/bin/python --keras-script PEERS/keras_charlm.py" if keras else ""
     command += " --together" if args.together else ""

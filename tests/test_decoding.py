@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import toy_pairs
 
-from seq2seq import api, cli
+from seq2seq import api, cli, decoding
 from seq2seq.config import Config, ModelConfig, apply_overrides
 from seq2seq.data import Example, collate
 from seq2seq.decoder import DecoderState, Memory
@@ -201,6 +201,43 @@ def test_encoder_runs_once_per_sentence() -> None:
     decode(Counting(), src, lengths, DecodingOptions("beam", beam_size=4))
     decode(Counting(), src, lengths, DecodingOptions("sample", num_samples=3))
     assert calls == [5, 5]
+
+
+def test_beam_steps_only_the_sentences_not_done() -> None:
+    """The first step runs once per sentence; later ones for the K beams of each sentence still searched."""
+    model, rows = tiny_model("context", "gru"), []
+
+    class Counting:
+        def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> Memory:
+            return model.encode(src, src_lengths)
+
+        def init_state(self, memory: Memory) -> DecoderState:
+            return model.init_state(memory)
+
+        def step(self, tokens: torch.Tensor, state: DecoderState,
+                 memory: Memory) -> tuple[torch.Tensor, DecoderState]:
+            rows.append(tokens.size(0))
+            return model.step(tokens, state, memory)
+
+    src, lengths = padded_batch()  # untrained: most sentences run to their limits, which differ
+    decode(Counting(), src, lengths, DecodingOptions("beam", beam_size=4))
+    assert rows[:2] == [5, 20]
+    assert rows[1:] == sorted(rows[1:], reverse=True) and all(count % 4 == 0 for count in rows[1:])
+    assert rows[-1] < 20
+
+
+def test_beam_scored_in_chunks_equals_all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = tiny_model()
+    src, lengths = padded_batch()
+    options = DecodingOptions("beam", beam_size=3, n_best=2, no_repeat_ngram_size=2, max_length=12)
+
+    def outputs() -> list[tuple[list[int], float, list[float]]]:
+        return [(h.tokens, h.log_prob, h.token_log_probs) for found in decode(model, src, lengths, options)
+                for h in found]
+
+    at_once = outputs()
+    monkeypatch.setattr(decoding, "SCORING_CHUNK", 1)  # one sentence at a time
+    assert outputs() == at_once
 
 
 # ---- lengths and logits processors

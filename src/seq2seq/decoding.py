@@ -325,7 +325,10 @@ def _run(model: StepModel, memory: Memory, state: DecoderState, limits: Tensor,
                    lengths)
 
 
-# ---- beam search: B sentences times K beams advance as one (B*K) batch
+# ---- beam search: the K beams of every sentence still searched advance as one batch
+
+SCORING_CHUNK = 1 << 20  # elements of the (rows, V) scores handled at once: a few MB, so that they stay in cache
+
 
 @torch.no_grad()
 def beam_search(model: StepModel, src: Tensor, src_lengths: Tensor, max_length: int | Tensor,
@@ -333,9 +336,9 @@ def beam_search(model: StepModel, src: Tensor, src_lengths: Tensor, max_length: 
                 length_penalty: float = 1.0, n_best: int = 1) -> Decoded:
     """Keep the beam_size most likely prefixes of each sentence; return its n_best finished hypotheses, best first.
 
-    The encoder runs once per sentence; its memory is repeated K times. Hypotheses are ranked by
+    The encoder and the first step run once per sentence; their results are repeated K times. Hypotheses are ranked by
     log p / ((5 + length) / 6) ** length_penalty (GNMT; 0 ranks by log p). A sentence is done when it has n_best
-    finished hypotheses that no live beam can beat, or at its maximum length.
+    finished hypotheses that no live beam can beat, or at its maximum length; its rows then leave the batch.
 
     Args:
         src, src_lengths: source ids (B, S) and lengths (B,).
@@ -347,22 +350,49 @@ def beam_search(model: StepModel, src: Tensor, src_lengths: Tensor, max_length: 
     """
     memory = model.encode(src, src_lengths)
     state = model.init_state(memory)
-    expand = torch.arange(src.size(0), device=src.device).repeat_interleave(beam_size)  # (B*K,)
-    memory, state = memory.index_select(expand), state.index_select(expand)
     beams = _Beams(_limits(max_length, src, src_lengths), beam_size, n_best, length_penalty)
-    tokens = torch.full_like(expand, BOS_ID)
+    tokens = torch.full((src.size(0),), BOS_ID, device=src.device)  # (B,): a sentence's K beams start alike
     for step in range(int(beams.limits.max())):
-        logits, state = model.step(tokens, state, memory)  # (B*K, V)
-        rows, tokens = beams.advance(step, logits, state.attention, processors)
-        state = state.index_select(rows)
-        if bool(beams.done.all()):
+        logits, state = model.step(tokens, state, memory)  # (A*K, V) for the A sentences still searched; (B, V) first
+        if not step:  # the first step ran once per sentence: its results stand for all K beams
+            expand = torch.arange(src.size(0), device=src.device).repeat_interleave(beam_size)  # (B*K,)
+            logits, state, memory = (logits.index_select(0, expand), state.index_select(expand),
+                                     memory.index_select(expand))
+        rows, tokens, staying = beams.advance(step, logits, state.attention, processors)
+        if not rows.numel():
             break
+        state = state.index_select(rows)
+        if staying is not None:
+            memory = memory.index_select(staying)
     return beams.best_hypotheses()
 
 
 def _penalty(length: Tensor | int, alpha: float) -> Tensor | float:
     """GNMT length penalty ((5 + length) / 6) ** alpha."""
     return ((5.0 + length) / 6.0) ** alpha
+
+
+def _best_extensions(logits: Tensor, scores: Tensor, history: Tensor, processors: Sequence[LogitsProcessor],
+                     count: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The `count` best one-token extensions of each sentence's K live beams, from their logits (A*K, V) and
+    log-probabilities (A, K): total log-probabilities (A, count), indices into the sentence's K*V extensions
+    (A, count) and log-probabilities of the added tokens (A, count).
+
+    Whole sentences are scored in chunks of about SCORING_CHUNK elements, so that the (rows, V) log-probabilities,
+    processed and total scores stay in cache instead of each making a trip through memory.
+    """
+    sentences, beam_size = scores.shape
+    extensions = beam_size * logits.size(1)
+    per_chunk = max(1, SCORING_CHUNK // extensions)
+    parts = []
+    for first in range(0, sentences, per_chunk):
+        rows = slice(first * beam_size, (first + per_chunk) * beam_size)
+        log_probs = logits[rows].float().log_softmax(dim=-1)  # (c*K, V)
+        totals = _process(processors, log_probs, history[rows]) + scores[first:first + per_chunk].reshape(-1, 1)
+        top, index = totals.view(-1, extensions).topk(count, dim=1)  # (c, count) of (c, K*V)
+        parts.append((top, index, log_probs.view(-1, extensions).gather(1, index)))
+    top, index, added = (torch.cat(columns) for columns in zip(*parts, strict=True))
+    return top, index, added
 
 
 @dataclass
@@ -379,37 +409,61 @@ class _BeamStep:
 
 
 class _Beams:
-    """The running state of a batched beam search: live beams, every step's candidates, and which sentences are done."""
+    """The running state of a batched beam search: live beams, every step's candidates, and which sentences are done.
+
+    The bookkeeping covers all B sentences; the model steps only the K beams of each of the A sentences still
+    searched, sentence `searched[a]` in rows a * K ... a * K + K - 1.
+    """
 
     def __init__(self, limits: Tensor, beam_size: int, n_best: int, length_penalty: float) -> None:
         batch, device = limits.size(0), limits.device
         self.limits, self.beam_size, self.n_best, self.alpha = limits, beam_size, n_best, length_penalty
         self.scores = torch.full((batch, beam_size), -math.inf, device=device)  # (B, K) log p of the live beams
         self.scores[:, 0] = 0.0  # the K beams start alike: expand only one, or every candidate would come K times
-        self.offsets = torch.arange(batch, device=device).unsqueeze(1) * beam_size  # (B, 1) first row of each
-        self.history = torch.zeros(batch * beam_size, 0, dtype=torch.long, device=device)  # (B*K, t)
+        self.searched = torch.arange(batch, device=device)  # (A,) the sentences still searched, in row order
+        self.history = torch.zeros(batch * beam_size, 0, dtype=torch.long, device=device)  # (A*K, t)
         self.best = torch.full((batch, n_best), -math.inf, device=device)  # (B, n) ranking scores of the best ended
         self.done = torch.zeros(batch, dtype=torch.bool, device=device)
         self.steps: list[_BeamStep] = []
 
     def advance(self, step: int, logits: Tensor, attention: Tensor | None,
-                processors: Sequence[LogitsProcessor]) -> tuple[Tensor, Tensor]:
-        """Score every one-token extension of the live beams (logits (B*K, V), attention (B*K, S)), keep the finished
-        ones aside and the K best others live; returns the rows they extend (B*K,) and their new tokens (B*K,)."""
-        log_probs = logits.float().log_softmax(dim=-1)  # (B*K, V)
-        totals = (self.scores.view(-1, 1) + _process(processors, log_probs, self.history))  # (B*K, V)
-        top, index = totals.view(self.scores.size(0), -1).topk(2 * self.beam_size, dim=1)  # (B, 2K) of (B, K*V)
-        parents, tokens = index // log_probs.size(1), index % log_probs.size(1)  # (B, 2K)
-        rows = parents + self.offsets  # (B, 2K) rows of the (B*K) batch
-        ending = (tokens == EOS_ID) | (self.limits <= step + 1).unsqueeze(1)  # (B, 2K)
-        finals = self._finish(step, top, ending)
-        keep = self._go_on(top, ending)
-        self.steps.append(_BeamStep(parents, tokens, log_probs[rows, tokens], top, finals, keep,
-                                    None if attention is None else attention.float()[rows]))
-        live_rows, live_tokens = rows.gather(1, keep).view(-1), tokens.gather(1, keep).view(-1)  # (B*K,)
-        self.history = torch.cat([self.history.index_select(0, live_rows), live_tokens.unsqueeze(1)], dim=1)
+                processors: Sequence[LogitsProcessor]) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Score every one-token extension of the live beams (logits (A*K, V), attention (A*K, S)), keep the finished
+        ones aside and the K best others live.
+
+        Returns, for the A' sentences still searched after this step, the rows their live beams extend (A'*K,) and
+        their new tokens (A'*K,); and, when some sentence is done, the rows of the batch that stay (A'*K,), else None.
+        """
+        searched = self.searched
+        top, index, log_probs = _best_extensions(logits, self.scores.index_select(0, searched), self.history,
+                                                 processors, 2 * self.beam_size)  # (A, 2K)
+        parents, tokens = index // logits.size(1), index % logits.size(1)  # (A, 2K)
+        first_rows = torch.arange(0, logits.size(0), self.beam_size, device=logits.device).unsqueeze(1)  # (A, 1)
+        rows = parents + first_rows  # (A, 2K) rows of the batch
+        totals, all_tokens = self._spread(top, -math.inf), self._spread(tokens, PAD_ID)  # (B, 2K)
+        ending = (all_tokens == EOS_ID) | (self.limits <= step + 1).unsqueeze(1)  # (B, 2K)
+        finals = self._finish(step, totals, ending)
+        keep = self._go_on(totals, ending)
+        weights = None if attention is None else self._spread(attention.float()[rows], 0.0)  # (B, 2K, S)
+        self.steps.append(_BeamStep(self._spread(parents, 0), all_tokens, self._spread(log_probs, 0.0), totals,
+                                    finals, keep, weights))
         self._update_done(step)
-        return live_rows, live_tokens
+        going_on = ~self.done.index_select(0, searched)  # (A,)
+        live = keep.index_select(0, searched)[going_on]  # (A', K)
+        live_rows, live_tokens = rows[going_on].gather(1, live).view(-1), tokens[going_on].gather(1, live).view(-1)
+        self.history = torch.cat([self.history.index_select(0, live_rows), live_tokens.unsqueeze(1)], dim=1)
+        if bool(going_on.all()):
+            return live_rows, live_tokens, None
+        self.searched = searched[going_on]
+        staying = torch.arange(logits.size(0), device=logits.device).view(-1, self.beam_size)[going_on].view(-1)
+        return live_rows, live_tokens, staying
+
+    def _spread(self, values: Tensor, fill: float) -> Tensor:
+        """Values (A, ...) of the sentences searched as rows (B, ...) of the whole batch, fill for the others."""
+        if values.size(0) == self.done.size(0):  # all are searched
+            return values
+        spread = values.new_full((self.done.size(0), *values.shape[1:]), fill)
+        return spread.index_copy_(0, self.searched, values)
 
     def _finish(self, step: int, top: Tensor, ending: Tensor) -> Tensor:
         """Ranking scores (B, 2K) of the ending candidates among the K best (else -inf); updates the n best."""

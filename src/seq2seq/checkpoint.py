@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import Tensor
 
 from seq2seq.errors import CheckpointError
@@ -29,13 +29,14 @@ def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], metadata: dict
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {METADATA_KEY: json.dumps({"format": FORMAT, **metadata})}
     contiguous = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
+    payload = save(contiguous, metadata=header)  # bytes: save_file would write through a temporary of its own
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(descriptor)
     try:
-        save_file(contiguous, temporary, metadata=header)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp (and save_file) make 0600 files; use the usual mode
-        with open(temporary, "rb") as handle:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600 files; use the usual mode
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

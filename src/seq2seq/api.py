@@ -14,7 +14,17 @@ from torch import nn
 
 from seq2seq import checkpoint, metrics
 from seq2seq.config import Config, config_from_dict, validate
-from seq2seq.data import Example, Pair, TokenPair, collate, encode_pairs, encode_tokens, split_dev, tokenize_pairs
+from seq2seq.data import (
+    Example,
+    Pair,
+    TokenPair,
+    collate,
+    encode_pairs,
+    encode_tokens,
+    paused_gc,
+    split_dev,
+    tokenize_pairs,
+)
 from seq2seq.decoding import DecodingOptions, Hypothesis, decode
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.generation import TextGenerator, generator_from_checkpoint
@@ -176,10 +186,11 @@ def train(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair]
         train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
     if not train_pairs:
         raise DataError("no training pairs")
-    tokenizers = _restore_or_build_tokenizers(config, train_pairs, saved[1] if saved else None)
-    train_tokens = tokenize_pairs(train_pairs, tokenizers)  # once: for the vocabularies and the ids
-    vocabs = _restore_or_build_vocabs(config, train_tokens, saved[1] if saved else None)
-    examples, dev_examples = _encode_splits(config, train_tokens, dev_pairs, tokenizers, vocabs)
+    with paused_gc():
+        tokenizers = _restore_or_build_tokenizers(config, train_pairs, saved[1] if saved else None)
+        vocabs, examples, dev_examples = _prepare_examples(config, train_pairs, dev_pairs, tokenizers,
+                                                           saved[1] if saved else None)
+    del train_pairs  # when the caller handed over its only reference, the texts are freed before training
     torch.manual_seed(config.train.seed)
     model = Seq2Seq(config.model, len(vocabs[0]), len(vocabs[1]))
     metadata = {"config": config.to_dict(), "tokenizers": [t.to_dict() for t in tokenizers],
@@ -228,6 +239,16 @@ def _restore_or_build_vocabs(config: Config, token_pairs: Sequence[TokenPair], m
               Vocab.build((pair[1] for pair in token_pairs), tgt.min_freq, tgt.max_size))
     logger.info("vocabulary: %d source / %d target tokens", len(vocabs[0]), len(vocabs[1]))
     return vocabs
+
+
+def _prepare_examples(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair],
+                      tokenizers: tuple[Tokenizer, Tokenizer], metadata: dict[str, Any] | None
+                      ) -> tuple[tuple[Vocab, Vocab], list[Example], list[Example]]:
+    """Vocabularies (restored from metadata or built) and the training and dev examples; the training tokens, made
+    once for both, are freed on return."""
+    train_tokens = tokenize_pairs(train_pairs, tokenizers)
+    vocabs = _restore_or_build_vocabs(config, train_tokens, metadata)
+    return (vocabs, *_encode_splits(config, train_tokens, dev_pairs, tokenizers, vocabs))
 
 
 def _encode_splits(config: Config, train_tokens: Sequence[TokenPair], dev_pairs: Sequence[Pair],

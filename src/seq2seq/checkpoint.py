@@ -8,39 +8,43 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save
+from safetensors.torch import save_file
 from torch import Tensor
 
 from seq2seq.errors import CheckpointError
 
 FORMAT = "seq2seq-checkpoint-1"
 METADATA_KEY = "seq2seq"
+TEMPORARY_SUFFIX = ".tmp"
 
 
 def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> None:
-    """Atomically write tensors and JSON-serialisable metadata to path."""
+    """Atomically write tensors and JSON-serialisable metadata to path.
+
+    The file is streamed into a private temporary folder beside path (safetensors' save_file writes through a
+    temporary of its own there), synced, and renamed over path; the folder is then removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {METADATA_KEY: json.dumps({"format": FORMAT, **metadata})}
     contiguous = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
-    payload = save(contiguous, metadata=header)  # bytes: save_file would write through a temporary of its own
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent))
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
+        written = folder / path.name
+        save_file(contiguous, written, metadata=header)
+        with open(written, "rb") as handle:
             os.fsync(handle.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600 files; use the usual mode
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        os.chmod(written, 0o666 & ~_umask())
+        os.replace(written, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _umask() -> int:
@@ -50,9 +54,12 @@ def _umask() -> int:
 
 
 def remove_temporaries(directory: str | Path) -> None:
-    """Delete temporary files that a process killed in the middle of `save_checkpoint` left behind."""
-    for leftover in Path(directory).glob(".*.safetensors.*.tmp"):
-        leftover.unlink(missing_ok=True)
+    """Delete what a process killed in the middle of `save_checkpoint` left behind."""
+    for leftover in Path(directory).glob(f".*.safetensors.*{TEMPORARY_SUFFIX}"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:  # written by earlier versions, which used a temporary file
+            leftover.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:

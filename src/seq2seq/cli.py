@@ -165,11 +165,11 @@ def run_train(args: argparse.Namespace) -> int:
     config = train_config(args)
     if config.task == "lm":
         return _train_language_model(args, config)
-    train_pairs = load_pairs(args.train) if args.train else []
-    dev_pairs = load_pairs(args.dev) if args.dev else []
     if args.resume and not args.train:
         raise Seq2SeqError("--resume needs the same --train data as the run it continues")
-    translator = api.train(config, train_pairs, dev_pairs, args.out, resume=args.resume)
+    dev_pairs = load_pairs(args.dev) if args.dev else []
+    # handed over without a reference kept here, so that the texts are freed once they are encoded
+    translator = api.train(config, load_pairs(args.train), dev_pairs, args.out, resume=args.resume)
     if args.test:
         _report(translator, load_pairs(args.test))
     print(f"model saved in {args.out}; try: seq2seq translate --model {args.out}")

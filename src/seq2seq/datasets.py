@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from seq2seq.chat import YAML_SUFFIXES, conversation_pairs, read_chatterbot
-from seq2seq.data import Pair, read_pairs
+from seq2seq.data import Pair, paused_gc, read_pairs
 from seq2seq.download import download_anki
 from seq2seq.errors import DataError
 
@@ -78,6 +78,11 @@ def _chatterbot_path(source: str) -> Path:
 def load_pairs(spec: str) -> list[Pair]:
     """Pairs from a named source or from files (`file.tsv`, `file.jsonl`, `source_file,target_file`, chatterbot
     `file.yml`)."""
+    with paused_gc():
+        return _load_pairs(spec)
+
+
+def _load_pairs(spec: str) -> list[Pair]:
     if Path(spec).exists():
         return conversation_pairs(read_chatterbot(spec)) if spec.endswith(YAML_SUFFIXES) else read_pairs(spec)
     name, _, argument = spec.partition(":")

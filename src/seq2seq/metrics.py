@@ -7,8 +7,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
-from rouge_score.rouge_scorer import RougeScorer
-from rouge_score.tokenizers import DefaultTokenizer
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.metrics.base import Metric
 
@@ -91,6 +89,9 @@ def rouge(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dic
     """Mean ROUGE-1, ROUGE-2 and ROUGE-L F-measures in percent, from the rouge-score package (its default
     tokenizer, Porter stemming); an item with several references takes its best score per type."""
     _check_corpus(hypotheses, references)
+    from rouge_score.rouge_scorer import RougeScorer  # imports nltk: loaded only when ROUGE is asked for
+    from rouge_score.tokenizers import DefaultTokenizer
+
     scorer = RougeScorer(list(ROUGE_TYPES), tokenizer=DefaultTokenizer(use_stemmer=True))  # the default; no log line
     totals = dict.fromkeys(ROUGE_TYPES, 0.0)
     for hypothesis, refs in zip(hypotheses, references, strict=True):

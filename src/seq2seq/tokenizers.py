@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 import sentencepiece
-from sacremoses import MosesDetokenizer, MosesTokenizer
 
 from seq2seq.config import TokenizerConfig
 from seq2seq.errors import DataError
@@ -47,8 +46,11 @@ class WordTokenizer:
         self.lowercase = lowercase
         self.split_punctuation = split_punctuation
         self.language = language
-        self._moses = MosesTokenizer(lang=language)
-        self._demoses = MosesDetokenizer(lang=language)
+        if split_punctuation:  # sacremoses compiles its rules on import: only pay for it when they are used
+            from sacremoses import MosesDetokenizer, MosesTokenizer
+
+            self._moses = MosesTokenizer(lang=language)
+            self._demoses = MosesDetokenizer(lang=language)
 
     def tokenize(self, text: str) -> list[str]:
         text = text.lower() if self.lowercase else text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
@@ -11,17 +12,24 @@ SPECIALS = (PAD, UNK, BOS, EOS)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
 
 
+class TokenIds(dict[str, int]):
+    """token -> id, where looking up an unknown token gives the id of <unk>."""
+
+    def __missing__(self, token: str) -> int:
+        return UNK_ID
+
+
 class Vocab:
     """Token <-> id table; ids 0-3 are always <pad> <unk> <s> </s>."""
 
     def __init__(self, tokens: Sequence[str]) -> None:
         self.itos = list(SPECIALS) + [t for t in tokens if t not in SPECIALS]
-        self.stoi = {token: index for index, token in enumerate(self.itos)}
+        self.stoi = TokenIds((token, index) for index, token in enumerate(self.itos))
 
     @classmethod
     def build(cls, sequences: Iterable[Sequence[str]], min_freq: int = 1, max_size: int = 0) -> Vocab:
         """Most frequent tokens first (ties alphabetical), keeping those seen at least min_freq times."""
-        counts = Counter(token for sequence in sequences for token in sequence)
+        counts = Counter(chain.from_iterable(sequences))
         ranked = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
         return cls(ranked[:max_size] if max_size else ranked)
 
@@ -30,7 +38,7 @@ class Vocab:
 
     def encode(self, tokens: Sequence[str], add_bos: bool = False, add_eos: bool = False) -> list[int]:
         """Token ids; unknown tokens map to <unk>."""
-        ids = [self.stoi.get(token, UNK_ID) for token in tokens]
+        ids = list(map(self.stoi.__getitem__, tokens))  # a loop in C: encoding a corpus is millions of lookups
         return ([BOS_ID] if add_bos else []) + ids + ([EOS_ID] if add_eos else [])
 
     def encode_extended(self, tokens: Sequence[str]) -> tuple[list[int], list[str]]:

@@ -50,8 +50,10 @@ def train_ours(data: Path, work: Path, budget: float, threads: int) -> dict[str,
     start, peak, wall = run_metered(command, work / "seq2seq_train.log", env)
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in records if r["event"] == "train"]
-    last = steps[-1]
-    return {"tokens_per_s": last["tokens"] / (last["time"] - start), "first_step_s": steps[0]["time"] - start,
+    first, last = steps[0], steps[-1]
+    return {"tokens_per_s": last["tokens"] / (last["time"] - start),
+            "steady_tokens_per_s": (last["tokens"] - first["tokens"]) / (last["time"] - first["time"]),
+            "first_step_s": first["time"] - start,
             "peak_gib": peak / GIB, "steps": last["step"], "wall_s": wall, **score_ours(out, data, threads)}
 
 
@@ -86,6 +88,7 @@ def train_onmt(python: str, peers: Path, work: Path, budget: float, threads: int
     _, peak, wall = run_metered([python, str(peers / "train_onmt.py"), config], work / "onmt_train.log", env)
     rows = [json.loads(line) for line in (work / "onmt_steps.jsonl").read_text().splitlines()]
     result = {"tokens_per_s": rows[-1][3] / rows[-1][1], "first_step_s": rows[0][1], "peak_gib": peak / GIB,
+              "steady_tokens_per_s": (rows[-1][3] - rows[0][3]) / (rows[-1][1] - rows[0][1]),
               "steps": rows[-1][0], "wall_s": wall}
     if decode:
         checkpoint = max((work / "runs" / "onmt").glob("model_step_*.pt"), key=os.path.getmtime)
@@ -101,6 +104,7 @@ def train_onmt(python: str, peers: Path, work: Path, budget: float, threads: int
 
 def table(ours: dict[str, float], onmt: dict[str, float] | None) -> str:
     rows = [("target tokens/s (whole run)", "tokens_per_s", "{:,.0f}"),
+            ("target tokens/s (steady: first to last step)", "steady_tokens_per_s", "{:,.0f}"),
             ("time to first step", "first_step_s", "{:.1f} s"),
             ("peak memory (process tree)", "peak_gib", "{:.2f} GiB"), ("updates", "steps", "{:,.0f}"),
             ("test BLEU greedy", "bleu", "{:.2f}"), ("test chrF greedy", "chrf", "{:.2f}"),

@@ -13,6 +13,7 @@ from seq2seq.checkpoint import (
     load_checkpoint,
     optimizer_state,
     optimizer_tensors,
+    remove_temporaries,
     resolve_checkpoint,
     restore_rng,
     rng_tensors,
@@ -52,6 +53,21 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_leftovers_of_a_killed_save_are_removed(tmp_path: Path) -> None:
+    """What a save killed midway leaves (its temporary folder, or an older version's temporary file) is cleaned up;
+    checkpoints and other files stay."""
+    path = tmp_path / "last.safetensors"
+    save_checkpoint(path, sample_tensors(), METADATA)
+    folder = tmp_path / ".last.safetensors.k3j2.tmp"
+    folder.mkdir()
+    (folder / ".tmpAbC123").write_bytes(b"partial")
+    (tmp_path / ".best.safetensors.x9.tmp").write_bytes(b"partial")
+    (tmp_path / "notes.tmp").write_text("mine")
+    remove_temporaries(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.safetensors", "notes.tmp"]
+    assert load_checkpoint(path)[1]["n"] == 3
 
 
 def test_failed_write_keeps_previous_checkpoint(tmp_path: Path) -> None:

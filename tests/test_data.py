@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from seq2seq.data import (
     encode_pairs,
     one_hot,
     pad,
+    paused_gc,
     read_pairs,
     split_dev,
 )
@@ -210,6 +212,22 @@ def test_batch_order_bucketing_reduces_padding_and_covers_all() -> None:
     assert padded_positions(examples, bucketed) < padded_positions(examples, plain) / 3
     assert batch_order(examples, 16, bucket=True, seed=0) == bucketed
     assert batch_order(examples, 16, bucket=True, seed=1) != bucketed
+
+
+def test_paused_gc_restores_the_collector() -> None:
+    """The collector is off inside, back on after (also after an error), and left off when it was off."""
+    assert gc.isenabled()
+    with pytest.raises(DataError), paused_gc():
+        assert not gc.isenabled()
+        raise DataError("bad line")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_collate_shapes() -> None:

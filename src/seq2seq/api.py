@@ -197,6 +197,7 @@ def train(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair]
                 "vocabs": [v.to_dict() for v in vocabs], "target_lengths": _length_statistics(examples)}
     scorer = _dev_scorer(config, tokenizers, vocabs, dev_pairs) if config.train.metric != "loss" else None
     run_training(Trainer(model, config, examples, dev_examples, out, metadata, scorer), saved, started)
+    del model, examples  # the trained weights, gradients and data go before the best checkpoint is loaded
     return load_translator(out, config.train.device)
 
 

@@ -32,6 +32,18 @@ TRAIN_EXAMPLES = """examples:
 """
 
 
+KERNEL_CACHE_ENTRIES = "256"
+
+
+def _cap_kernel_caches() -> None:
+    """oneDNN, and PyTorch's layer over it, keep a compiled kernel for every matrix shape they meet, up to 1,024 of
+    each by default. Batches of varying lengths keep bringing new shapes, so over a long training run the caches
+    grow resident memory steadily; 256 entries hold a run's working set. Set before the first matrix product, and
+    only where the user has not chosen."""
+    for name in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY"):
+        os.environ.setdefault(name, KERNEL_CACHE_ENTRIES)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Reports a bad flag or value as one line instead of usage + message."""
 
@@ -127,6 +139,7 @@ def decoding_options(args: argparse.Namespace) -> DecodingOptions:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _cap_kernel_caches()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:

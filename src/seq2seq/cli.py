@@ -38,8 +38,8 @@ KERNEL_CACHE_ENTRIES = "256"
 def _cap_kernel_caches() -> None:
     """oneDNN, and PyTorch's layer over it, keep a compiled kernel for every matrix shape they meet, up to 1,024 of
     each by default. Batches of varying lengths keep bringing new shapes, so over a long training run the caches
-    grow resident memory steadily; 256 entries hold a run's working set. Set before the first matrix product, and
-    only where the user has not chosen."""
+    grow resident memory steadily (by about 450 MB over 150 steps of randomly sized eng-fra batches). Read at the
+    first matrix product, and set only where the user has not chosen."""
     for name in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY"):
         os.environ.setdefault(name, KERNEL_CACHE_ENTRIES)
 

@@ -35,3 +35,18 @@ def test_bf16_autocast_stays_close_to_fp32() -> None:
         approximate = projected_cross_entropy(features, weight, bias, targets)
     assert approximate.dtype == torch.float32
     assert abs(float(approximate) - float(exact)) / float(exact) < 0.02
+
+
+def test_bf16_autocast_gradients_stay_close_to_fp32() -> None:
+    torch.manual_seed(0)
+    features, weight, bias = torch.randn(40, 16), torch.randn(100, 16), torch.zeros(100)
+    targets = (features @ weight.t()).argmax(dim=1)  # confident and right: target probabilities near 1
+
+    def gradients(autocast: bool) -> tuple[torch.Tensor, ...]:
+        leaves = (features.clone().requires_grad_(), weight.clone().requires_grad_())
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = projected_cross_entropy(*leaves, bias, targets, label_smoothing=0.1)
+        return torch.autograd.grad(loss, leaves)
+
+    for exact, approximate in zip(gradients(False), gradients(True), strict=True):
+        assert float((approximate - exact).norm() / exact.norm()) < 0.03

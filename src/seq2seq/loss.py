@@ -2,7 +2,8 @@
 
 With a large vocabulary the logits are the biggest tensors of a step: materialising them, casting them to fp32,
 taking log-softmax and building its gradient are memory-bound passes that cost more than the matrix products.
-Here each chunk of rows is projected, reduced to its loss, and in backward turned into its gradient at once.
+Here the logits are projected once; each chunk of rows is then turned into its softmax and loss while in cache
+(the only exponentials of the step), and in backward the stored softmax becomes the gradient in place.
 """
 
 from __future__ import annotations
@@ -21,39 +22,48 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
                 label_smoothing: float) -> Tensor:
         weight_c, bias_c = weight.to(features.dtype), bias.to(features.dtype)
         logits = torch.addmm(bias_c, features, weight_c.t())  # (N, V) in the compute dtype
-        smoothing_terms, log_normalizers = [], []  # loss = logsumexp - (1 - e) * target logit - e * mean logit
-        for rows in _row_chunks(logits):
-            chunk = rows.float()  # (C, V), small enough to stay in cache
-            log_normalizers.append(torch.logsumexp(chunk, dim=-1))
-            if label_smoothing:
-                smoothing_terms.append(chunk.mean(dim=-1))
         target_logits = logits.gather(1, targets[:, None]).float().squeeze(1)
-        losses = torch.cat(log_normalizers) - (1.0 - label_smoothing) * target_logits  # (N,)
+        log_normalizers, mean_logits = [], []  # loss = logsumexp - (1 - e) * target logit - e * mean logit
+        keep_softmax = any(ctx.needs_input_grad[:3])
+        for rows in _row_chunks(logits):  # the logits buffer becomes the softmax, chunk by chunk
+            chunk = rows.float()  # (C, V), small enough to stay in cache
+            if label_smoothing:
+                mean_logits.append(chunk.mean(dim=-1))
+            peak = chunk.amax(dim=-1, keepdim=True)
+            total = chunk.sub_(peak).exp_().sum(dim=-1, keepdim=True)
+            log_normalizers.append((peak + total.log()).squeeze(1))
+            if keep_softmax:
+                rows.copy_(chunk.div_(total))
+        log_normalizer = torch.cat(log_normalizers)
+        losses = log_normalizer - (1.0 - label_smoothing) * target_logits  # (N,)
         if label_smoothing:
-            losses -= label_smoothing * torch.cat(smoothing_terms)
-        ctx.save_for_backward(features, weight_c, targets, logits, torch.cat(log_normalizers))
+            losses -= label_smoothing * torch.cat(mean_logits)
+        # the target's probability in fp32: its gradient p - 1 would lose most of its bits in a bf16 softmax
+        ctx.save_for_backward(features, weight_c, targets, logits, (target_logits - log_normalizer).exp())
         ctx.label_smoothing = label_smoothing
         ctx.master_dtype = weight.dtype
         return losses
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        features, weight_c, targets, logits, log_normalizers = ctx.saved_tensors
+        features, weight_c, targets, probabilities, target_probabilities = ctx.saved_tensors
         smoothing = ctx.label_smoothing
-        grad_bias = torch.zeros(logits.size(1), dtype=torch.float32, device=logits.device)
+        floor = smoothing / probabilities.size(1)  # the smoothed target puts e / V on every token
+        target_grads = (target_probabilities - (1.0 - smoothing) - floor)[:, None]
+        grad_bias = torch.zeros(probabilities.size(1), dtype=torch.float32, device=probabilities.device)
         start = 0
-        for rows in _row_chunks(logits):  # the logits buffer becomes the gradient, chunk by chunk
+        for rows in _row_chunks(probabilities):  # the softmax buffer becomes the gradient, chunk by chunk
             end = start + rows.size(0)
-            grad = rows.float().sub_(log_normalizers[start:end, None]).exp_()  # softmax (C, V)
+            grad = rows.float()  # (C, V)
             if smoothing:
-                grad -= smoothing / grad.size(1)
-            grad.scatter_add_(1, targets[start:end, None], torch.full_like(grad[:, :1], smoothing - 1.0))
+                grad -= floor
+            grad.scatter_(1, targets[start:end, None], target_grads[start:end])
             grad *= grad_output[start:end, None]
             grad_bias += grad.sum(0)
             rows.copy_(grad)
             start = end
-        grad_features = logits @ weight_c  # (N, H)
-        grad_weight = logits.t() @ features  # (V, H)
+        grad_features = probabilities @ weight_c  # (N, H)
+        grad_weight = probabilities.t() @ features  # (V, H)
         master = ctx.master_dtype
         return grad_features, grad_weight.to(master), grad_bias.to(master), None, None
 

@@ -5,7 +5,10 @@ the data folder the Phonetisaurus baseline was scored on (dev: 33.08% word error
 stress digits kept). Word error rate = 100 - exact match (a word is right when it equals any of its
 pronunciations); phoneme error rate = edit distance over phonemes against the closest pronunciation.
 
-usage: python bench/g2p.py --work SCRATCH_DIR [--budget 900] [--threads 2]
+With --ensemble N, N models train side by side for the same budget (seeds 1..N, threads split between them) and
+decode together as an ensemble.
+
+usage: python bench/g2p.py --work SCRATCH_DIR [--budget 900] [--threads 2] [--ensemble N]
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -24,11 +28,26 @@ ROOT = Path(__file__).resolve().parents[1]
 PHONETISAURUS = {"word_error_rate": 33.08, "phoneme_error_rate": 8.63, "train_s": 92}
 
 
-def evaluate(model: Path, env: dict[str, str], decoding: list[str]) -> dict[str, float]:
-    """`seq2seq evaluate --json` on the dev split with the given decoding flags."""
-    command = [sys.executable, "-m", "seq2seq.cli", "evaluate", "--model", str(model), "--data", "cmudict:dev",
+def evaluate(models: list[Path], env: dict[str, str], decoding: list[str]) -> dict[str, float]:
+    """`seq2seq evaluate --json` on the dev split with the given decoding flags (several models: an ensemble)."""
+    command = [sys.executable, "-m", "seq2seq.cli", "evaluate", "--model", *map(str, models), "--data", "cmudict:dev",
                "--json", *decoding]
     return json.loads(subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout)
+
+
+def train_command(out: Path, budget: float, threads: int, seed: int) -> list[str]:
+    return [sys.executable, "-m", "seq2seq.cli", "train", "--config", str(ROOT / "configs" / "g2p.yaml"),
+            "--train", "cmudict:train", "--dev", "cmudict:dev", "--out", str(out), "--max-time", str(budget),
+            f"train.threads={threads}", f"train.seed={seed}"]
+
+
+def train_side_by_side(outs: list[Path], budget: float, threads: int, log: Path) -> tuple[int, float]:
+    """Train one model per directory at the same time (seeds 1, 2, ...); returns peak memory and wall time."""
+    commands = [shlex.join(train_command(out, budget, threads, seed)) for seed, out in enumerate(outs, start=1)]
+    script = " & ".join(commands) + " & for job in $(jobs -p); do wait $job || exit 1; done"
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), TQDM_DISABLE="1")
+    _, peak, wall = run_metered(["bash", "-c", script], log, env)
+    return peak, wall
 
 
 def main() -> None:
@@ -36,32 +55,43 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--budget", type=float, default=900.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ensemble", type=int, default=1, help="models trained side by side, decoded together")
     args = parser.parse_args()
-    out = args.work.resolve() / "g2p"
-    subprocess.run(["rm", "-rf", str(out)], check=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    name = "g2p" if args.ensemble == 1 else f"g2p-ensemble{args.ensemble}"
+    root = args.work.resolve() / name
+    subprocess.run(["rm", "-rf", str(root)], check=True)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    outs = [root] if args.ensemble == 1 else [root / f"seed{k}" for k in range(1, args.ensemble + 1)]
+    threads = max(1, args.threads // args.ensemble)
+    peak, wall = train_side_by_side(outs, args.budget, threads, root.parent / f"{name}_train.log")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), TQDM_DISABLE="1")
-    command = [sys.executable, "-m", "seq2seq.cli", "train", "--config", str(ROOT / "configs" / "g2p.yaml"),
-               "--train", "cmudict:train", "--dev", "cmudict:dev", "--out", str(out), "--max-time", str(args.budget),
-               f"train.threads={args.threads}"]
-    _, peak, wall = run_metered(command, out.parent / "g2p_train.log", env)
-    greedy, beam = evaluate(out, env, []), evaluate(out, env, ["--strategy", "beam", "--beam-size", "5"])
-    steps = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    greedy, beam = evaluate(outs, env, []), evaluate(outs, env, ["--strategy", "beam", "--beam-size", "5"])
+    updates = [json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["step"] for out in outs]
+    system, same = ("seq2seq", "same model") if args.ensemble == 1 else (f"ensemble of {args.ensemble}", "same models")
     body = (
-        "| dev set (6,210 words) | seq2seq greedy | seq2seq beam 5 | Phonetisaurus |\n|---|---|---|---|\n"
+        f"| dev set (6,210 words) | {system} greedy | {system} beam 5 | Phonetisaurus |\n|---|---|---|---|\n"
         f"| word error rate | {100 - greedy['exact_match']:.2f}% | {100 - beam['exact_match']:.2f}% "
         f"| {PHONETISAURUS['word_error_rate']:.2f}% |\n"
         f"| phoneme error rate | {greedy['wer']:.2f}% | {beam['wer']:.2f}% "
         f"| {PHONETISAURUS['phoneme_error_rate']:.2f}% |\n"
-        f"| training time | {wall:.0f} s ({steps[-1]['step']:,} updates) | same model "
+        f"| training time | {wall:.0f} s ({' + '.join(f'{n:,}' for n in updates)} updates) | {same} "
         f"| {PHONETISAURUS['train_s']} s |\n"
         f"| peak memory, training | {peak / 1024**3:.2f} GiB | | - |\n\n"
-        f"Command: `python bench/g2p.py --work SCRATCH --budget {args.budget:g} --threads {args.threads}` "
+    )
+    if args.ensemble > 1:
+        members = [evaluate([out], env, ["--strategy", "beam", "--beam-size", "5"]) for out in outs]
+        body += (f"The {args.ensemble} models trained side by side, {threads} thread{'s' if threads > 1 else ''} "
+                 f"each, seeds 1 to {args.ensemble}. Alone, with beam 5, they score "
+                 + ", ".join(f"{100 - m['exact_match']:.2f}%" for m in members) + " word error rate.\n\n")
+    body += (
+        f"Command: `python bench/g2p.py --work SCRATCH --budget {args.budget:g} --threads {args.threads}"
+        f"{f' --ensemble {args.ensemble}' if args.ensemble > 1 else ''}` "
         "(configs/g2p.yaml, stress digits kept; the best checkpoint is chosen by dev exact match). Phonetisaurus "
         "figures: the peer kit's run on the same split on this machine type, not re-run here."
     )
     print(body)
-    write_section("Grapheme-to-phoneme: CMU Pronouncing Dictionary", body)
+    title = "Grapheme-to-phoneme: CMU Pronouncing Dictionary"
+    write_section(title if args.ensemble == 1 else f"{title}, ensemble of {args.ensemble}", body)
 
 
 if __name__ == "__main__":

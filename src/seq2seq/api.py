@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -26,6 +27,7 @@ from seq2seq.data import (
     tokenize_pairs,
 )
 from seq2seq.decoding import DecodingOptions, Hypothesis, decode
+from seq2seq.ensemble import Ensemble
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.generation import TextGenerator, generator_from_checkpoint
 from seq2seq.model import Seq2Seq
@@ -54,9 +56,9 @@ class Translation:
 
 @dataclass
 class Translator:
-    """A trained Seq2Seq with its tokenizers and vocabularies: text in, text out."""
+    """A trained Seq2Seq (or an Ensemble of them) with its tokenizers and vocabularies: text in, text out."""
 
-    model: Seq2Seq
+    model: Seq2Seq | Ensemble
     config: Config
     tokenizers: tuple[Tokenizer, Tokenizer]
     vocabs: tuple[Vocab, Vocab]
@@ -144,16 +146,30 @@ class Translator:
         self.model.eval()
         total, tokens = 0.0, 0
         for start in range(0, len(examples), batch_size):
-            loss, count = sequence_loss(self.model, collate(examples[start:start + batch_size]).to(self.device))
+            batch = collate(examples[start:start + batch_size]).to(self.device)
+            if isinstance(self.model, Ensemble):
+                log_prob, count = self.model.reference_log_probs(batch)
+                loss = -log_prob
+            else:
+                loss, count = sequence_loss(self.model, batch)
             total, tokens = total + float(loss), tokens + count
         return metrics.perplexity(total, tokens)
 
+    def attends(self) -> bool:
+        """Whether the model (every member of an ensemble) has attention weights to show."""
+        configs = self.model.configs if isinstance(self.model, Ensemble) else [self.model.config]
+        return all(config.arch == "attention" for config in configs)
 
-def load(path: str | Path, device: str = "auto") -> Translator | TextGenerator:
+
+def load(path: str | Path | Sequence[str | Path], device: str = "auto") -> Translator | TextGenerator:
     """Load a trained model from its run directory (best checkpoint) or a checkpoint file.
 
-    A language model (task lm) comes back as a TextGenerator, like `load_generator(path)`.
+    A language model (task lm) comes back as a TextGenerator, like `load_generator(path)`. Several paths load an
+    ensemble of translation models (`load_ensemble`).
     """
+    if not isinstance(path, str | Path):
+        paths = list(path)
+        return load(paths[0], device) if len(paths) == 1 else load_ensemble(paths, device)
     tensors, metadata = checkpoint.load_checkpoint(checkpoint.resolve_checkpoint(path))
     if metadata.get("task") == "lm":
         return generator_from_checkpoint(tensors, metadata, path, device)
@@ -164,6 +180,28 @@ def load(path: str | Path, device: str = "auto") -> Translator | TextGenerator:
     checkpoint.load_model_weights(model, tensors, path)
     target = resolve_device(device)
     return Translator(model.to(target).eval(), config, tokenizers, vocabs, target, metadata.get("target_lengths", {}))
+
+
+def load_ensemble(paths: Sequence[str | Path], device: str = "auto") -> Translator:
+    """Translation models trained with the same tokenizers and vocabularies, decoding as one: each output token is
+    chosen from the mean of their next-token probabilities."""
+    if not paths:
+        raise CheckpointError("an ensemble needs at least one model")
+    translators = [load_translator(path, device) for path in paths]
+    first = translators[0]
+    for path, other in zip(paths[1:], translators[1:], strict=True):
+        if _vocabulary_signature(other) != _vocabulary_signature(first):
+            raise CheckpointError(f"{path}: its tokenizers or vocabularies differ from those of {paths[0]}; "
+                                  "the models of an ensemble must share them")
+    if len(translators) == 1:
+        return first
+    members = [cast(Seq2Seq, translator.model) for translator in translators]  # each loaded from one path
+    return dataclasses.replace(first, model=Ensemble(members))
+
+
+def _vocabulary_signature(translator: Translator) -> tuple[Any, ...]:
+    return (translator.config.model.copy, *(t.to_dict() for t in translator.tokenizers),
+            *(v.to_dict() for v in translator.vocabs))
 
 
 def load_translator(path: str | Path, device: str = "auto") -> Translator:

@@ -53,6 +53,10 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+MODEL_HELP = ("run directory or checkpoint file; several make an ensemble that averages their next-token "
+              "probabilities (trained with the same tokenizers and vocabularies)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="seq2seq", description="Train, use and evaluate RNN sequence-to-sequence models.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -64,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "long as 99%% of the model's training summaries.")
     evaluate = commands.add_parser("evaluate", help="score a trained model on paired data",
                                    description="BLEU, chrF, exact match, WER, CER, ROUGE and perplexity.")
-    evaluate.add_argument("--model", required=True, help="run directory or checkpoint file")
+    evaluate.add_argument("--model", required=True, nargs="+", help=MODEL_HELP)
     evaluate.add_argument("--data", required=True, help="pairs: FILE.tsv, FILE.jsonl, SRC,TGT or a named source; "
                                                         "for a language model: a text file or folder")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -76,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_translate(commands: argparse._SubParsersAction, name: str, summary: str, description: str) -> None:
     translate = commands.add_parser(name, help=summary, description=description)
-    translate.add_argument("--model", required=True, help="run directory or checkpoint file")
+    translate.add_argument("--model", required=True, nargs="+", help=MODEL_HELP)
     translate.add_argument("--input", help="input file (default: stdin)")
     translate.add_argument("--output", help="output file (default: stdout)")
     _add_decoding(translate)
@@ -236,7 +240,7 @@ def _output_line(translation: api.Translation, scores: bool) -> str:
 
 def _check_plottable(translator: api.Translator) -> None:
     """Fail before decoding: the model must attend and matplotlib must be there."""
-    if translator.config.model.arch != "attention":
+    if not translator.attends():
         raise Seq2SeqError(f"--plot-attention: this model (arch {translator.config.model.arch}) has no attention")
     plot.figure_class()
 

@@ -13,12 +13,11 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import torch
 from torch import Tensor
 
-from seq2seq.decoder import DecoderState, Memory
 from seq2seq.errors import ConfigError
 from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
@@ -33,14 +32,31 @@ LogitsProcessor = Callable[[Tensor, Tensor], Tensor]
 T = TypeVar("T")
 
 
-class StepModel(Protocol):
-    """What decoding needs from a model."""
+class Reorderable(Protocol):
+    """Encoder memory or decoder state: a row per batch entry, reordered or repeated by index_select."""
 
-    def encode(self, src: Tensor, src_lengths: Tensor) -> Memory: ...
+    def index_select(self, index: Tensor) -> Self: ...
 
-    def init_state(self, memory: Memory) -> DecoderState: ...
 
-    def step(self, tokens: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]: ...
+class StepState(Reorderable, Protocol):
+    """A decoder state; attention (B, S) holds the last step's attention weights, None without attention."""
+
+    @property
+    def attention(self) -> Tensor | None: ...
+
+
+MemoryT = TypeVar("MemoryT", bound=Reorderable)
+StateT = TypeVar("StateT", bound=StepState)
+
+
+class StepModel(Protocol[MemoryT, StateT]):
+    """What decoding needs from a model (a Seq2Seq, a LanguageModel or an Ensemble)."""
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> MemoryT: ...
+
+    def init_state(self, memory: MemoryT) -> StateT: ...
+
+    def step(self, tokens: Tensor, state: StateT, memory: MemoryT) -> tuple[Tensor, StateT]: ...
 
 
 @dataclass(frozen=True)
@@ -198,7 +214,7 @@ def _process(processors: Sequence[LogitsProcessor], scores: Tensor, history: Ten
 
 # ---- the entry point
 
-def decode(model: StepModel, src: Tensor, src_lengths: Tensor, options: DecodingOptions,
+def decode(model: StepModel[Any, Any], src: Tensor, src_lengths: Tensor, options: DecodingOptions,
            generator: torch.Generator | None = None) -> list[list[Hypothesis]]:
     """Outputs for each input: n_best (best first) with beam, num_samples (as drawn) with sample, one with greedy.
 
@@ -256,7 +272,7 @@ def _hypotheses(decoded: Decoded, src_lengths: Tensor, per_input: int) -> list[l
 # ---- greedy and sampling: one token per row and step
 
 @torch.no_grad()
-def greedy(model: StepModel, src: Tensor, src_lengths: Tensor, max_length: int | Tensor,
+def greedy(model: StepModel[Any, Any], src: Tensor, src_lengths: Tensor, max_length: int | Tensor,
            processors: Sequence[LogitsProcessor] = DEFAULT_PROCESSORS) -> Decoded:
     """Pick the most likely allowed token at every step, for the whole batch at once.
 
@@ -271,7 +287,7 @@ def greedy(model: StepModel, src: Tensor, src_lengths: Tensor, max_length: int |
 
 
 @torch.no_grad()
-def sample(model: StepModel, src: Tensor, src_lengths: Tensor, max_length: int | Tensor,
+def sample(model: StepModel[Any, Any], src: Tensor, src_lengths: Tensor, max_length: int | Tensor,
            processors: Sequence[LogitsProcessor] = DEFAULT_PROCESSORS, num_samples: int = 1,
            generator: torch.Generator | None = None) -> Decoded:
     """Draw every token from the processed distribution; rows b * num_samples + j are input b's samples.
@@ -297,7 +313,7 @@ def _draw(scores: Tensor, generator: torch.Generator | None) -> Tensor:
     return (scores - race).argmax(dim=-1)
 
 
-def _run(model: StepModel, memory: Memory, state: DecoderState, limits: Tensor,
+def _run(model: StepModel[Any, Any], memory: Reorderable, state: StepState, limits: Tensor,
          processors: Sequence[LogitsProcessor], choose: Callable[[Tensor], Tensor]) -> Decoded:
     """Advance each row one chosen token per step until it produced </s> or reached its limit (N,)."""
     rows, steps = limits.size(0), int(limits.max())
@@ -331,7 +347,7 @@ SCORING_CHUNK = 1 << 20  # elements of the (rows, V) scores handled at once: a f
 
 
 @torch.no_grad()
-def beam_search(model: StepModel, src: Tensor, src_lengths: Tensor, max_length: int | Tensor,
+def beam_search(model: StepModel[Any, Any], src: Tensor, src_lengths: Tensor, max_length: int | Tensor,
                 processors: Sequence[LogitsProcessor] = DEFAULT_PROCESSORS, beam_size: int = 5,
                 length_penalty: float = 1.0, n_best: int = 1) -> Decoded:
     """Keep the beam_size most likely prefixes of each sentence; return its n_best finished hypotheses, best first.

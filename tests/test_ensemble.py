@@ -82,7 +82,7 @@ def test_perplexity_and_scores_agree_and_beat_the_members_average(runs: tuple[Pa
 
 def test_members_must_share_vocabularies(runs: tuple[Path, Path], tmp_path: Path) -> None:
     chars = train_toy(tmp_path / "chars", "data.src.kind=char", "train.epochs=1")
-    with pytest.raises(CheckpointError, match=f"^{chars}: its tokenizers or vocabularies differ"):
+    with pytest.raises(CheckpointError, match=f"^{chars}: its tokenizers, vocabularies or copy setting differ"):
         api.load_ensemble([runs[0], chars])
 
 

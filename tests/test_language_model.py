@@ -281,6 +281,6 @@ def test_cli_bad_input(tmp_path: Path, text_file: Path) -> None:
     run = tmp_path / "run"
     assert run_cli("train", "--task", "lm", "--train", text_file, "--out", run, "--epochs", "1", *TINY)[0] == 0
     line = one_line_error(*run_cli("translate", "--model", run, "--input", text_file)[::2])
-    assert "a language model, not a translation model (use seq2seq generate)" in line
+    assert f"{run}: a language model, not a translation model (use seq2seq generate)" in line
     line = one_line_error(*run_cli("generate", "--model", run, "--temperature", "0", "--num", "2")[::2])
     assert "num_samples applies only to strategy 'sample'" in line

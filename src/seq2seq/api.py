@@ -191,8 +191,8 @@ def load_ensemble(paths: Sequence[str | Path], device: str = "auto") -> Translat
     first = translators[0]
     for path, other in zip(paths[1:], translators[1:], strict=True):
         if _vocabulary_signature(other) != _vocabulary_signature(first):
-            raise CheckpointError(f"{path}: its tokenizers or vocabularies differ from those of {paths[0]}; "
-                                  "the models of an ensemble must share them")
+            raise CheckpointError(f"{path}: its tokenizers, vocabularies or copy setting differ from those of "
+                                  f"{paths[0]}; the models of an ensemble must share them")
     if len(translators) == 1:
         return first
     members = [cast(Seq2Seq, translator.model) for translator in translators]  # each loaded from one path
@@ -204,11 +204,14 @@ def _vocabulary_signature(translator: Translator) -> tuple[Any, ...]:
             *(v.to_dict() for v in translator.vocabs))
 
 
-def load_translator(path: str | Path, device: str = "auto") -> Translator:
+def load_translator(path: str | Path | Sequence[str | Path], device: str = "auto") -> Translator:
     """`load` for code that needs a translation model: a language model raises CheckpointError."""
-    model = load(path, device)
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    if len(paths) != 1:
+        return load_ensemble(paths, device)
+    model = load(paths[0], device)
     if isinstance(model, TextGenerator):
-        raise CheckpointError(f"{path}: a language model, not a translation model (use seq2seq generate)")
+        raise CheckpointError(f"{paths[0]}: a language model, not a translation model (use seq2seq generate)")
     return model
 
 

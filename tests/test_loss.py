@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from seq2seq import loss as loss_module
-from seq2seq.loss import projected_cross_entropy
+from seq2seq.loss import projected_cross_entropy, token_cross_entropy
 
 
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
@@ -21,6 +21,20 @@ def test_matches_cross_entropy_and_its_gradients(label_smoothing: float, monkeyp
                                                  label_smoothing=label_smoothing)
     got = projected_cross_entropy(features, weight, bias, targets, label_smoothing)
     torch.testing.assert_close(got, expected)
+    for a, b in zip(torch.autograd.grad(expected, (features, weight, bias)),
+                    torch.autograd.grad(got, (features, weight, bias)), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_weighted_rows_match_cross_entropy_gradients() -> None:
+    torch.manual_seed(0)
+    features = torch.randn(20, 8, requires_grad=True)
+    weight, bias = torch.randn(40, 8, requires_grad=True), torch.randn(40, requires_grad=True)
+    targets, row_weights = torch.randint(0, 40, (20,)), torch.rand(20) * 3
+    logits = features @ weight.t() + bias
+    expected = (torch.nn.functional.cross_entropy(logits, targets, reduction="none", label_smoothing=0.1)
+                * row_weights).sum()
+    got = (token_cross_entropy(features, weight, bias, targets, 0.1) * row_weights).sum()
     for a, b in zip(torch.autograd.grad(expected, (features, weight, bias)),
                     torch.autograd.grad(got, (features, weight, bias)), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

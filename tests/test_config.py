@@ -150,6 +150,8 @@ def test_bad_yaml_file(tmp_path: Path) -> None:
     (["data.batch_size=0"], "data.batch_size"),
     (["train.checkpoint_every=0"], "train.checkpoint_every"),
     (["train.lr_decay=1"], "train.lr_decay"),
+    (["train.lr=0"], "train.lr must be positive"),
+    (["train.clip_norm=0"], "train.clip_norm must be positive"),
 ])
 def test_validate_cross_field(overrides: list[str], expected: str) -> None:
     """validate() rejects combinations the single-value checks let through."""

@@ -1,16 +1,21 @@
-"""Trainer schedules: the linear schedule decays the learning rate to zero over the step budget."""
+"""Trainer details: the linear schedule decays the learning rate to zero over the step budget; embedding row
+gradients equal dense ones."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import toy_pairs
 
 from seq2seq import api
 from seq2seq.config import Config, apply_overrides, validate
 from seq2seq.errors import ConfigError
+from seq2seq.model import Seq2Seq
+from seq2seq.train import EmbeddingRowGradients
 
 TINY = ["model.hidden_size=16", "model.embedding_size=8", "data.src.kind=word", "data.tgt.kind=word",
         "data.src.split_punctuation=false", "data.tgt.split_punctuation=false", "train.precision=fp32",
@@ -31,3 +36,21 @@ def test_linear_schedule_needs_a_budget() -> None:
     config = apply_overrides(Config(), ["train.lr_schedule=linear"])
     with pytest.raises(ConfigError, match="needs a budget"):
         validate(config)
+
+
+def test_embedding_row_gradients_equal_dense_gradients_step_after_step() -> None:
+    torch.manual_seed(0)
+    dense = Seq2Seq(apply_overrides(Config(), TINY).model, 40, 50).eval()  # eval: no dropout, same graph twice
+    rows = copy.deepcopy(dense)
+    row_gradients = EmbeddingRowGradients(rows)
+    assert len(row_gradients.weight_ids) == 2  # the encoder's and the decoder's embeddings
+    for _ in range(3):  # each step looks up other rows: the last step's rows must be zeroed, no others
+        src, tgt = torch.randint(1, 40, (4, 6)), torch.randint(1, 50, (4, 5))
+        lengths = torch.tensor([6, 5, 3, 2])
+        dense.zero_grad(set_to_none=True)
+        dense.project(dense(src, lengths, tgt)).logsumexp(-1).sum().backward()
+        row_gradients.zero_grad()
+        rows.project(rows(src, lengths, tgt)).logsumexp(-1).sum().backward()
+        for (name, expected), got in zip(dense.named_parameters(), rows.parameters(), strict=True):
+            assert got.grad is not None and got.grad.layout == torch.strided, name
+            torch.testing.assert_close(got.grad, expected.grad, msg=name)

@@ -217,6 +217,9 @@ def validate(config: Config) -> None:
         raise ConfigError("data.batch_size must be at least 1")
     if config.train.checkpoint_every < 1:
         raise ConfigError("train.checkpoint_every must be at least 1")
+    for name in ("lr", "clip_norm"):
+        if getattr(config.train, name) <= 0:
+            raise ConfigError(f"train.{name} must be positive, got {getattr(config.train, name)}")
     if not 0.0 < config.train.lr_decay < 1.0:
         raise ConfigError(f"train.lr_decay must be in (0, 1), got {config.train.lr_decay}")
     if config.task == "lm":

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -100,6 +101,41 @@ def _projected_loss(model: nn.Module, features: Tensor, targets: Tensor, label_s
     return projected_cross_entropy(features, generator.weight, generator.bias, targets, label_smoothing)
 
 
+class EmbeddingRowGradients:
+    """Embedding gradients that only the looked-up rows touch.
+
+    A dense embedding gradient is a fresh (V, E) zero fill and a scatter per step: with large vocabularies the fill
+    costs more than the lookups. Here embeddings emit sparse row gradients, which add into a dense gradient kept
+    across steps (so that the fused Adam sees exactly the usual dense gradient), and `zero_grad` zeroes only the rows
+    looked up since the last call. Embeddings whose weight is shared with another module keep dense gradients.
+    `zero_grad` stands for the optimizer's: the model's other gradients are dropped (set to None).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        shared = Counter(id(p) for _, p in model.named_parameters(remove_duplicate=False))
+        self._looked_up: dict[nn.Embedding, list[Tensor]] = {
+            m: [] for m in model.modules() if isinstance(m, nn.Embedding) and shared[id(m.weight)] == 1}
+        self.weight_ids = {id(m.weight) for m in self._looked_up}
+        self._dense = [p for p in model.parameters() if id(p) not in self.weight_ids]
+        for embedding in self._looked_up:
+            embedding.sparse = True
+            embedding.weight.grad = torch.zeros_like(embedding.weight)
+            embedding.register_forward_hook(self._remember)
+
+    def _remember(self, embedding: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        if torch.is_grad_enabled():
+            self._looked_up[embedding].append(inputs[0].flatten())  # type: ignore[index]
+
+    def zero_grad(self) -> None:
+        """Drop the dense gradients; zero the embedding gradients' rows looked up since the last call."""
+        for parameter in self._dense:
+            parameter.grad = None
+        for embedding, ids in self._looked_up.items():
+            if ids:
+                embedding.weight.grad.index_fill_(0, torch.cat(ids), 0.0)
+                ids.clear()
+
+
 class Trainer:
     """Fits a model on examples, evaluating on dev examples, writing checkpoints and a metrics log to out_dir."""
 
@@ -116,6 +152,7 @@ class Trainer:
         self.amp_dtype = autocast_dtype(config.train.precision, self.device)
         self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, **_fast_adam(self.device))
+        self._gradients = EmbeddingRowGradients(self.model)
         mode = "max" if config.train.metric in HIGHER_IS_BETTER else "min"
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode=mode, factor=config.train.lr_decay, patience=config.train.lr_patience)
@@ -196,17 +233,24 @@ class Trainer:
         """One update; returns the summed loss and the number of target tokens."""
         train = self.config.train
         self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
+        self._gradients.zero_grad()
         with self._autocast():
             loss_sum, tokens = sequence_loss(self.model, batch, train.label_smoothing, train.teacher_forcing,
                                              train.coverage_weight)
         self.scaler.scale(loss_sum / tokens).backward()
         self.scaler.unscale_(self.optimizer)
-        nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.clip_norm)
+        self._clip_gradients()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.state.step += 1
         return float(loss_sum.detach()), tokens
+
+    def _clip_gradients(self) -> None:
+        """Scale the gradients down to norm train.clip_norm when above it (rescaling by 1 would cost a pass)."""
+        clip = self.config.train.clip_norm
+        norm = nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None])
+        if float(norm) > clip:
+            nn.utils.clip_grads_with_norm_(self.model.parameters(), clip, norm)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         return mixed_precision(self.config.train.precision, self.device)

@@ -42,8 +42,8 @@ class Attention(nn.Module):
             hidden = torch.tanh(hidden if covered is None else hidden + covered)
             scores = self.score_vector(hidden).squeeze(2)  # (B, S)
         else:
-            scores = torch.bmm(keys, query.unsqueeze(2)).squeeze(2)  # (B, S)
+            scores = (keys * query.unsqueeze(1)).sum(dim=2)  # (B, S): a batched product of this size is slower
             scores = scores if covered is None else scores + covered.squeeze(2)
         weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-        context = torch.bmm(weights.unsqueeze(1).to(values.dtype), values).squeeze(1)  # (B, H)
+        context = (weights.unsqueeze(2) * values).sum(dim=1)  # (B, H)
         return context, weights

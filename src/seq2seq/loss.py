@@ -59,13 +59,15 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
         # one product gives the weight's gradient and, through a column of scales, the bias's
         scaled = torch.cat([features * scale.to(features.dtype), scale.to(features.dtype)], dim=1)  # (N, H + 1)
         grad_weight_and_bias = exps.t() @ scaled  # (V, H + 1)
-        grad_weight, grad_bias = (grad_weight_and_bias[:, part].to(master, memory_format=torch.contiguous_format)
-                                  for part in (slice(None, -1), -1))
+        grad_weight = grad_weight_and_bias[:, :-1].to(master, memory_format=torch.contiguous_format)
+        grad_bias = grad_weight_and_bias[:, -1].to(master, memory_format=torch.contiguous_format)
         if smoothing:
             grad_features -= floor * grad_output[:, None] * weight_c.sum(0)
             grad_weight -= floor * (grad_output @ features.float())
             grad_bias -= floor * grad_output.sum()
         return grad_features, grad_weight, grad_bias, None, None
+
+
 def projected_cross_entropy(features: Tensor, weight: Tensor, bias: Tensor, targets: Tensor,
                             label_smoothing: float = 0.0) -> Tensor:
     """Summed cross-entropy of `features @ weight.T + bias` (N, V) against targets (N,), without storing logits."""
@@ -77,7 +79,8 @@ def token_cross_entropy(features: Tensor, weight: Tensor, bias: Tensor, targets:
     """The cross-entropy of each row (N,) of `features @ weight.T + bias` (N, V) against targets (N,), without
     storing logits.
 
-    Under autocast the products run in the autocast dtype; the softmax and the loss are always fp32.
+    Under autocast the products run in the autocast dtype, and so do the stored exponentials; their sums, the
+    target's probability and the loss are always fp32.
     """
     if torch.is_autocast_enabled(features.device.type):
         features = features.to(torch.get_autocast_dtype(features.device.type))

@@ -1,5 +1,5 @@
 """Trainer details: the linear schedule decays the learning rate to zero over the step budget; embedding row
-gradients equal dense ones."""
+gradients equal dense ones; clipping scales only gradients above the norm."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from seq2seq import api
 from seq2seq.config import Config, apply_overrides, validate
 from seq2seq.errors import ConfigError
 from seq2seq.model import Seq2Seq
-from seq2seq.train import EmbeddingRowGradients
+from seq2seq.train import EmbeddingRowGradients, clip_gradients
 
 TINY = ["model.hidden_size=16", "model.embedding_size=8", "data.src.kind=word", "data.tgt.kind=word",
         "data.src.split_punctuation=false", "data.tgt.split_punctuation=false", "train.precision=fp32",
@@ -54,3 +54,13 @@ def test_embedding_row_gradients_equal_dense_gradients_step_after_step() -> None
         for (name, expected), got in zip(dense.named_parameters(), rows.parameters(), strict=True):
             assert got.grad is not None and got.grad.layout == torch.strided, name
             torch.testing.assert_close(got.grad, expected.grad, msg=name)
+
+
+@pytest.mark.parametrize(("max_norm", "expected_norm"), [(1.0, 1.0), (10.0, 5.0)])
+def test_clip_gradients_scales_only_above_the_norm(max_norm: float, expected_norm: float) -> None:
+    parameters = [torch.zeros(2, requires_grad=True), torch.zeros(1, requires_grad=True)]
+    parameters[0].grad, parameters[1].grad = torch.tensor([3.0, 0.0]), torch.tensor([4.0])  # total norm 5
+    clip_gradients(parameters, max_norm)
+    norm = torch.cat([p.grad for p in parameters]).norm()  # type: ignore[misc]
+    assert float(norm) == pytest.approx(expected_norm)
+    assert float(parameters[1].grad[0] / parameters[0].grad[0]) == pytest.approx(4 / 3)  # direction kept

@@ -8,7 +8,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,15 @@ def sequence_loss(model: nn.Module, batch: Batch, label_smoothing: float = 0.0, 
 def _projected_loss(model: nn.Module, features: Tensor, targets: Tensor, label_smoothing: float) -> Tensor:
     generator = model.generator
     return projected_cross_entropy(features, generator.weight, generator.bias, targets, label_smoothing)
+
+
+def clip_gradients(parameters: Iterable[Tensor], max_norm: float) -> None:
+    """Scale the gradients down to total norm max_norm when above it; below, leave them untouched (unlike
+    `nn.utils.clip_grad_norm_`, which multiplies every gradient by at most 1, a pass over all of them)."""
+    parameters = list(parameters)
+    norm = nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
+    if float(norm) > max_norm:
+        nn.utils.clip_grads_with_norm_(parameters, max_norm, norm)
 
 
 class EmbeddingRowGradients:
@@ -239,18 +248,11 @@ class Trainer:
                                              train.coverage_weight)
         self.scaler.scale(loss_sum / tokens).backward()
         self.scaler.unscale_(self.optimizer)
-        self._clip_gradients()
+        clip_gradients(self.model.parameters(), self.config.train.clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.state.step += 1
         return float(loss_sum.detach()), tokens
-
-    def _clip_gradients(self) -> None:
-        """Scale the gradients down to norm train.clip_norm when above it (rescaling by 1 would cost a pass)."""
-        clip = self.config.train.clip_norm
-        norm = nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None])
-        if float(norm) > clip:
-            nn.utils.clip_grads_with_norm_(self.model.parameters(), clip, norm)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         return mixed_precision(self.config.train.precision, self.device)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from seq2seq.data import (
     encode_pairs,
     one_hot,
     pad,
-    paused_gc,
+    read_lines,
     read_pairs,
     split_dev,
 )
@@ -105,6 +104,15 @@ def test_invalid_utf8(tmp_path: Path) -> None:
     spec = write(tmp_path / "latin.tsv", b"ok\tfine\nbad\xff\tx\n")
     message = error_of(spec)
     assert f"{spec}:2:" in message and "UTF-8" in message and "0xff" in message
+    spec = write(tmp_path / "mixed.tsv", b"a\tb\r\n\r\nc\td\re\tf\nok\tno\xe9\n")
+    assert error_of(spec).startswith(f"{spec}:5: not valid UTF-8 (byte 0xe9 at column 6)")
+
+
+def test_line_ends_and_numbers(tmp_path: Path) -> None:
+    """Lines end at \\n, \\r\\n or \\r, and blank lines still count in the numbering."""
+    assert list(read_lines(write(tmp_path / "ends.txt", b"a\r\n\nb\rc\n\nd"))) == [
+        (1, "a"), (2, ""), (3, "b"), (4, "c"), (5, ""), (6, "d")]
+    assert list(read_lines(write(tmp_path / "empty.txt", b""))) == []
 
 
 def test_aligned_length_mismatch(tmp_path: Path) -> None:
@@ -212,22 +220,6 @@ def test_batch_order_bucketing_reduces_padding_and_covers_all() -> None:
     assert padded_positions(examples, bucketed) < padded_positions(examples, plain) / 3
     assert batch_order(examples, 16, bucket=True, seed=0) == bucketed
     assert batch_order(examples, 16, bucket=True, seed=1) != bucketed
-
-
-def test_paused_gc_restores_the_collector() -> None:
-    """The collector is off inside, back on after (also after an error), and left off when it was off."""
-    assert gc.isenabled()
-    with pytest.raises(DataError), paused_gc():
-        assert not gc.isenabled()
-        raise DataError("bad line")
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with paused_gc():
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
 
 
 def test_collate_shapes() -> None:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from seq2seq import checkpoint, metrics
+from seq2seq.collector import paused_gc
 from seq2seq.config import Config, config_from_dict, validate
 from seq2seq.data import (
     Example,
@@ -22,7 +23,6 @@ from seq2seq.data import (
     collate,
     encode_pairs,
     encode_tokens,
-    paused_gc,
     split_dev,
     tokenize_pairs,
 )

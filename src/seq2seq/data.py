@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import codecs
-import contextlib
-import gc
 import json
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
@@ -22,8 +20,7 @@ from seq2seq.vocab import PAD_ID, Vocab
 Item = TypeVar("Item")
 
 
-@dataclass(frozen=True)
-class Pair:
+class Pair(NamedTuple):
     """One source text and its target text, with where it came from (for error messages)."""
 
     src: str
@@ -31,8 +28,7 @@ class Pair:
     origin: str = ""
 
 
-@dataclass(frozen=True)
-class Example:
+class Example(NamedTuple):
     """Token ids of one pair; tgt holds <s> ... </s>."""
 
     src: list[int]
@@ -57,19 +53,6 @@ class Batch:
                      self.tgt_out.to(device))
 
 
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Build many small long-lived objects (pairs, tokens, ids) without the cyclic garbage collector: it would rescan
-    all of them again and again as they accumulate, which more than doubles the time to read and encode a corpus."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """Yield (line number, text without newline); bad UTF-8 raises DataError naming the line."""
     path = Path(path)
@@ -78,12 +61,18 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     except OSError as error:
         raise DataError(f"{path}: cannot read: {error.strerror}") from error
     raw = raw.removeprefix(codecs.BOM_UTF8)  # files saved by Windows editors may start with a byte order mark
-    for number, line in enumerate(raw.splitlines(), start=1):
-        try:
-            yield number, line.decode("utf-8").rstrip("\r")
-        except UnicodeDecodeError as error:
-            raise DataError(f"{path}:{number}: not valid UTF-8 (byte 0x{line[error.start]:02x} at column "
-                            f"{error.start + 1})") from error
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = raw[:error.start]
+        line_start = max(before.rfind(b"\n"), before.rfind(b"\r")) + 1
+        number = len(before[:line_start].splitlines()) + 1
+        raise DataError(f"{path}:{number}: not valid UTF-8 (byte 0x{raw[error.start]:02x} at column "
+                        f"{error.start - line_start + 1})") from None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # the line ends of bytes.splitlines
+    if lines[-1] == "":
+        lines.pop()
+    yield from enumerate(lines, start=1)
 
 
 def read_tsv(path: str | Path) -> list[Pair]:

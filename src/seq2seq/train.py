@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from seq2seq import checkpoint
+from seq2seq.collector import frozen_gc, paused_gc
 from seq2seq.config import Config, config_from_dict, save_config
 from seq2seq.data import Batch, Example, batch_order, collate
 from seq2seq.errors import ConfigError
@@ -160,7 +161,8 @@ class Trainer:
         self.scorer = scorer
         self.amp_dtype = autocast_dtype(config.train.precision, self.device)
         self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, **_fast_adam(self.device))
+        with paused_gc():  # the first optimizer a process builds imports torch._dynamo
+            self.optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, **_fast_adam(self.device))
         self._gradients = EmbeddingRowGradients(self.model)
         mode = "max" if config.train.metric in HIGHER_IS_BETTER else "min"
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -363,7 +365,8 @@ def run_training(trainer: Trainer, saved: tuple[dict[str, Tensor], dict[str, Any
     logger.info("model: %s parameters, device %s, mixed precision %s",
                 f"{sum(p.numel() for p in trainer.model.parameters()):,}", trainer.device, trainer.amp_dtype)
     deadline = started + config.train.max_time - trainer.state.elapsed if config.train.max_time else None
-    return trainer.fit(deadline)
+    with frozen_gc():
+        return trainer.fit(deadline)
 
 
 def resume_point(out_dir: str | Path, config: Config) -> tuple[dict[str, Tensor], dict[str, Any]]:

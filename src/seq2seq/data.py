@@ -54,7 +54,8 @@ class Batch:
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text without newline); bad UTF-8 raises DataError naming the line."""
+    """Yield (line number, text without newline); lines end at \\n, \\r\\n or \\r; bad UTF-8 raises DataError naming the
+    line and column."""
     path = Path(path)
     try:
         raw = path.read_bytes()

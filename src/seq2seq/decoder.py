@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -100,7 +101,12 @@ class RepeatDecoder(ContextDecoder):
 
 
 class AttentionDecoder(nn.Module):
-    """Luong-style decoder: RNN step, attention on its output, attentional vector fed to the next step."""
+    """Luong-style decoder: RNN step, attention on its output, attentional vector fed to the next step.
+
+    The first layer's gates take the embedded token, the fed vector and the layer's own state. The embeddings' part
+    does not depend on earlier steps, so a teacher-forced run computes it for all steps in one product, outside the
+    loop; each step adds only the products with the fed vector and the state.
+    """
 
     def __init__(self, config: ModelConfig, vocab_size: int) -> None:
         super().__init__()
@@ -123,33 +129,86 @@ class AttentionDecoder(nn.Module):
 
     def forward(self, tgt_in: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]:
         """Teacher-forced run over tgt_in (B, T) -> features (B, T, H)."""
-        embedded = self.dropout(self.embedding(tgt_in))  # (B, T, E)
+        embedding_gates, weights = self._embedding_gates(tgt_in), self._step_weights()  # (B, T, G)
         features = []
-        for t in range(tgt_in.size(1)):
-            output, state = self._advance(embedded[:, t], state, memory)
+        for gates in embedding_gates.unbind(1):
+            output, state = self._advance(gates, weights, state, memory)
             features.append(output)
         return torch.stack(features, dim=1), state
 
     def step(self, tokens: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]:
         """One token per row (B,) -> features (B, H)."""
-        return self._advance(self.dropout(self.embedding(tokens)), state, memory)
+        return self._advance(self._embedding_gates(tokens), self._step_weights(), state, memory)
 
-    def _advance(self, embedded: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]:
+    def _embedding_gates(self, tokens: Tensor) -> Tensor:
+        """The first layer's gate pre-activations from the embedded tokens (..., G), with the biases added there."""
+        first = self.cells[0]
+        embedded = self.dropout(self.embedding(tokens))
+        bias = first.bias_ih + first.bias_hh if isinstance(first, nn.LSTMCell) else first.bias_ih
+        return nn.functional.linear(embedded, first.weight_ih[:, :embedded.size(-1)], bias)
+
+    def _step_weights(self) -> _StepWeights:
+        """The first layer's per-step weights, transposed and, under autocast, cast once per run."""
+        first = self.cells[0]
+        feed = first.weight_ih[:, self.embedding.embedding_dim:].t() if self.input_feeding else None
+        hidden = first.weight_hh.t()
+        if torch.is_autocast_enabled(hidden.device.type):
+            dtype = torch.get_autocast_dtype(hidden.device.type)
+            feed, hidden = None if feed is None else feed.to(dtype), hidden.to(dtype)
+        bias = None if isinstance(first, nn.LSTMCell) else first.bias_hh  # an LSTM's is in the embedding gates
+        return _StepWeights(feed, hidden, bias)
+
+    def _advance(self, embedding_gates: Tensor, weights: _StepWeights, state: DecoderState,
+                 memory: Memory) -> tuple[Tensor, DecoderState]:
         assert state.feed is not None
-        layer_input = torch.cat([embedded, state.feed], dim=-1) if self.input_feeding else embedded
-        new_parts: list[list[Tensor]] = [[] for _ in state.hidden]
-        for layer, cell in enumerate(self.cells):
+        gates = embedding_gates
+        if weights.feed is not None:
+            gates = torch.addmm(gates, state.feed.to(weights.feed.dtype), weights.feed)
+        first_layer = _lstm_update if isinstance(self.cells[0], nn.LSTMCell) else _gru_update
+        parts = first_layer(gates, tuple(part[0] for part in state.hidden), weights)
+        new_parts = [[part] for part in parts]
+        for layer, cell in enumerate(self.cells[1:], start=1):
             previous = tuple(part[layer] for part in state.hidden)
-            result = cell(layer_input, previous if len(previous) > 1 else previous[0])
+            result = cell(self.dropout(parts[0]), previous if len(previous) > 1 else previous[0])
             parts = result if isinstance(result, tuple) else (result,)
             for store, part in zip(new_parts, parts, strict=True):
                 store.append(part)
-            layer_input = self.dropout(parts[0]) if layer + 1 < len(self.cells) else parts[0]
-        context, weights = self.attention(layer_input, memory.keys, memory.outputs, memory.mask, state.coverage)
-        attentional = torch.tanh(self.combine(torch.cat([context, layer_input], dim=-1)))  # (B, H)
+        output = parts[0]
+        context, attention = self.attention(output, memory.keys, memory.outputs, memory.mask, state.coverage)
+        attentional = torch.tanh(self.combine(torch.cat([context, output], dim=-1)))  # (B, H)
         hidden = tuple(torch.stack(store) for store in new_parts)
-        coverage = None if state.coverage is None else state.coverage + weights
-        return self.dropout(attentional), DecoderState(hidden, feed=attentional, attention=weights, coverage=coverage)
+        coverage = None if state.coverage is None else state.coverage + attention
+        return self.dropout(attentional), DecoderState(hidden, feed=attentional, attention=attention,
+                                                       coverage=coverage)
+
+
+class _StepWeights(NamedTuple):
+    """A first decoder layer's weights for one step, transposed: fed vector (None without input feeding) and state
+    (in, G) and a GRU's state bias (G,)."""
+
+    feed: Tensor | None
+    hidden: Tensor
+    hidden_bias: Tensor | None
+
+
+def _lstm_update(gates: Tensor, state: tuple[Tensor, ...], weights: _StepWeights) -> tuple[Tensor, Tensor]:
+    """nn.LSTMCell's update from the input's gate pre-activations (B, 4H), biases included: (h, c) -> (h, c)."""
+    hidden, cell = state
+    gates = torch.addmm(gates, hidden.to(weights.hidden.dtype), weights.hidden)
+    input_gate, forget_gate, candidate, output_gate = gates.chunk(4, dim=1)
+    cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(input_gate) * torch.tanh(candidate)
+    return torch.sigmoid(output_gate) * torch.tanh(cell), cell
+
+
+def _gru_update(gates: Tensor, state: tuple[Tensor, ...], weights: _StepWeights) -> tuple[Tensor]:
+    """nn.GRUCell's update from the input's gate pre-activations (B, 3H), input bias included: (h,) -> (h,)."""
+    (hidden,) = state
+    assert weights.hidden_bias is not None
+    recurrent = torch.addmm(weights.hidden_bias, hidden.to(weights.hidden.dtype), weights.hidden)  # (B, 3H)
+    size = hidden.size(1)
+    reset, update = torch.sigmoid(gates[:, :2 * size] + recurrent[:, :2 * size]).chunk(2, dim=1)
+    candidate = torch.tanh(gates[:, 2 * size:] + reset * recurrent[:, 2 * size:])
+    return (candidate + update * (hidden - candidate),)
 
 
 def _rnn_state(parts: tuple[Tensor, ...]) -> Tensor | tuple[Tensor, Tensor]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from seq2seq import api, chat, checkpoint, plot
+from seq2seq import api, chat, checkpoint, plot, runtime
 from seq2seq.config import Config, apply_overrides, load_config
 from seq2seq.data import Pair, read_lines
 from seq2seq.datasets import load_pairs
@@ -30,21 +30,6 @@ TRAIN_EXAMPLES = """examples:
   seq2seq train --out runs/fr --resume
   seq2seq train --task lm --train fortunes.txt --out runs/fortunes --config configs/charlm.yaml data.entries=delimiter
 """
-
-
-KERNEL_CACHE_ENTRIES = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "256", "LRU_CACHE_CAPACITY": "16"}
-
-
-def _cap_kernel_caches() -> None:
-    """oneDNN keeps a compiled kernel for every operation shape it meets, and PyTorch's layer over it its own
-    entries, up to 1,024 of each by default; batches of varying lengths keep bringing new shapes, and with no caps a
-    15-minute eng-fra training run peaked at 1.27 GiB. oneDNN's cache must hold a run's working set, about 150
-    shapes: with 16 entries 200 eng-fra steps rebuilt kernels 6,800 times (3.3 s, about a tenth of their time), with
-    256 only once per shape. PyTorch's cache changed no such count at 16 or 256 entries, and 16 saved 58 MB of
-    the 200 steps' peak.
-    Read at the first matrix product, and set only where the user has not chosen."""
-    for name, entries in KERNEL_CACHE_ENTRIES.items():
-        os.environ.setdefault(name, entries)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -146,7 +131,7 @@ def decoding_options(args: argparse.Namespace) -> DecodingOptions:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _cap_kernel_caches()
+    runtime.configure_process()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:

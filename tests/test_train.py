@@ -15,7 +15,7 @@ from seq2seq import api
 from seq2seq.config import Config, apply_overrides, validate
 from seq2seq.errors import ConfigError
 from seq2seq.model import Seq2Seq
-from seq2seq.train import EmbeddingRowGradients, clip_gradients
+from seq2seq.train import EmbeddingRowGradients, Trainer, clip_gradients
 
 TINY = ["model.hidden_size=16", "model.embedding_size=8", "data.src.kind=word", "data.tgt.kind=word",
         "data.src.split_punctuation=false", "data.tgt.split_punctuation=false", "train.precision=fp32",
@@ -64,3 +64,13 @@ def test_clip_gradients_scales_only_above_the_norm(max_norm: float, expected_nor
     norm = torch.cat([p.grad for p in parameters]).norm()  # type: ignore[misc]
     assert float(norm) == pytest.approx(expected_norm)
     assert float(parameters[1].grad[0] / parameters[0].grad[0]) == pytest.approx(4 / 3)  # direction kept
+
+
+def test_plateau_decay_after_each_run_of_patience_plus_one_stalled_evaluations(tmp_path: Path) -> None:
+    config = apply_overrides(Config(), [*TINY, "train.metric=loss", "train.lr_patience=1", "train.lr_decay=0.5"])
+    trainer = Trainer(Seq2Seq(config.model, 10, 10), config, [], [], tmp_path, {})
+    rates = []
+    for dev_loss in (3.0, 2.0, 2.5, 2.4, 2.1, 2.2, 1.0, 1.5):
+        trainer._track_best(dev_loss)
+        rates.append(trainer.optimizer.param_groups[0]["lr"])
+    assert rates == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 2.5e-4])

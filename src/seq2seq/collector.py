@@ -11,7 +11,7 @@ from collections.abc import Iterator
 def paused_gc() -> Iterator[None]:
     """Build many long-lived objects (imported modules, pairs, tokens, ids) without the cyclic garbage collector: it
     would rescan all of them again and again as they accumulate, which more than doubles the time to read and encode
-    a corpus and adds more than a quarter to the time to import torch and build a first optimizer."""
+    a corpus and adds about a tenth to the time to import torch."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -18,12 +18,13 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from seq2seq import checkpoint
-from seq2seq.collector import frozen_gc, paused_gc
+from seq2seq.collector import frozen_gc
 from seq2seq.config import Config, config_from_dict, save_config
 from seq2seq.data import Batch, Example, batch_order, collate
 from seq2seq.errors import ConfigError
 from seq2seq.loss import coverage_loss, projected_cross_entropy
 from seq2seq.model import Seq2Seq
+from seq2seq.optim import FusedAdam
 from seq2seq.vocab import PAD_ID
 
 logger = logging.getLogger(__name__)
@@ -161,12 +162,8 @@ class Trainer:
         self.scorer = scorer
         self.amp_dtype = autocast_dtype(config.train.precision, self.device)
         self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
-        with paused_gc():  # the first optimizer a process builds imports torch._dynamo
-            self.optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, **_fast_adam(self.device))
+        self.optimizer = FusedAdam(model.parameters(), lr=config.train.lr)
         self._gradients = EmbeddingRowGradients(self.model)
-        mode = "max" if config.train.metric in HIGHER_IS_BETTER else "min"
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode=mode, factor=config.train.lr_decay, patience=config.train.lr_patience)
         self.state = TrainState()
         self._order: list[list[int]] = []
         self._order_epoch = -1
@@ -302,22 +299,28 @@ class Trainer:
             self.save("best.safetensors", with_training_state=False)
         else:
             self.state.evals_without_improvement += 1
-        if self.config.train.lr_schedule == "plateau":
-            self.scheduler.step(value)
+            self._decay_on_plateau()
+
+    def _decay_on_plateau(self) -> None:
+        """Multiply the learning rate by lr_decay after each run of lr_patience + 1 evaluations without a new best
+        (when ReduceLROnPlateau would, with threshold 0)."""
+        train = self.config.train
+        if train.lr_schedule == "plateau" and self.state.evals_without_improvement % (train.lr_patience + 1) == 0:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= train.lr_decay
 
     def save_last(self) -> None:
         self.save("last.safetensors", with_training_state=True)
 
     def save(self, name: str, with_training_state: bool) -> None:
-        """Write a checkpoint; the last one also carries optimizer, schedule, RNG and progress."""
+        """Write a checkpoint; the last one also carries the optimizer (its learning rate too), RNG and progress."""
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         metadata = dict(self.metadata)
         if with_training_state:
             optimizer_tensors, optimizer_json = checkpoint.optimizer_tensors(self.optimizer.state_dict())
             tensors.update(optimizer_tensors)
             tensors.update(checkpoint.rng_tensors())
-            metadata["training"] = {"state": asdict(self.state), "optimizer": optimizer_json,
-                                    "scheduler": self.scheduler.state_dict()}
+            metadata["training"] = {"state": asdict(self.state), "optimizer": optimizer_json}
         checkpoint.save_checkpoint(self.out_dir / name, tensors, metadata)
 
     def restore(self, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> None:
@@ -325,7 +328,6 @@ class Trainer:
         training = metadata["training"]
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         self.optimizer.load_state_dict(checkpoint.optimizer_state(tensors, training["optimizer"]))
-        self.scheduler.load_state_dict(training["scheduler"])
         self.state = TrainState(**training["state"])
         self.state.finished = False
         self._last_eval_step = self.state.step
@@ -343,11 +345,6 @@ class Trainer:
         record["time"] = round(time.time(), 3)
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
-
-
-def _fast_adam(device: torch.device) -> dict[str, bool]:
-    """The fused (or multi-tensor) Adam: the single-tensor default spends ~12% of a CPU step in Python."""
-    return {"fused": True}
 
 
 def run_training(trainer: Trainer, saved: tuple[dict[str, Tensor], dict[str, Any]] | None,

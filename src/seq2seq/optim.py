@@ -1,0 +1,79 @@
+"""Adam on PyTorch's fused kernel, without torch.optim's start-up cost.
+
+Building or stepping any torch.optim optimizer imports torch._dynamo, compiled or not: 0.75 s with a warm disk
+cache and 1.1-1.5 s with a cold one, a fifth of the time to the first step of the eng-fra benchmark. This class runs
+the kernel behind `torch.optim.Adam(fused=True)` and keeps that optimizer's `param_groups` and `state_dict` layout, so
+`torch.amp.GradScaler` drives it and checkpoints of either load into the other.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+class FusedAdam:
+    """Adam (Kingma and Ba, 2015) without weight decay: one fused kernel call per device and dtype each step.
+
+    The learning rate is `param_groups[0]["lr"]`, which a schedule may change between steps. Parameters without a
+    gradient at a step are left alone, and their moments and step count do not advance.
+    """
+
+    def __init__(self, parameters: Iterable[Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        params = list(parameters)
+        self.param_groups: list[dict[str, Any]] = [
+            {"params": params, "lr": lr, "betas": betas, "eps": eps, "weight_decay": 0.0, "amsgrad": False,
+             "maximize": False, "foreach": None, "capturable": False, "differentiable": False, "fused": True,
+             "decoupled_weight_decay": False}]
+        self.state: dict[Tensor, dict[str, Tensor]] = {}
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """Update every parameter that has a gradient."""
+        group = self.param_groups[0]
+        batches: dict[tuple[torch.device, torch.dtype], list[tuple[Tensor, dict[str, Tensor]]]] = defaultdict(list)
+        for param in group["params"]:
+            if param.grad is not None:
+                batches[param.device, param.dtype].append((param, self._state_of(param)))
+        beta1, beta2 = group["betas"]
+        for entries in batches.values():
+            params, states = zip(*entries, strict=True)
+            steps = [state["step"] for state in states]
+            torch._foreach_add_(steps, 1.0)
+            torch._fused_adam_(list(params), [p.grad for p in params], [s["exp_avg"] for s in states],
+                               [s["exp_avg_sq"] for s in states], [], steps, lr=group["lr"], beta1=beta1,
+                               beta2=beta2, weight_decay=0.0, eps=group["eps"], amsgrad=False, maximize=False)
+
+    def _state_of(self, param: Tensor) -> dict[str, Tensor]:
+        if param not in self.state:
+            self.state[param] = {"step": torch.zeros((), dtype=torch.float32, device=param.device),
+                                 "exp_avg": torch.zeros_like(param, memory_format=torch.preserve_format),
+                                 "exp_avg_sq": torch.zeros_like(param, memory_format=torch.preserve_format)}
+        return self.state[param]
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch.optim's layout: per-parameter state by position, and the group's settings."""
+        group = self.param_groups[0]
+        positions = {param: index for index, param in enumerate(group["params"])}
+        settings = {key: value for key, value in group.items() if key != "params"}
+        return {"state": {positions[param]: dict(state) for param, state in self.state.items()},
+                "param_groups": [{**settings, "params": list(range(len(group["params"])))}]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore from `state_dict` (this class's or torch.optim.Adam's, one group over the same parameters)."""
+        groups = state_dict["param_groups"]
+        params = self.param_groups[0]["params"]
+        if len(groups) != 1 or len(groups[0]["params"]) != len(params):
+            raise ValueError("the saved optimizer state does not match the model's parameters")
+        self.param_groups[0].update(lr=groups[0]["lr"], betas=tuple(groups[0]["betas"]), eps=groups[0]["eps"])
+        self.state = {}
+        for position, saved in state_dict["state"].items():
+            param = params[int(position)]
+            self.state[param] = {"step": saved["step"].to(param.device, torch.float32, copy=True),
+                                 "exp_avg": saved["exp_avg"].to(param, copy=True),
+                                 "exp_avg_sq": saved["exp_avg_sq"].to(param, copy=True)}

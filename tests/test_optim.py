@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -21,7 +22,7 @@ def _loss(model: nn.Module, step: int) -> torch.Tensor:
     return model(tokens).square().mean()
 
 
-def _train(model: nn.Module, optimizer: FusedAdam | torch.optim.Adam, steps: range) -> None:
+def _train(model: nn.Module, optimizer: FusedAdam | torch.optim.Adam, steps: Iterable[int]) -> None:
     for step in steps:
         model.zero_grad(set_to_none=True)
         _loss(model, step).backward()
@@ -64,3 +65,20 @@ def test_a_training_step_does_not_import_dynamo() -> None:
                "model(torch.ones(4, 3)).sum().backward(); clip_gradients(model.parameters(), 1.0); optimizer.step()\n"
                "assert 'torch._dynamo' not in sys.modules")
     subprocess.run([sys.executable, "-c", program], check=True)
+
+
+def test_grad_scaler_drives_it_as_it_drives_torch_adam() -> None:
+    """fp16 training unscales the gradients through param_groups and skips steps with infinite gradients."""
+    ours, reference = _model(), _model()
+    fused = FusedAdam(ours.parameters(), lr=0.01)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    for step in range(3):
+        ours.zero_grad(set_to_none=True)
+        scaler.scale(_loss(ours, step)).backward()
+        if step == 1:
+            ours[1].weight.grad[0, 0] = float("inf")  # this step is skipped
+        scaler.step(fused)
+        scaler.update()
+    _train(reference, torch.optim.Adam(reference.parameters(), lr=0.01), [0, 2])
+    for mine, theirs in zip(ours.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)

@@ -23,7 +23,7 @@ def test_kernel_caches_are_capped_unless_the_user_chose(monkeypatch: pytest.Monk
 FAULTS_PER_ROUND = """
 import resource, sys, torch
 from seq2seq import runtime
-if sys.argv[1] == "keep" and not runtime.keep_freed_memory_in_heap():
+if not runtime.keep_freed_memory_in_heap():
     sys.exit("mallopt did not take")
 for _ in range(4):  # a step's worth of large buffers, made and freed
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -33,14 +33,14 @@ for _ in range(4):  # a step's worth of large buffers, made and freed
 """
 
 
-def _faults_per_round(setting: str) -> list[int]:
-    """Minor page faults of each round of making and freeing 60 MB of tensors, in a fresh process."""
-    run = subprocess.run([sys.executable, "-c", FAULTS_PER_ROUND, setting], check=True, capture_output=True, text=True)
+def _faults_per_round_kept_in_heap() -> list[int]:
+    """Minor page faults of each round of making and freeing 60 MB of tensors, in a fresh process with the setting."""
+    run = subprocess.run([sys.executable, "-c", FAULTS_PER_ROUND], check=True, capture_output=True, text=True)
     return [int(line) for line in run.stdout.split()]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_freed_large_blocks_are_reused_without_page_faults() -> None:
-    """With glibc's default thresholds every round maps and faults in about 15,000 fresh pages (the "default" run
-    here); kept in the heap, only the first rounds do, while the heap grows to hold them."""
-    assert _faults_per_round("keep")[-1] < 1000
+    """With glibc's default thresholds every round maps and faults in about 15,000 fresh pages; kept in the heap,
+    only the first rounds do, while the heap grows to hold them."""
+    assert _faults_per_round_kept_in_heap()[-1] < 1000

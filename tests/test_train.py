@@ -12,8 +12,9 @@ import torch
 from conftest import toy_pairs
 
 from seq2seq import api
+from seq2seq.checkpoint import load_checkpoint
 from seq2seq.config import Config, apply_overrides, validate
-from seq2seq.errors import ConfigError
+from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.model import Seq2Seq
 from seq2seq.train import EmbeddingRowGradients, Trainer, clip_gradients
 
@@ -74,3 +75,13 @@ def test_plateau_decay_after_each_run_of_patience_plus_one_stalled_evaluations(t
         trainer._track_best(dev_loss)
         rates.append(trainer.optimizer.param_groups[0]["lr"])
     assert rates == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 2.5e-4])
+
+
+def test_restoring_an_optimizer_state_that_does_not_fit_is_a_checkpoint_error(tmp_path: Path) -> None:
+    config = apply_overrides(Config(), TINY)
+    trainer = Trainer(Seq2Seq(config.model, 10, 10), config, [], [], tmp_path, {"config": config.to_dict()})
+    trainer.save_last()
+    tensors, metadata = load_checkpoint(tmp_path / "last.safetensors")
+    metadata["training"]["optimizer"]["param_groups"][0]["params"].pop()
+    with pytest.raises(CheckpointError, match=r"last\.safetensors: the optimizer state does not fit the model"):
+        trainer.restore(tensors, metadata)

@@ -21,7 +21,7 @@ from seq2seq import checkpoint
 from seq2seq.collector import frozen_gc
 from seq2seq.config import Config, config_from_dict, save_config
 from seq2seq.data import Batch, Example, batch_order, collate
-from seq2seq.errors import ConfigError
+from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.loss import coverage_loss, projected_cross_entropy
 from seq2seq.model import Seq2Seq
 from seq2seq.optim import FusedAdam
@@ -327,7 +327,11 @@ class Trainer:
         """Continue exactly from a checkpoint written by `save_last`."""
         training = metadata["training"]
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        self.optimizer.load_state_dict(checkpoint.optimizer_state(tensors, training["optimizer"]))
+        try:
+            self.optimizer.load_state_dict(checkpoint.optimizer_state(tensors, training["optimizer"]))
+        except (KeyError, IndexError, ValueError) as error:
+            raise CheckpointError(f"{self.out_dir / 'last.safetensors'}: the optimizer state does not fit the model "
+                                  f"({error})") from None
         self.state = TrainState(**training["state"])
         self.state.finished = False
         self._last_eval_step = self.state.step

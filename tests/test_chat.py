@@ -11,8 +11,9 @@ import pytest
 from test_cli import one_line_error, run_cli, run_module
 
 from seq2seq import api
-from seq2seq.chat import Chatbot, Conversation, conversation_pairs, read_chatterbot, repl, with_context
+from seq2seq.chat import Chatbot, repl
 from seq2seq.config import Config, apply_overrides
+from seq2seq.conversations import Conversation, conversation_pairs, read_chatterbot, with_context
 from seq2seq.data import Pair, read_tsv
 from seq2seq.datasets import hash_split, load_chatterbot, load_pairs
 from seq2seq.decoding import DecodingOptions

@@ -17,8 +17,8 @@ from seq2seq.data import Batch, Pair, encode_pairs
 from seq2seq.errors import ConfigError
 from seq2seq.loss import coverage_loss
 from seq2seq.model import Seq2Seq
+from seq2seq.objectives import sequence_loss
 from seq2seq.tokenizers import build_tokenizer
-from seq2seq.train import sequence_loss
 from seq2seq.vocab import UNK_ID, Vocab
 
 VOCAB = 12  # ids 4..11 are known words; ids from 12 on are a sentence's unknown (extended) words

@@ -62,7 +62,7 @@ def test_prompt_then_steps_equal_whole_sequence(rnn: str, one_hot: bool) -> None
     lengths = torch.tensor([4, 1, 2])  # prompt = <s> + lengths - 1 tokens
     prompts = text[:, :4].masked_fill(torch.arange(4) >= lengths[:, None], 0)
     with torch.no_grad():
-        whole = model.generator(model(text[:, :0], lengths, text))  # (B, T, V)
+        whole = model.generator(model(text))  # (B, T, V)
         memory = model.encode(prompts, lengths)
         state = model.init_state(memory)
         logits, state = model.step(torch.full((3,), BOS_ID), state, memory)  # the start token is not read
@@ -153,7 +153,7 @@ def test_bits_per_character_equal_hand_computation() -> None:
     scores = generator.evaluate(entries)
     stream = torch.tensor(encode_stream([list(e) for e in entries], generator.vocab))
     with torch.no_grad():
-        log_probs = generator.model.generator(generator.model(stream[None, :0], stream[:1], stream[None, :-1]))
+        log_probs = generator.model.generator(generator.model(stream[None, :-1]))
     nll = -log_probs[0].log_softmax(-1).gather(1, stream[1:, None])[:, 0]  # (T,)
     nll = nll[stream[1:] != BOS_ID]  # predicting <s> after </s> is not text
     characters = sum(len(e) + 1 for e in entries)

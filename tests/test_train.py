@@ -16,6 +16,7 @@ from seq2seq.checkpoint import load_checkpoint
 from seq2seq.config import Config, apply_overrides, validate
 from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.model import Seq2Seq
+from seq2seq.objectives import training_losses
 from seq2seq.train import EmbeddingRowGradients, Trainer, clip_gradients
 
 TINY = ["model.hidden_size=16", "model.embedding_size=8", "data.src.kind=word", "data.tgt.kind=word",
@@ -69,7 +70,8 @@ def test_clip_gradients_scales_only_above_the_norm(max_norm: float, expected_nor
 
 def test_plateau_decay_after_each_run_of_patience_plus_one_stalled_evaluations(tmp_path: Path) -> None:
     config = apply_overrides(Config(), [*TINY, "train.metric=loss", "train.lr_patience=1", "train.lr_decay=0.5"])
-    trainer = Trainer(Seq2Seq(config.model, 10, 10), config, [], [], tmp_path, {})
+    trainer = Trainer(Seq2Seq(config.model, 10, 10), training_losses("seq2seq", config.train), config, [], [],
+                      tmp_path, {})
     rates = []
     for dev_loss in (3.0, 2.0, 2.5, 2.4, 2.1, 2.2, 1.0, 1.5):
         trainer._track_best(dev_loss)
@@ -79,7 +81,8 @@ def test_plateau_decay_after_each_run_of_patience_plus_one_stalled_evaluations(t
 
 def test_restoring_an_optimizer_state_that_does_not_fit_is_a_checkpoint_error(tmp_path: Path) -> None:
     config = apply_overrides(Config(), TINY)
-    trainer = Trainer(Seq2Seq(config.model, 10, 10), config, [], [], tmp_path, {"config": config.to_dict()})
+    trainer = Trainer(Seq2Seq(config.model, 10, 10), training_losses("seq2seq", config.train), config, [], [],
+                      tmp_path, {"config": config.to_dict()})
     trainer.save_last()
     tensors, metadata = load_checkpoint(tmp_path / "last.safetensors")
     metadata["training"]["optimizer"]["param_groups"][0]["params"].pop()

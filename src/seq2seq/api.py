@@ -15,24 +15,19 @@ from torch import nn
 
 from seq2seq import checkpoint, metrics
 from seq2seq.collector import paused_gc
-from seq2seq.config import Config, config_from_dict, validate
-from seq2seq.data import (
-    Example,
-    Pair,
-    TokenPair,
-    collate,
-    encode_pairs,
-    encode_tokens,
-    split_dev,
-    tokenize_pairs,
-)
-from seq2seq.decoding import DecodingOptions, Hypothesis, decode
+from seq2seq.config import Config
+from seq2seq.data import Example, Pair, collate, encode_pairs, split_dev
+from seq2seq.decoding import BATCH_SIZE, DecodingOptions, Hypothesis, decode, with_knobs
+from seq2seq.device import mixed_precision, resolve_device
 from seq2seq.ensemble import Ensemble
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.generation import TextGenerator, generator_from_checkpoint
+from seq2seq.metadata import ModelMetadata
 from seq2seq.model import Seq2Seq
-from seq2seq.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_dict
-from seq2seq.train import Trainer, mixed_precision, resolve_device, resume_point, run_training, sequence_loss
+from seq2seq.objectives import sequence_loss, training_losses
+from seq2seq.preparation import prepare_pairs, source_truncation
+from seq2seq.tokenizers import Tokenizer
+from seq2seq.train import Trainer, run_training, start_run
 from seq2seq.vocab import PAD, PAD_ID, Vocab
 
 logger = logging.getLogger(__name__)
@@ -64,39 +59,34 @@ class Translator:
     vocabs: tuple[Vocab, Vocab]
     device: torch.device
     target_lengths: dict[str, float] = field(default_factory=dict)  # of the training targets, in tokens
+    precision: str | None = None  # autocast while decoding (auto, fp32, bf16, fp16); None: the training precision
 
     def summary_length(self) -> int:
         """A maximum output length (</s> included) that 99% of the training targets fit: the default limit of
         `seq2seq summarize`; 0 (relative to the source) when the checkpoint does not record target lengths."""
         return int(self.target_lengths["p99"]) + 1 if self.target_lengths else 0
 
-    def translate(self, texts: Sequence[str], *, strategy: str = "greedy", max_length: int = 0, min_length: int = 0,
-                  no_repeat_ngram_size: int = 0, ban_unk: bool = False, beam_size: int | None = None,
-                  length_penalty: float | None = None, n_best: int | None = None, temperature: float | None = None,
-                  top_k: int | None = None, top_p: float | None = None, num_samples: int | None = None,
-                  seed: int | None = None, batch_size: int = 64) -> list[str] | list[list[str]]:
+    def translate(self, texts: Sequence[str], options: DecodingOptions | None = None, *,
+                  batch_size: int = BATCH_SIZE, **knobs: Any) -> list[str] | list[list[str]]:
         """Outputs for each text, in order; unknown tokens in the input map to <unk>.
 
-        The decoding arguments are those of `seq2seq.decoding.DecodingOptions`. Returns one string per text, or,
-        with n_best or num_samples above 1, a list of that many strings per text (best first for beam search).
+        options, or keyword arguments named as its fields (`strategy="beam", beam_size=5`), say how to decode
+        (`seq2seq.decoding.DecodingOptions`). Returns one string per text, or, with n_best or num_samples above 1,
+        a list of that many strings per text (best first for beam search).
         """
-        options = DecodingOptions(
-            strategy=strategy, max_length=max_length, min_length=min_length,
-            no_repeat_ngram_size=no_repeat_ngram_size, ban_unk=ban_unk, beam_size=beam_size,
-            length_penalty=length_penalty, n_best=n_best, temperature=temperature, top_k=top_k, top_p=top_p,
-            num_samples=num_samples, seed=seed)
+        options = with_knobs(options, knobs)
         results = self.translate_detailed(texts, options, batch_size)
         if options.per_input == 1:
             return [translations[0].text for translations in results]
         return [[translation.text for translation in translations] for translations in results]
 
     def translate_detailed(self, texts: Sequence[str], options: DecodingOptions | None = None,
-                           batch_size: int = 64) -> list[list[Translation]]:
+                           batch_size: int = BATCH_SIZE) -> list[list[Translation]]:
         """For each text, its translations (n_best or num_samples of them, else one) with scores and attention."""
         if isinstance(texts, str):
             raise TypeError("translate() takes a list of strings; wrap a single text in a list")
         options = options or DecodingOptions()
-        sources = [self.tokenizers[0].tokenize(text)[:_truncation(self.config) or None] for text in texts]
+        sources = [self.tokenizers[0].tokenize(text)[:source_truncation(self.config) or None] for text in texts]
         encoded = [self._encode_source(tokens) for tokens in sources]
         ids = [row or [PAD_ID] for row, _ in encoded]
         results: list[list[Translation]] = [[] for _ in ids]
@@ -106,7 +96,7 @@ class Translator:
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             batch = collate([Example(ids[i], [0]) for i in chunk]).to(self.device)
-            with mixed_precision(self.config.train.precision, self.device):
+            with mixed_precision(self.precision or self.config.train.precision, self.device):
                 hypotheses = decode(self.model, batch.src, batch.src_lengths, options, generator)
             for index, found in zip(chunk, hypotheses, strict=True):
                 results[index] = [self._translation(hypothesis, sources[index] or [PAD], encoded[index][1])
@@ -126,7 +116,7 @@ class Translator:
         return Translation(text, hypothesis.log_prob, src_tokens, tokens, hypothesis.token_log_probs,
                            hypothesis.attention)
 
-    def evaluate(self, pairs: Sequence[Pair], batch_size: int = 64,
+    def evaluate(self, pairs: Sequence[Pair], batch_size: int = BATCH_SIZE,
                  options: DecodingOptions | None = None) -> dict[str, Any]:
         """Scores on pairs (of the first output per source); lines sharing a source are one item with several
         references."""
@@ -139,10 +129,10 @@ class Translator:
         return scores
 
     @torch.no_grad()
-    def perplexity(self, pairs: Sequence[Pair], batch_size: int = 64) -> float:
+    def perplexity(self, pairs: Sequence[Pair], batch_size: int = BATCH_SIZE) -> float:
         """exp of the mean per-token cross-entropy of the references."""
         examples, _ = encode_pairs(pairs, self.tokenizers, self.vocabs, copy=self.config.model.copy,
-                                   truncate_src=_truncation(self.config))
+                                   truncate_src=source_truncation(self.config))
         self.model.eval()
         total, tokens = 0.0, 0
         for start in range(0, len(examples), batch_size):
@@ -161,33 +151,35 @@ class Translator:
         return all(config.arch == "attention" for config in configs)
 
 
-def load(path: str | Path | Sequence[str | Path], device: str = "auto") -> Translator | TextGenerator:
+def load(path: str | Path | Sequence[str | Path], device: str = "auto", precision: str | None = None
+         ) -> Translator | TextGenerator:
     """Load a trained model from its run directory (best checkpoint) or a checkpoint file.
 
     A language model (task lm) comes back as a TextGenerator, like `load_generator(path)`. Several paths load an
-    ensemble of translation models (`load_ensemble`).
+    ensemble of translation models (`load_ensemble`). precision sets the autocast of decoding (default: as trained).
     """
     if not isinstance(path, str | Path):
         paths = list(path)
-        return load(paths[0], device) if len(paths) == 1 else load_ensemble(paths, device)
-    tensors, metadata = checkpoint.load_checkpoint(checkpoint.resolve_checkpoint(path))
-    if metadata.get("task") == "lm":
+        return load(paths[0], device, precision) if len(paths) == 1 else load_ensemble(paths, device, precision)
+    file = checkpoint.resolve_checkpoint(path)
+    tensors, values = checkpoint.load_checkpoint(file)
+    metadata = ModelMetadata.from_dict(values, str(file))
+    if metadata.task == "lm":
         return generator_from_checkpoint(tensors, metadata, path, device)
-    config = config_from_dict(metadata["config"], str(path))
-    tokenizers = (tokenizer_from_dict(metadata["tokenizers"][0]), tokenizer_from_dict(metadata["tokenizers"][1]))
-    vocabs = (Vocab.from_dict(metadata["vocabs"][0]), Vocab.from_dict(metadata["vocabs"][1]))
+    config, vocabs = metadata.config, metadata.vocabs
     model = Seq2Seq(config.model, len(vocabs[0]), len(vocabs[1]))
     checkpoint.load_model_weights(model, tensors, path)
     target = resolve_device(device)
-    return Translator(model.to(target).eval(), config, tokenizers, vocabs, target, metadata.get("target_lengths", {}))
+    return Translator(model.to(target).eval(), config, (metadata.tokenizers[0], metadata.tokenizers[1]),
+                      (vocabs[0], vocabs[1]), target, metadata.target_lengths, precision)
 
 
-def load_ensemble(paths: Sequence[str | Path], device: str = "auto") -> Translator:
+def load_ensemble(paths: Sequence[str | Path], device: str = "auto", precision: str | None = None) -> Translator:
     """Translation models trained with the same tokenizers and vocabularies, decoding as one: each output token is
     chosen from the mean of their next-token probabilities."""
     if not paths:
         raise CheckpointError("an ensemble needs at least one model")
-    translators = [load_translator(path, device) for path in paths]
+    translators = [load_translator(path, device, precision) for path in paths]
     first = translators[0]
     for path, other in zip(paths[1:], translators[1:], strict=True):
         if _vocabulary_signature(other) != _vocabulary_signature(first):
@@ -204,12 +196,13 @@ def _vocabulary_signature(translator: Translator) -> tuple[Any, ...]:
             *(v.to_dict() for v in translator.vocabs))
 
 
-def load_translator(path: str | Path | Sequence[str | Path], device: str = "auto") -> Translator:
+def load_translator(path: str | Path | Sequence[str | Path], device: str = "auto", precision: str | None = None
+                    ) -> Translator:
     """`load` for code that needs a translation model: a language model raises CheckpointError."""
     paths = [path] if isinstance(path, str | Path) else list(path)
     if len(paths) != 1:
-        return load_ensemble(paths, device)
-    model = load(paths[0], device)
+        return load_ensemble(paths, device, precision)
+    model = load(paths[0], device, precision)
     if isinstance(model, TextGenerator):
         raise CheckpointError(f"{paths[0]}: a language model, not a translation model (use seq2seq generate)")
     return model
@@ -219,99 +212,38 @@ def train(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair]
           out_dir: str | Path = "runs/model", resume: bool = False) -> Translator:
     """Build tokenizers, vocabularies and a model from the training pairs, fit it, and return the best model."""
     started = time.monotonic()
-    validate(config)
-    _set_threads(config.train.threads)
     out = Path(out_dir)
-    saved = resume_point(out, config) if resume else None
+    saved = start_run(config, out, resume)
     if not dev_pairs and config.data.dev_size:
         train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
     if not train_pairs:
         raise DataError("no training pairs")
     with paused_gc():
-        tokenizers = _restore_or_build_tokenizers(config, train_pairs, saved[1] if saved else None)
-        vocabs, examples, dev_examples = _prepare_examples(config, train_pairs, dev_pairs, tokenizers,
-                                                           saved[1] if saved else None)
+        prepared = prepare_pairs(config, train_pairs, dev_pairs, saved.metadata if saved else None)
     del train_pairs  # when the caller handed over its only reference, the texts are freed before training
     torch.manual_seed(config.train.seed)
+    vocabs = prepared.metadata.vocabs
     model = Seq2Seq(config.model, len(vocabs[0]), len(vocabs[1]))
-    metadata = {"config": config.to_dict(), "tokenizers": [t.to_dict() for t in tokenizers],
-                "vocabs": [v.to_dict() for v in vocabs], "target_lengths": _length_statistics(examples)}
-    scorer = _dev_scorer(config, tokenizers, vocabs, dev_pairs) if config.train.metric != "loss" else None
-    run_training(Trainer(model, config, examples, dev_examples, out, metadata, scorer), saved, started)
-    del model, examples  # the trained weights, gradients and data go before the best checkpoint is loaded
+    scorer = _dev_scorer(prepared.metadata, dev_pairs) if config.train.metric != "loss" else None
+    trainer = Trainer(model, training_losses(config.task, config.train), config, prepared.examples,
+                      prepared.dev_examples, out, prepared.metadata.to_dict(), scorer)
+    del model, prepared  # the trained weights, gradients and data go before the best checkpoint is loaded
+    run_training(trainer, saved, started)
+    del trainer
     return load_translator(out, config.train.device)
-
-
-def _truncation(config: Config) -> int:
-    """Source tokens kept per input (0 = all): data.max_src_length where data.truncate_src says to cut."""
-    return config.data.max_src_length if config.data.truncate_src else 0
-
-
-def _length_statistics(examples: Sequence[Example]) -> dict[str, float]:
-    """Mean, 99th percentile and maximum of the training targets' lengths in tokens (without <s> and </s>)."""
-    lengths = sorted(len(example.tgt) - 2 for example in examples)
-    return {"mean": sum(lengths) / len(lengths), "p99": lengths[min(len(lengths) - 1, int(0.99 * len(lengths)))],
-            "max": lengths[-1]}
 
 
 def saved_config(out_dir: str | Path) -> Config:
     """The config of the run in out_dir (from its last checkpoint), the starting point of a resumed run."""
     path = Path(out_dir) / "last.safetensors"
-    return config_from_dict(checkpoint.load_checkpoint(path)[1]["config"], str(path))
+    return ModelMetadata.from_dict(checkpoint.load_checkpoint(path)[1], str(path)).config
 
 
-def _restore_or_build_tokenizers(config: Config, pairs: Sequence[Pair], metadata: dict[str, Any] | None
-                                 ) -> tuple[Tokenizer, Tokenizer]:
-    if metadata is not None:
-        return tokenizer_from_dict(metadata["tokenizers"][0]), tokenizer_from_dict(metadata["tokenizers"][1])
-    return (build_tokenizer(config.data.src, [p.src for p in pairs]),
-            build_tokenizer(config.data.tgt, [p.tgt for p in pairs]))
-
-
-def _restore_or_build_vocabs(config: Config, token_pairs: Sequence[TokenPair], metadata: dict[str, Any] | None
-                             ) -> tuple[Vocab, Vocab]:
-    if metadata is not None:
-        return Vocab.from_dict(metadata["vocabs"][0]), Vocab.from_dict(metadata["vocabs"][1])
-    src, tgt = config.data.src, config.data.tgt
-    if config.model.copy:  # one vocabulary, so that a copied source token is a target token
-        shared = Vocab.build([side for pair in token_pairs for side in pair], tgt.min_freq, tgt.max_size)
-        logger.info("vocabulary: %d tokens shared by source and target", len(shared))
-        return shared, shared
-    vocabs = (Vocab.build((pair[0] for pair in token_pairs), src.min_freq, src.max_size),
-              Vocab.build((pair[1] for pair in token_pairs), tgt.min_freq, tgt.max_size))
-    logger.info("vocabulary: %d source / %d target tokens", len(vocabs[0]), len(vocabs[1]))
-    return vocabs
-
-
-def _prepare_examples(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair],
-                      tokenizers: tuple[Tokenizer, Tokenizer], metadata: dict[str, Any] | None
-                      ) -> tuple[tuple[Vocab, Vocab], list[Example], list[Example]]:
-    """Vocabularies (restored from metadata or built) and the training and dev examples; the training tokens, made
-    once for both, are freed on return."""
-    train_tokens = tokenize_pairs(train_pairs, tokenizers)
-    vocabs = _restore_or_build_vocabs(config, train_tokens, metadata)
-    return (vocabs, *_encode_splits(config, train_tokens, dev_pairs, tokenizers, vocabs))
-
-
-def _encode_splits(config: Config, train_tokens: Sequence[TokenPair], dev_pairs: Sequence[Pair],
-                   tokenizers: tuple[Tokenizer, Tokenizer], vocabs: tuple[Vocab, Vocab]
-                   ) -> tuple[list[Example], list[Example]]:
-    limits = (config.data.max_src_length, config.data.max_tgt_length)
-    examples, dropped = encode_tokens(train_tokens, vocabs, limits, config.model.copy, _truncation(config))
-    if dropped:
-        logger.warning("filtered %d of %d training pairs longer than %d source / %d target tokens",
-                       dropped, len(train_tokens), *limits)
-    if not examples:
-        raise DataError("no training pairs left after length filtering")
-    dev_examples, _ = encode_pairs(dev_pairs, tokenizers, vocabs, copy=config.model.copy,
-                                   truncate_src=_truncation(config))
-    return examples, dev_examples
-
-
-def _dev_scorer(config: Config, tokenizers: tuple[Tokenizer, Tokenizer], vocabs: tuple[Vocab, Vocab],
-                dev_pairs: Sequence[Pair]):  # type: ignore[no-untyped-def]
+def _dev_scorer(metadata: ModelMetadata, dev_pairs: Sequence[Pair]):  # type: ignore[no-untyped-def]
+    config = metadata.config
     if not dev_pairs:
         raise ConfigError(f"train.metric={config.train.metric} needs dev data (--dev or data.dev_size)")
+    tokenizers, vocabs = (metadata.tokenizers[0], metadata.tokenizers[1]), (metadata.vocabs[0], metadata.vocabs[1])
 
     def score(model: nn.Module) -> dict[str, float]:
         device = next(model.parameters()).device
@@ -321,9 +253,3 @@ def _dev_scorer(config: Config, tokenizers: tuple[Tokenizer, Tokenizer], vocabs:
         return metrics.score_corpus(outputs, references, (metrics.metric_group(config.train.metric),))
 
     return score
-
-
-def _set_threads(threads: int) -> None:
-    if threads:
-        torch.set_num_threads(threads)
-

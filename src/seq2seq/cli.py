@@ -9,17 +9,18 @@ import logging
 import os
 import sys
 import tempfile
+import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from seq2seq import api, chat, checkpoint, plot, runtime
 from seq2seq.config import Config, apply_overrides, load_config
 from seq2seq.data import Pair, read_lines
 from seq2seq.datasets import load_pairs
-from seq2seq.decoding import STRATEGIES, DecodingOptions
+from seq2seq.decoding import BATCH_SIZE, KNOB_STRATEGY, STRATEGIES, DecodingOptions, with_knobs
 from seq2seq.errors import Seq2SeqError
-from seq2seq.generation import TextGenerator, load_generator, train_language_model
+from seq2seq.generation import GENERATION_DEFAULTS, TextGenerator, load_generator, train_language_model
 from seq2seq.text import read_entries
 
 logger = logging.getLogger("seq2seq")
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_decoding(evaluate)
     _add_generate(commands)
     _add_chat(commands)
+    _add_serve(commands)
     return parser
 
 
@@ -100,34 +102,37 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.lr=5e-4")
 
 
-def _add_decoding(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=int, default=64, help="sentences per batch (default 64)")
-    parser.add_argument("--strategy", choices=STRATEGIES, default="greedy", help="how outputs are chosen")
-    parser.add_argument("--max-length", type=int, default=0,
-                        help="most output tokens, </s> included (default: 1.5 x source length + 20)")
-    parser.add_argument("--min-length", type=int, default=0, help="fewest output tokens before </s>")
-    parser.add_argument("--no-repeat-ngram", type=int, default=0, metavar="N", help="no N-gram twice in an output")
-    parser.add_argument("--ban-unk", action="store_true", help="never output <unk>")
-    beam = parser.add_argument_group("beam search (--strategy beam)")
-    beam.add_argument("--beam-size", type=int, metavar="K", help="live hypotheses per input (default 5)")
-    beam.add_argument("--length-penalty", type=float, metavar="A",
-                      help="rank by log p / ((5 + length) / 6) ** A (default 1; 0: by log p)")
-    beam.add_argument("--n-best", type=int, metavar="N", help="outputs per input, best first (default 1)")
-    sampling = parser.add_argument_group("sampling (--strategy sample)")
-    sampling.add_argument("--temperature", type=float, metavar="T", help="divide the logits by T (default 1)")
-    sampling.add_argument("--top-k", type=int, metavar="K", help="draw from the K most likely tokens only")
-    sampling.add_argument("--top-p", type=float, metavar="P", help="draw from the nucleus of probability P only")
-    sampling.add_argument("--num-samples", type=int, metavar="N", help="outputs per input (default 1)")
-    sampling.add_argument("--seed", type=int, help="seed of the random draws (same seed, same outputs)")
+FLAG_ALIASES = {"no_repeat_ngram_size": ("--no-repeat-ngram",), "num_samples": ("--num",)}
+
+
+def _add_decoding(parser: argparse.ArgumentParser, defaults: DecodingOptions | None = None) -> None:
+    """--batch-size, and a flag for each DecodingOptions field (`beam_size` -> --beam-size), grouped by strategy."""
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"inputs per batch (default {BATCH_SIZE})")
+    groups = {strategy: parser.add_argument_group(f"{strategy} (--strategy {strategy})") for strategy in STRATEGIES}
+    types = typing.get_type_hints(DecodingOptions)
+    for knob in dataclasses.fields(DecodingOptions):
+        flags = ("--" + knob.name.replace("_", "-"), *FLAG_ALIASES.get(knob.name, ()))
+        group = groups.get(KNOB_STRATEGY.get(knob.name, ""), parser)
+        default = getattr(defaults, knob.name) if defaults else knob.default
+        help_text = knob.metadata["help"] + (f" (here {default})" if default != knob.default else "")
+        if types[knob.name] is bool:
+            group.add_argument(*flags, dest=knob.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
+            continue
+        value_type = next(t for t in typing.get_args(types[knob.name]) or (types[knob.name],) if t is not type(None))
+        group.add_argument(*flags, dest=knob.name, type=value_type, default=argparse.SUPPRESS, help=help_text,
+                           metavar=knob.metadata["metavar"], choices=STRATEGIES if knob.name == "strategy" else None)
+    parser.set_defaults(decoding_defaults=defaults or DecodingOptions())
+
+
+def decoding_knobs(args: argparse.Namespace) -> dict[str, Any]:
+    """The decoding flags given on the command line, by DecodingOptions field name."""
+    return {knob.name: getattr(args, knob.name) for knob in dataclasses.fields(DecodingOptions)
+            if hasattr(args, knob.name)}
 
 
 def decoding_options(args: argparse.Namespace) -> DecodingOptions:
-    """The decoding flags as options; a flag of another strategy is a one-line ConfigError."""
-    return DecodingOptions(
-        strategy=args.strategy, max_length=args.max_length, min_length=args.min_length,
-        no_repeat_ngram_size=args.no_repeat_ngram, ban_unk=args.ban_unk, beam_size=args.beam_size,
-        length_penalty=args.length_penalty, n_best=args.n_best, temperature=args.temperature, top_k=args.top_k,
-        top_p=args.top_p, num_samples=args.num_samples, seed=args.seed)
+    """The command's defaults with the decoding flags given; a flag of another strategy is a one-line ConfigError."""
+    return with_knobs(args.decoding_defaults, decoding_knobs(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -136,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         commands = {"train": run_train, "translate": run_translate, "summarize": run_translate,
-                    "evaluate": run_evaluate, "generate": run_generate, "chat": run_chat}
+                    "evaluate": run_evaluate, "generate": run_generate, "chat": run_chat,
+                    "serve": run_serve}
         return commands[args.command](args)
     except Seq2SeqError as error:
         print(f"seq2seq {args.command}: error: {error}", file=sys.stderr)
@@ -203,7 +209,7 @@ def run_translate(args: argparse.Namespace) -> int:
     """translate, and summarize: the same with the output length limited by the training summaries."""
     options = decoding_options(args)
     translator = api.load_translator(args.model)
-    if args.command == "summarize" and not args.max_length:
+    if args.command == "summarize" and not options.max_length:
         options = dataclasses.replace(options, max_length=translator.summary_length())
     if args.plot_attention:
         _check_plottable(translator)
@@ -248,6 +254,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     options = decoding_options(args)
     translator = api.load(args.model)
     if isinstance(translator, TextGenerator):
+        if decoding_knobs(args):
+            raise Seq2SeqError("decoding flags do not apply to a language model, which is scored on the text itself "
+                               f"(given: {', '.join(sorted(decoding_knobs(args)))})")
         return _print_text_scores(translator.evaluate(translator.read(args.data)), args.json)
     scores = translator.evaluate(load_pairs(args.data), batch_size=args.batch_size, options=options)
     if args.json:
@@ -283,25 +292,20 @@ def _print_text_scores(scores: dict[str, float], as_json: bool) -> int:
 def _add_generate(commands: argparse._SubParsersAction) -> None:
     generate = commands.add_parser(
         "generate", help="write text with a language model (train --task lm)",
-        description="Continue a prompt in the style of the training text, one token at a time. With --num, the "
-                    "texts are separated by lines holding %.")
+        description="Continue a prompt in the style of the training text, one token at a time: by default sampled "
+                    "at temperature 1 (below 1 safer, above 1 wilder; 0 = greedy), 200 tokens after the prompt. "
+                    "With --num-samples (or --num), the texts are separated by lines holding %%.")
     generate.add_argument("--model", required=True, help="run directory or checkpoint file of a language model")
     generate.add_argument("--prompt", default="", help="the start of the text (default: none, a new entry)")
-    generate.add_argument("--temperature", type=float, default=1.0,
-                          help="below 1 safer, above 1 wilder; 0 = greedy, always the most likely (default 1)")
-    generate.add_argument("--top-k", type=int, help="draw only from the k most likely tokens")
-    generate.add_argument("--top-p", type=float, help="draw only from the most likely tokens holding probability p")
-    generate.add_argument("--max-length", type=int, default=200, help="tokens written after the prompt (default 200)")
-    generate.add_argument("--num", type=int, default=1, help="how many texts (default 1)")
-    generate.add_argument("--seed", type=int, help="seed of the random draws: same seed, same texts")
     generate.add_argument("--stop-at-end", action="store_true",
                           help="end a text early where the model ends an entry (</s>)")
+    _add_decoding(generate, GENERATION_DEFAULTS)
 
 
 def run_generate(args: argparse.Namespace) -> int:
     generator = load_generator(args.model)
-    texts = generator.generate(args.prompt, args.num, args.temperature, args.top_k, args.top_p, args.max_length,
-                               args.seed, args.stop_at_end)
+    texts = generator.generate(args.prompt, args.decoding_defaults, stop_at_end=args.stop_at_end,
+                               **decoding_knobs(args))
     sys.stdout.write("%\n".join(text + "\n" for text in texts))
     return 0
 
@@ -326,6 +330,53 @@ def run_chat(args: argparse.Namespace) -> int:
         chat.repl(chatbot, sys.stdin, sys.stdout)
     else:
         print(chatbot.reply(args.message))
+    return 0
+
+
+def _add_serve(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "serve", help="serve models over HTTP: a JSON API and a web page (needs the serve extra)",
+        description="An HTTP server (FastAPI + uvicorn; pip install 'seq2seq[serve]'): /v1/translate, /v1/generate, "
+                    "/v1/chat, /v1/models, /healthz, /metrics, and a web page at /. Concurrent requests with the "
+                    "same model and options are decoded together.")
+    parser.add_argument("--model", required=True, action="append", metavar="[NAME=]DIR",
+                        help="a run directory or checkpoint (DIR1,DIR2 for an ensemble); repeat for more models, the "
+                             "first is the default; a model is named after its directory unless NAME= is given")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--max-batch", type=int, default=64, help="most sentences per batched decode (default 64)")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0,
+                        help="how long a request waits for others to batch with (default 5)")
+    parser.add_argument("--chat-history", type=int, default=0, metavar="K",
+                        help="turns of the conversation given to chat models, as in seq2seq chat --history")
+    parser.add_argument("--max-texts", type=int, default=64, help="texts per translate request (default 64)")
+    parser.add_argument("--max-chars", type=int, default=1000, help="characters per text (default 1000)")
+    parser.add_argument("--max-length", type=int, default=512, help="ceiling of max_length (default 512)")
+    parser.add_argument("--max-beam-size", type=int, default=16, help="ceiling of beam_size (default 16)")
+    parser.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body size (default 1 MiB)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    parser.add_argument("--max-in-flight", type=int, default=256,
+                        help="requests answered at once; beyond, 429 (default 256)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from seq2seq import serve
+    except ImportError as error:
+        raise Seq2SeqError(f"serve needs the serve extra: pip install 'seq2seq[serve]' ({error})") from None
+    if args.max_batch < 1 or args.max_wait_ms < 0:
+        raise Seq2SeqError("--max-batch must be >= 1 and --max-wait-ms >= 0")
+    limits = serve.Limits(max_body_bytes=args.max_body_bytes, max_texts=args.max_texts, max_chars=args.max_chars,
+                          max_length=args.max_length, max_beam_size=args.max_beam_size, timeout=args.timeout,
+                          max_in_flight=args.max_in_flight)
+    settings = serve.Settings(args.max_batch, args.max_wait_ms, args.chat_history, limits)
+    models, paths = serve.load_models(args.model, args.device)
+    app = serve.create_app(models, settings, paths)
+    logger.info("serving %s on http://%s:%d/", ", ".join(models), args.host, args.port)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
     return 0
 
 

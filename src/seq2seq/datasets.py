@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from seq2seq.chat import YAML_SUFFIXES, conversation_pairs, read_chatterbot
 from seq2seq.collector import paused_gc
+from seq2seq.conversations import YAML_SUFFIXES, conversation_pairs, read_chatterbot
 from seq2seq.data import Pair, read_pairs
 from seq2seq.download import download_anki
 from seq2seq.errors import DataError

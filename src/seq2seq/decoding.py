@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Any, Protocol, Self, TypeVar
 
@@ -22,6 +22,8 @@ from seq2seq.errors import ConfigError
 from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 STRATEGIES = ("greedy", "beam", "sample")
+DEFAULT_BEAM_SIZE = 5
+BATCH_SIZE = 64  # inputs decoded together by default
 RELATIVE_MAX_LENGTH = (1.5, 20)  # (a, b): without max_length, a source of S tokens allows ceil(a * S) + b
 KNOB_STRATEGY = {"beam_size": "beam", "length_penalty": "beam", "n_best": "beam", "temperature": "sample",
                  "top_k": "sample", "top_p": "sample", "num_samples": "sample", "seed": "sample"}
@@ -59,27 +61,35 @@ class StepModel(Protocol[MemoryT, StateT]):
     def step(self, tokens: Tensor, state: StateT, memory: MemoryT) -> tuple[Tensor, StateT]: ...
 
 
+def _knob(default: Any, help: str, metavar: str | None = None) -> Any:
+    """A DecodingOptions field; its help text and metavar are those of the command-line flag made from it."""
+    return field(default=default, metadata={"help": help, "metavar": metavar})
+
+
 @dataclass(frozen=True)
 class DecodingOptions:
-    """How outputs are produced. Knobs of one strategy left at None take the default in their comment; setting one
-    for another strategy is a ConfigError.
+    """How outputs are produced: the one home of the decoding knobs (the Python API, the CLI flags and the server's
+    requests are made from these fields). Knobs of one strategy left at None take the default their help gives;
+    setting one for another strategy is a ConfigError.
 
     Lengths count output tokens, </s> included. A hypothesis that reaches max_length stops there without </s>.
     """
 
-    strategy: str = "greedy"  # greedy | beam | sample
-    max_length: int = 0  # 0: per sentence, ceil(1.5 * source length) + 20 (RELATIVE_MAX_LENGTH)
-    min_length: int = 0  # </s> is banned until this many tokens have been produced
-    no_repeat_ngram_size: int = 0  # n > 0: no n-gram appears twice in an output
-    ban_unk: bool = False  # never produce <unk>
-    beam_size: int | None = None  # beam: 5
-    length_penalty: float | None = None  # beam: 1.0; GNMT alpha, hypotheses ranked by log p / ((5 + len) / 6) ** alpha
-    n_best: int | None = None  # beam: 1 hypothesis per input (at most beam_size)
-    temperature: float | None = None  # sample: 1.0; logits are divided by it
-    top_k: int | None = None  # sample: off; draw only from the k most likely tokens
-    top_p: float | None = None  # sample: off; draw only from the most likely tokens whose probability reaches p
-    num_samples: int | None = None  # sample: 1 output per input
-    seed: int | None = None  # sample: torch's global random generator
+    strategy: str = _knob("greedy", "how outputs are chosen: greedy, beam or sample")
+    max_length: int = _knob(0, "most output tokens, </s> included (0: 1.5 x source length + 20)", "N")
+    min_length: int = _knob(0, "fewest output tokens before </s>", "N")
+    no_repeat_ngram_size: int = _knob(0, "no N-gram twice in an output (0: off)", "N")
+    ban_unk: bool = _knob(False, "never output <unk>")
+    beam_size: int | None = _knob(None, f"live hypotheses per input (default {DEFAULT_BEAM_SIZE})", "K")
+    length_penalty: float | None = _knob(None, "rank by log p / ((5 + length) / 6) ** A (default 1; 0: by log p)",
+                                         "A")
+    n_best: int | None = _knob(None, "outputs per input, best first (default 1, at most beam_size)", "N")
+    temperature: float | None = _knob(None, "divide the logits by T (default 1)", "T")
+    top_k: int | None = _knob(None, "draw from the K most likely tokens only", "K")
+    top_p: float | None = _knob(None, "draw from the nucleus of probability P only", "P")
+    num_samples: int | None = _knob(None, "outputs per input (default 1)", "N")
+    seed: int | None = _knob(None, "seed of the random draws: same seed, same outputs (default: torch's global "
+                                   "generator)")
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -92,7 +102,7 @@ class DecodingOptions:
                 raise ConfigError(message)
 
     def _rules(self) -> list[tuple[bool, str]]:
-        beam_size = _given(self.beam_size, 5)
+        beam_size = _given(self.beam_size, DEFAULT_BEAM_SIZE)
         return [(self.max_length >= 0, f"max_length must be >= 0 (0: relative to the source), not {self.max_length}"),
                 (self.min_length >= 0, f"min_length must be >= 0, not {self.min_length}"),
                 (not self.max_length or self.min_length < self.max_length,
@@ -110,6 +120,16 @@ class DecodingOptions:
     def per_input(self) -> int:
         """Hypotheses returned for each input: n_best for beam, num_samples for sample, 1 for greedy."""
         return _given(self.n_best, 1) if self.strategy == "beam" else _given(self.num_samples, 1)
+
+
+def with_knobs(options: DecodingOptions | None, knobs: dict[str, Any]) -> DecodingOptions:
+    """options (default: greedy) with the given knobs, named as DecodingOptions' fields, put in; an unknown name is a
+    ConfigError naming it."""
+    known = [f.name for f in fields(DecodingOptions)]
+    unknown = sorted(set(knobs) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown decoding option {unknown[0]!r} (known: {', '.join(known)})")
+    return replace(options or DecodingOptions(), **knobs)
 
 
 @dataclass
@@ -231,7 +251,7 @@ def decode(model: StepModel[Any, Any], src: Tensor, src_lengths: Tensor, options
     processors = build_processors(options)
     limits = max_lengths(src_lengths, options.max_length).to(src.device)  # (B,)
     if options.strategy == "beam":
-        decoded = beam_search(model, src, src_lengths, limits, processors, _given(options.beam_size, 5),
+        decoded = beam_search(model, src, src_lengths, limits, processors, _given(options.beam_size, DEFAULT_BEAM_SIZE),
                               _given(options.length_penalty, 1.0), _given(options.n_best, 1))
     elif options.strategy == "sample":
         generator = generator or _seeded(options.seed, src.device)

@@ -16,6 +16,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from seq2seq.config import ModelConfig
 from seq2seq.decoder import DecoderState, Memory, _rnn_state
 from seq2seq.encoder import RNN_TYPES
+from seq2seq.loss import projected_cross_entropy
 from seq2seq.vocab import PAD_ID
 
 CELLS = {"lstm": torch.lstm_cell, "gru": torch.gru_cell}  # one time step of nn.LSTM / nn.GRU, with their weights
@@ -67,14 +68,13 @@ class LanguageModel(nn.Module):
             outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=tokens.size(1))
         return self.dropout(outputs), final if isinstance(final, tuple) else (final,)
 
-    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0) -> Tensor:
-        """Features (B, T, H) for every position of tgt_in (B, T), read from a zero state.
+    def forward(self, tokens: Tensor) -> Tensor:
+        """Features (B, T, H) for every position of tokens (B, T), read from a zero state."""
+        return self.read(tokens)[0]
 
-        The signature is the training contract of `train.sequence_loss`: a language model has no source, so src
-        and src_lengths are ignored, and it always reads the real text (`config.validate` rejects
-        teacher_forcing < 1 for task lm).
-        """
-        return self.read(tgt_in)[0]
+    def output_loss(self, features: Tensor, targets: Tensor, label_smoothing: float = 0.0) -> Tensor:
+        """Summed cross-entropy of targets (N,) given features (N, H), projection and loss fused."""
+        return projected_cross_entropy(features, self.generator.weight, self.generator.bias, targets, label_smoothing)
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> Memory:
         """Read prompts src (B, P) = `<s> prompt` padded at the end, with their lengths (B,) (at least 1)."""

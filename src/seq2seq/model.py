@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from seq2seq.config import ModelConfig
 from seq2seq.decoder import DECODERS, DecoderState, Memory
 from seq2seq.encoder import Encoder
-from seq2seq.loss import token_cross_entropy
+from seq2seq.loss import projected_cross_entropy, token_cross_entropy
 from seq2seq.vocab import PAD_ID, UNK_ID
 
 COPY_EPSILON = 1e-12  # keeps log() finite for tokens that can neither be generated nor copied
@@ -99,6 +99,10 @@ class Seq2Seq(nn.Module):
     def project(self, features: Tensor) -> Tensor:
         """Features (..., H) -> logits (..., V)."""
         return self.generator(features)
+
+    def output_loss(self, features: Tensor, targets: Tensor, label_smoothing: float = 0.0) -> Tensor:
+        """Summed cross-entropy of targets (N,) given features (N, H), projection and loss fused."""
+        return projected_cross_entropy(features, self.generator.weight, self.generator.bias, targets, label_smoothing)
 
     def copy_log_probs(self, features: Tensor, attention: Tensor, source: Tensor, width: int) -> Tensor:
         """Pointer-generator output: log(p_gen * softmax(logits) + (1 - p_gen) * attention scattered onto the source

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -19,13 +19,13 @@ from tqdm import tqdm
 
 from seq2seq import checkpoint
 from seq2seq.collector import frozen_gc
-from seq2seq.config import Config, config_from_dict, save_config
+from seq2seq.config import Config, save_config, validate
 from seq2seq.data import Batch, Example, batch_order, collate
+from seq2seq.device import autocast_dtype, mixed_precision, resolve_device
 from seq2seq.errors import CheckpointError, ConfigError
-from seq2seq.loss import coverage_loss, projected_cross_entropy
-from seq2seq.model import Seq2Seq
+from seq2seq.metadata import ModelMetadata
+from seq2seq.objectives import LossFunction
 from seq2seq.optim import FusedAdam
-from seq2seq.vocab import PAD_ID
 
 logger = logging.getLogger(__name__)
 
@@ -45,62 +45,6 @@ class TrainState:
     best: float | None = None
     evals_without_improvement: int = 0
     finished: bool = False
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` means CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The mixed-precision dtype to use, or None for plain fp32."""
-    if precision == "fp32":
-        return None
-    if precision == "fp16":
-        return torch.float16
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
-
-
-def mixed_precision(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """An autocast context for the precision setting, or a no-op for fp32."""
-    dtype = autocast_dtype(precision, device)
-    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
-
-
-def sequence_loss(model: nn.Module, batch: Batch, label_smoothing: float = 0.0, teacher_forcing: float = 1.0,
-                  coverage_weight: float = 0.0) -> tuple[Tensor, int]:
-    """Summed cross-entropy over the real (non-pad) target tokens, and their count.
-
-    Only real positions go through the output projection, the largest matrix product of the model. A model with
-    coverage adds coverage_weight times its coverage loss.
-    """
-    mask = batch.tgt_out != PAD_ID
-    targets = batch.tgt_out[mask]
-    if not isinstance(model, Seq2Seq):  # a language model
-        features = model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)  # (B, T, H)
-        return _projected_loss(model, features[mask], targets, label_smoothing), len(targets)
-    run = model.run(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)
-    if model.config.copy:
-        assert run.attention is not None and run.memory.source is not None
-        source = run.memory.source.unsqueeze(1).expand(-1, mask.size(1), -1)[mask]  # (N, S)
-        loss = -model.copy_target_log_probs(run.features[mask], run.attention[mask], source, targets).sum()
-    else:
-        loss = _projected_loss(model, run.features[mask], targets, label_smoothing)
-    if coverage_weight and model.config.coverage:
-        assert run.attention is not None
-        loss = loss + coverage_weight * coverage_loss(run.attention, mask)
-    return loss, len(targets)
-
-
-def _projected_loss(model: nn.Module, features: Tensor, targets: Tensor, label_smoothing: float) -> Tensor:
-    generator = model.generator
-    return projected_cross_entropy(features, generator.weight, generator.bias, targets, label_smoothing)
 
 
 def clip_gradients(parameters: Iterable[Tensor], max_norm: float) -> None:
@@ -150,10 +94,12 @@ class EmbeddingRowGradients:
 class Trainer:
     """Fits a model on examples, evaluating on dev examples, writing checkpoints and a metrics log to out_dir."""
 
-    def __init__(self, model: nn.Module, config: Config, train_examples: Sequence[Example],
-                 dev_examples: Sequence[Example], out_dir: str | Path, metadata: dict[str, Any],
-                 scorer: Scorer | None = None) -> None:
+    def __init__(self, model: nn.Module, losses: tuple[LossFunction, LossFunction], config: Config,
+                 train_examples: Sequence[Example], dev_examples: Sequence[Example], out_dir: str | Path,
+                 metadata: dict[str, Any], scorer: Scorer | None = None) -> None:
+        """losses: the loss of a training step and the loss on dev (`objectives.training_losses`)."""
         self.config = config
+        self.train_loss, self.dev_loss = losses
         self.device = resolve_device(config.train.device)
         self.model = model.to(self.device)
         self.train_examples, self.dev_examples = train_examples, dev_examples
@@ -239,12 +185,10 @@ class Trainer:
 
     def train_step(self, batch: Batch) -> tuple[float, int]:
         """One update; returns the summed loss and the number of target tokens."""
-        train = self.config.train
         self.model.train()
         self._gradients.zero_grad()
         with self._autocast():
-            loss_sum, tokens = sequence_loss(self.model, batch, train.label_smoothing, train.teacher_forcing,
-                                             train.coverage_weight)
+            loss_sum, tokens = self.train_loss(self.model, batch)
         self.scaler.scale(loss_sum / tokens).backward()
         self.scaler.unscale_(self.optimizer)
         clip_gradients(self.model.parameters(), self.config.train.clip_norm)
@@ -266,7 +210,7 @@ class Trainer:
         order = batch_order(self.dev_examples, self.config.data.batch_size, True, 0)[:limit]
         for indices in order:
             with self._autocast():
-                loss, count = sequence_loss(self.model, collate([self.dev_examples[i] for i in indices])
+                loss, count = self.dev_loss(self.model, collate([self.dev_examples[i] for i in indices])
                                             .to(self.device))
             total, tokens = total + float(loss), tokens + count
         metrics = {"loss": total / tokens, "perplexity": math.exp(min(total / tokens, 50.0))}
@@ -351,15 +295,30 @@ class Trainer:
             log.write(json.dumps(record) + "\n")
 
 
-def run_training(trainer: Trainer, saved: tuple[dict[str, Tensor], dict[str, Any]] | None,
-                 started: float) -> TrainState:
+class SavedRun(NamedTuple):
+    """The last checkpoint of a run being resumed: its tensors, its JSON header and the model's metadata."""
+
+    tensors: dict[str, Tensor]
+    values: dict[str, Any]
+    metadata: ModelMetadata
+
+
+def start_run(config: Config, out_dir: str | Path, resume: bool) -> SavedRun | None:
+    """Check the config and set the CPU threads; with resume, the last checkpoint of out_dir to continue from."""
+    validate(config)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    return resume_point(out_dir, config) if resume else None
+
+
+def run_training(trainer: Trainer, saved: SavedRun | None, started: float) -> TrainState:
     """Continue from `saved` (a last checkpoint) or start a fresh run directory, then fit until the config says stop.
 
     train.max_time counts from `started` (time.monotonic() at the start of the command, data preparation included).
     """
     config = trainer.config
     if saved:
-        trainer.restore(*saved)
+        trainer.restore(saved.tensors, saved.values)
     else:
         trainer.out_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, trainer.out_dir / "config.yaml")
@@ -370,16 +329,16 @@ def run_training(trainer: Trainer, saved: tuple[dict[str, Tensor], dict[str, Any
         return trainer.fit(deadline)
 
 
-def resume_point(out_dir: str | Path, config: Config) -> tuple[dict[str, Tensor], dict[str, Any]]:
+def resume_point(out_dir: str | Path, config: Config) -> SavedRun:
     """The last checkpoint of the run in out_dir, to be continued with config.
 
     A resumed run may change how long and how it trains (train.*), not what it trains: task, data or model settings
     that differ from the saved run's are a ConfigError.
     """
     path = Path(out_dir) / "last.safetensors"
-    saved = checkpoint.load_checkpoint(path)
-    previous = config_from_dict(saved[1]["config"], str(path))
+    tensors, values = checkpoint.load_checkpoint(path)
+    metadata = ModelMetadata.from_dict(values, str(path))
     for section in ("task", "data", "model"):
-        if getattr(config, section) != getattr(previous, section):
+        if getattr(config, section) != getattr(metadata.config, section):
             raise ConfigError(f"--resume: the {section} settings differ from the saved run; only train.* may change")
-    return saved
+    return SavedRun(tensors, values, metadata)

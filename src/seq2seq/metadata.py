@@ -1,0 +1,57 @@
+"""The typed description a checkpoint carries besides its weights: task, config, tokenizers, vocabularies.
+
+Read and written only here. Checkpoints of every version load: a language model's used to hold `tokenizer` and
+`vocab` (one of each) where every checkpoint now holds the lists `tokenizers` and `vocabs`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from seq2seq.config import Config, config_from_dict
+from seq2seq.errors import CheckpointError
+from seq2seq.tokenizers import Tokenizer, tokenizer_from_dict
+from seq2seq.vocab import Vocab
+
+SIDES = {"seq2seq": 2, "lm": 1}  # tokenizers and vocabularies per task: (source, target), or the text's
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What a model needs besides its weights to read and write text.
+
+    tokenizers and vocabs are (source, target) for task seq2seq and (text,) for task lm; target_lengths holds
+    the mean, 99th percentile and maximum training target length in tokens (seq2seq only; empty when unknown).
+    """
+
+    config: Config
+    tokenizers: tuple[Tokenizer, ...]
+    vocabs: tuple[Vocab, ...]
+    target_lengths: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def task(self) -> str:
+        return self.config.task
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "config": self.config.to_dict(),
+                "tokenizers": [t.to_dict() for t in self.tokenizers], "vocabs": [v.to_dict() for v in self.vocabs],
+                "target_lengths": self.target_lengths}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], origin: str) -> ModelMetadata:
+        """Parse what `to_dict` (or an earlier version) wrote; origin names the file in errors."""
+        try:
+            config = config_from_dict(values["config"], origin)
+            tokenizers = values["tokenizers"] if "tokenizers" in values else [values["tokenizer"]]
+            vocabs = values["vocabs"] if "vocabs" in values else [values["vocab"]]
+            parsed = cls(config, tuple(tokenizer_from_dict(t) for t in tokenizers),
+                         tuple(Vocab.from_dict(v) for v in vocabs), dict(values.get("target_lengths", {})))
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(f"{origin}: the checkpoint's description is incomplete or malformed "
+                                  f"({type(error).__name__}: {error})") from None
+        expected = SIDES.get(config.task, 2)
+        if len(parsed.tokenizers) != expected or len(parsed.vocabs) != expected:
+            raise CheckpointError(f"{origin}: task {config.task} needs {expected} tokenizer(s) and vocabularies")
+        return parsed

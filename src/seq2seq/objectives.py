@@ -1,0 +1,58 @@
+"""What each model is trained to minimise: (model, batch) -> (summed loss over the real target tokens, their count).
+
+The Trainer takes these as functions and knows no model class; each stays beside the models it belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from torch import Tensor, nn
+
+from seq2seq.config import TrainConfig
+from seq2seq.data import Batch
+from seq2seq.language_model import LanguageModel
+from seq2seq.loss import coverage_loss
+from seq2seq.model import Seq2Seq
+from seq2seq.vocab import PAD_ID
+
+LossFunction = Callable[[nn.Module, Batch], tuple[Tensor, int]]
+"""(model, batch) -> (the loss summed over the batch's real target tokens, how many there are)."""
+
+
+def sequence_loss(model: Seq2Seq, batch: Batch, label_smoothing: float = 0.0, teacher_forcing: float = 1.0,
+                  coverage_weight: float = 0.0) -> tuple[Tensor, int]:
+    """Summed cross-entropy of a Seq2Seq over the real (non-pad) target tokens, and their count.
+
+    Only real positions go through the output projection, the largest matrix product of the model. A model with
+    coverage adds coverage_weight times its coverage loss.
+    """
+    mask = batch.tgt_out != PAD_ID
+    targets = batch.tgt_out[mask]
+    run = model.run(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)
+    if model.config.copy:
+        assert run.attention is not None and run.memory.source is not None
+        source = run.memory.source.unsqueeze(1).expand(-1, mask.size(1), -1)[mask]  # (N, S)
+        loss = -model.copy_target_log_probs(run.features[mask], run.attention[mask], source, targets).sum()
+    else:
+        loss = model.output_loss(run.features[mask], targets, label_smoothing)
+    if coverage_weight and model.config.coverage:
+        assert run.attention is not None
+        loss = loss + coverage_weight * coverage_loss(run.attention, mask)
+    return loss, len(targets)
+
+
+def language_model_loss(model: LanguageModel, batch: Batch, label_smoothing: float = 0.0) -> tuple[Tensor, int]:
+    """Summed cross-entropy of a LanguageModel predicting batch.tgt_out from batch.tgt_in, and the token count."""
+    mask = batch.tgt_out != PAD_ID
+    targets = batch.tgt_out[mask]
+    return model.output_loss(model(batch.tgt_in)[mask], targets, label_smoothing), len(targets)
+
+
+def training_losses(task: str, train: TrainConfig) -> tuple[LossFunction, LossFunction]:
+    """The task's loss for training steps (with train.* regularisers) and for dev evaluation (plain)."""
+    if task == "lm":
+        return partial(language_model_loss, label_smoothing=train.label_smoothing), language_model_loss  # type: ignore[return-value]
+    return (partial(sequence_loss, label_smoothing=train.label_smoothing,  # type: ignore[return-value]
+                    teacher_forcing=train.teacher_forcing, coverage_weight=train.coverage_weight), sequence_loss)

@@ -7,9 +7,6 @@ complete checkpoint in place. Loading never unpickles anything.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,48 +15,26 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
+from seq2seq import files
 from seq2seq.errors import CheckpointError
+from seq2seq.files import atomic_path
 
 FORMAT = "seq2seq-checkpoint-1"
 METADATA_KEY = "seq2seq"
-TEMPORARY_SUFFIX = ".tmp"
 
 
 def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> None:
-    """Atomically write tensors and JSON-serialisable metadata to path.
-
-    The file is streamed into a private temporary folder beside path (safetensors' save_file writes through a
-    temporary of its own there), synced, and renamed over path; the folder is then removed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Atomically write tensors and JSON-serialisable metadata to path (`files.atomic_path`)."""
     header = {METADATA_KEY: json.dumps({"format": FORMAT, **metadata})}
     contiguous = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
-    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent))
-    try:
-        written = folder / path.name
-        save_file(contiguous, written, metadata=header)
-        with open(written, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(written, 0o666 & ~_umask())
-        os.replace(written, path)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary:
+        save_file(contiguous, temporary, metadata=header)
 
 
 def remove_temporaries(directory: str | Path) -> None:
     """Delete what a process killed in the middle of `save_checkpoint` left behind."""
-    for leftover in Path(directory).glob(f".*.safetensors.*{TEMPORARY_SUFFIX}"):
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:  # written by earlier versions, which used a temporary file
-            leftover.unlink(missing_ok=True)
+    files.remove_temporaries(directory, "*.safetensors")
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:

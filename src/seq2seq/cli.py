@@ -6,20 +6,19 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import sys
-import tempfile
 import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from seq2seq import api, chat, checkpoint, plot, runtime
+from seq2seq import api, chat, plot, runtime
 from seq2seq.config import Config, apply_overrides, load_config
 from seq2seq.data import Pair, read_lines
 from seq2seq.datasets import load_pairs
 from seq2seq.decoding import BATCH_SIZE, KNOB_STRATEGY, STRATEGIES, DecodingOptions, with_knobs
 from seq2seq.errors import Seq2SeqError
+from seq2seq.files import write_text_atomically
 from seq2seq.generation import GENERATION_DEFAULTS, TextGenerator, load_generator, train_language_model
 from seq2seq.text import read_entries
 
@@ -220,10 +219,17 @@ def run_translate(args: argparse.Namespace) -> int:
         _plot_attention(results, Path(args.plot_attention))
     text = "".join(_output_line(translation, args.scores) for found in results for translation in found)
     if args.output:
-        _write_atomically(Path(args.output), text)
+        _write_output(Path(args.output), text)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _write_output(path: Path, text: str) -> None:
+    try:
+        write_text_atomically(path, text)
+    except OSError as error:
+        raise Seq2SeqError(f"{path}: cannot write: {error.strerror}") from error
 
 
 def _output_line(translation: api.Translation, scores: bool) -> str:
@@ -378,21 +384,6 @@ def run_serve(args: argparse.Namespace) -> int:
     logger.info("serving %s on http://%s:%d/", ", ".join(models), args.host, args.port)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
     return 0
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    try:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    except OSError as error:
-        raise Seq2SeqError(f"{path}: cannot write: {error.strerror}") from error
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temporary, 0o666 & ~checkpoint._umask())  # mkstemp makes 0600 files
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 if __name__ == "__main__":

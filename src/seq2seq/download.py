@@ -6,17 +6,15 @@ import hashlib
 import http.client
 import os
 import shutil
-import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from tqdm import tqdm
 
 from seq2seq.errors import DataError
+from seq2seq.files import atomic_path
 
 ANKI_URL = "https://www.manythings.org/anki/{pair}.zip"
 # manythings.org answers 403 to urllib's default User-Agent.
@@ -54,8 +52,8 @@ def fetch(url: str, destination: Path, sha256: str | None = None) -> Path:
     if actual is not None and actual == _recorded_digest(destination) and expected in (None, actual):
         return destination
     digest = _download(url, destination, expected)
-    with _atomic_writer(_record_path(destination)) as record:
-        record.write(f"{digest}\n".encode())
+    with atomic_path(_record_path(destination)) as record:
+        record.write_text(f"{digest}\n", encoding="utf-8")
     return destination
 
 
@@ -76,7 +74,8 @@ def download_anki(pair: str = "fra-eng", url: str | None = None, sha256: str | N
     member = f"{pair.split('-')[0]}.txt"
     target = folder / f"{pair}.txt"
     try:
-        with zipfile.ZipFile(archive) as bundle, bundle.open(member) as source, _atomic_writer(target) as out:
+        with zipfile.ZipFile(archive) as bundle, bundle.open(member) as source, atomic_path(target) as written, \
+                open(written, "wb") as out:
             shutil.copyfileobj(source, out, _CHUNK_SIZE)
     except (zipfile.BadZipFile, KeyError) as exc:
         # The server may have sent an error page; drop it so the next call fetches again.
@@ -113,10 +112,12 @@ def _cached_digest(path: Path) -> str | None:
 def _download(url: str, destination: Path, expected: str | None) -> str:
     """Stream url into destination, replacing it only once complete and verified; return the digest."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    destination.parent.mkdir(parents=True, exist_ok=True)
     try:
         with (
             urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response,
-            _atomic_writer(destination) as out,
+            atomic_path(destination) as written,
+            open(written, "wb") as out,
         ):
             total = int(response.headers.get("Content-Length") or 0) or None
             digest = _copy_with_progress(response, out, total, destination.name)
@@ -137,18 +138,3 @@ def _copy_with_progress(source: BinaryIO, out: BinaryIO, total: int | None, labe
             digest.update(chunk)
             bar.update(len(chunk))
     return digest.hexdigest()
-
-
-@contextmanager
-def _atomic_writer(destination: Path) -> Iterator[BinaryIO]:
-    """Yield a temporary file beside destination that replaces it only if the block succeeds."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
-    temporary = Path(name)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            yield handle
-        os.replace(temporary, destination)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from seq2seq import api, chat, plot, runtime
-from seq2seq.config import Config, apply_overrides, load_config
+from seq2seq.config import CHOICES, Config, apply_overrides, load_config
 from seq2seq.data import Pair, read_lines
 from seq2seq.datasets import load_pairs
 from seq2seq.decoding import BATCH_SIZE, KNOB_STRATEGY, STRATEGIES, DecodingOptions, with_knobs
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "for a language model: a text file or folder")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     _add_decoding(evaluate)
+    _add_precision(evaluate)
     _add_generate(commands)
     _add_chat(commands)
     _add_serve(commands)
@@ -71,6 +72,7 @@ def _add_translate(commands: argparse._SubParsersAction, name: str, summary: str
     translate.add_argument("--input", help="input file (default: stdin)")
     translate.add_argument("--output", help="output file (default: stdout)")
     _add_decoding(translate)
+    _add_precision(translate)
     translate.add_argument("--scores", action="store_true",
                            help="prefix each output with its log-probability and a TAB")
     translate.add_argument("--plot-attention", metavar="DIR",
@@ -99,6 +101,12 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--epochs", type=int, help="train.epochs")
     train.add_argument("--resume", action="store_true", help="continue exactly from the last checkpoint in --out")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.lr=5e-4")
+
+
+def _add_precision(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--precision", choices=CHOICES["precision"],
+                        help="autocast while decoding; fp32 gives the same outputs whatever the batch (default: the "
+                             "precision the model was trained with)")
 
 
 FLAG_ALIASES = {"no_repeat_ngram_size": ("--no-repeat-ngram",), "num_samples": ("--num",)}
@@ -207,7 +215,7 @@ def _print_scores(scores: dict[str, float | str]) -> None:
 def run_translate(args: argparse.Namespace) -> int:
     """translate, and summarize: the same with the output length limited by the training summaries."""
     options = decoding_options(args)
-    translator = api.load_translator(args.model)
+    translator = api.load_translator(args.model, precision=args.precision)
     if args.command == "summarize" and not options.max_length:
         options = dataclasses.replace(options, max_length=translator.summary_length())
     if args.plot_attention:
@@ -258,11 +266,12 @@ def _plot_attention(results: list[list[api.Translation]], folder: Path) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     options = decoding_options(args)
-    translator = api.load(args.model)
+    translator = api.load(args.model, precision=args.precision)
     if isinstance(translator, TextGenerator):
-        if decoding_knobs(args):
+        given = sorted(decoding_knobs(args)) + (["precision"] if args.precision else [])
+        if given:
             raise Seq2SeqError("decoding flags do not apply to a language model, which is scored on the text itself "
-                               f"(given: {', '.join(sorted(decoding_knobs(args)))})")
+                               f"(given: {', '.join(given)})")
         return _print_text_scores(translator.evaluate(translator.read(args.data)), args.json)
     scores = translator.evaluate(load_pairs(args.data), batch_size=args.batch_size, options=options)
     if args.json:
@@ -327,11 +336,12 @@ def _add_chat(commands: argparse._SubParsersAction) -> None:
                              "by ' | ', as in training data read with history=K (default 0)")
     parser.add_argument("--message", help="reply to this message only (for scripts)")
     _add_decoding(parser)
+    _add_precision(parser)
 
 
 def run_chat(args: argparse.Namespace) -> int:
     options = decoding_options(args)
-    chatbot = chat.Chatbot(api.load_translator(args.model), args.history, options)
+    chatbot = chat.Chatbot(api.load_translator(args.model, precision=args.precision), args.history, options)
     if args.message is None:
         chat.repl(chatbot, sys.stdin, sys.stdout)
     else:

@@ -25,7 +25,7 @@ import resource, sys, torch
 from seq2seq import runtime
 if not runtime.keep_freed_memory_in_heap():
     sys.exit("mallopt did not take")
-for _ in range(4):  # a step's worth of large buffers, made and freed
+for _ in range(8):  # a step's worth of large buffers, made and freed
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     blocks = [torch.ones(megabytes << 18) for megabytes in (24, 16, 20)]
     del blocks

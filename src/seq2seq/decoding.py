@@ -10,7 +10,7 @@ shaped by logits processors: small pure functions `(scores, history) -> scores` 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Any, Protocol, Self, TypeVar
@@ -301,9 +301,7 @@ def greedy(model: StepModel[Any, Any], src: Tensor, src_lengths: Tensor, max_len
         max_length: output tokens allowed, </s> included: one for all, 0 for the relative default, or (B,).
         processors: what may be chosen; by default anything but <pad> and <s>.
     """
-    memory = model.encode(src, src_lengths)
-    limits = _limits(max_length, src, src_lengths)
-    return _run(model, memory, model.init_state(memory), limits, processors, _most_likely)
+    return _finish(stream(model, src, src_lengths, max_length, processors))
 
 
 @torch.no_grad()
@@ -314,12 +312,33 @@ def sample(model: StepModel[Any, Any], src: Tensor, src_lengths: Tensor, max_len
 
     The encoder runs once per input; its memory is then repeated num_samples times.
     """
+    return _finish(stream(model, src, src_lengths, max_length, processors, num_samples, generator, draw=True))
+
+
+@torch.no_grad()
+def stream(model: StepModel[Any, Any], src: Tensor, src_lengths: Tensor, max_length: int | Tensor,
+           processors: Sequence[LogitsProcessor] = DEFAULT_PROCESSORS, num_samples: int = 1,
+           generator: torch.Generator | None = None, draw: bool = False) -> Generator[Tensor, None, Decoded]:
+    """`greedy` (or with draw `sample`) one step at a time: yields the tokens (N,) chosen at each step as soon as
+    they are chosen (<pad> for rows already finished) and returns the same Decoded as those functions."""
     memory = model.encode(src, src_lengths)
     state = model.init_state(memory)
-    expand = torch.arange(src.size(0), device=src.device).repeat_interleave(num_samples)  # (B * N,)
-    limits = _limits(max_length, src, src_lengths).index_select(0, expand)
-    draw = partial(_draw, generator=generator)
-    return _run(model, memory.index_select(expand), state.index_select(expand), limits, processors, draw)
+    limits = _limits(max_length, src, src_lengths)
+    choose: Callable[[Tensor], Tensor] = _most_likely
+    if draw:
+        expand = torch.arange(src.size(0), device=src.device).repeat_interleave(num_samples)  # (B * N,)
+        memory, state = memory.index_select(expand), state.index_select(expand)
+        limits, choose = limits.index_select(0, expand), partial(_draw, generator=generator)
+    return (yield from _steps(model, memory, state, limits, processors, choose))
+
+
+def _finish(steps: Generator[Tensor, None, Decoded]) -> Decoded:
+    """Run the steps to their end; what they return."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as finished:
+            return finished.value
 
 
 def _most_likely(scores: Tensor) -> Tensor:
@@ -333,9 +352,11 @@ def _draw(scores: Tensor, generator: torch.Generator | None) -> Tensor:
     return (scores - race).argmax(dim=-1)
 
 
-def _run(model: StepModel[Any, Any], memory: Reorderable, state: StepState, limits: Tensor,
-         processors: Sequence[LogitsProcessor], choose: Callable[[Tensor], Tensor]) -> Decoded:
-    """Advance each row one chosen token per step until it produced </s> or reached its limit (N,)."""
+def _steps(model: StepModel[Any, Any], memory: Reorderable, state: StepState, limits: Tensor,
+           processors: Sequence[LogitsProcessor], choose: Callable[[Tensor], Tensor]
+           ) -> Generator[Tensor, None, Decoded]:
+    """Advance each row one chosen token per step until it produced </s> or reached its limit (N,); yields each
+    step's tokens (N,)."""
     rows, steps = limits.size(0), int(limits.max())
     tokens = torch.full((rows,), BOS_ID, dtype=torch.long, device=limits.device)
     history = torch.full((rows, steps), PAD_ID, dtype=torch.long, device=limits.device)  # (N, T)
@@ -347,6 +368,7 @@ def _run(model: StepModel[Any, Any], memory: Reorderable, state: StepState, limi
         logits = logits.float()  # (N, V)
         tokens = choose(_process(processors, logits, history[:, :step])).masked_fill(finished, PAD_ID)  # (N,)
         history[:, step] = tokens
+        yield tokens
         chosen = logits.log_softmax(dim=1).gather(1, tokens.unsqueeze(1)).squeeze(1)  # (N,)
         token_log_probs[:, step] = chosen.masked_fill(finished, 0.0)
         if state.attention is not None:

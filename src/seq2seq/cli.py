@@ -374,10 +374,13 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-in-flight", type=int, default=256,
                         help="requests answered at once; beyond, 429 (default 256)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads for decoding (default 0: torch's default)")
 
 
 def run_serve(args: argparse.Namespace) -> int:
     try:
+        import torch
         import uvicorn
 
         from seq2seq import serve
@@ -389,6 +392,8 @@ def run_serve(args: argparse.Namespace) -> int:
                           max_length=args.max_length, max_beam_size=args.max_beam_size, timeout=args.timeout,
                           max_in_flight=args.max_in_flight)
     settings = serve.Settings(args.max_batch, args.max_wait_ms, args.chat_history, limits)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     models, paths = serve.load_models(args.model, args.device)
     app = serve.create_app(models, settings, paths)
     logger.info("serving %s on http://%s:%d/", ", ".join(models), args.host, args.port)

@@ -301,7 +301,7 @@ def greedy(model: StepModel[Any, Any], src: Tensor, src_lengths: Tensor, max_len
         max_length: output tokens allowed, </s> included: one for all, 0 for the relative default, or (B,).
         processors: what may be chosen; by default anything but <pad> and <s>.
     """
-    return _finish(stream(model, src, src_lengths, max_length, processors))
+    return finish(stream(model, src, src_lengths, max_length, processors))
 
 
 @torch.no_grad()
@@ -312,7 +312,7 @@ def sample(model: StepModel[Any, Any], src: Tensor, src_lengths: Tensor, max_len
 
     The encoder runs once per input; its memory is then repeated num_samples times.
     """
-    return _finish(stream(model, src, src_lengths, max_length, processors, num_samples, generator, draw=True))
+    return finish(stream(model, src, src_lengths, max_length, processors, num_samples, generator, draw=True))
 
 
 @torch.no_grad()
@@ -332,7 +332,7 @@ def stream(model: StepModel[Any, Any], src: Tensor, src_lengths: Tensor, max_len
     return (yield from _steps(model, memory, state, limits, processors, choose))
 
 
-def _finish(steps: Generator[Tensor, None, Decoded]) -> Decoded:
+def finish(steps: Generator[Tensor, None, Decoded]) -> Decoded:
     """Run the steps to their end; what they return."""
     while True:
         try:
@@ -500,7 +500,7 @@ class _Beams:
         rows = parents + first_rows  # (A, 2K) rows of the batch
         totals, all_tokens = self._spread(top, -math.inf), self._spread(tokens, PAD_ID)  # (B, 2K)
         ending = (all_tokens == EOS_ID) | (self.limits <= step + 1).unsqueeze(1)  # (B, 2K)
-        finals = self._finish(step, totals, ending)
+        finals = self.finish(step, totals, ending)
         keep = self._go_on(totals, ending)
         weights = None if attention is None else self._spread(attention.float()[rows], 0.0)  # (B, 2K, S)
         self.steps.append(_BeamStep(self._spread(parents, 0), all_tokens, self._spread(log_probs, 0.0), totals,
@@ -523,7 +523,7 @@ class _Beams:
         spread = values.new_full((self.done.size(0), *values.shape[1:]), fill)
         return spread.index_copy_(0, self.searched, values)
 
-    def _finish(self, step: int, top: Tensor, ending: Tensor) -> Tensor:
+    def finish(self, step: int, top: Tensor, ending: Tensor) -> Tensor:
         """Ranking scores (B, 2K) of the ending candidates among the K best (else -inf); updates the n best."""
         first_k = torch.arange(top.size(1), device=top.device) < self.beam_size  # (2K,)
         finals = torch.where(ending & first_k, top / _penalty(step + 1, self.alpha), -math.inf)  # (B, 2K)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -17,7 +17,7 @@ from torch import Tensor
 from seq2seq import checkpoint, metrics
 from seq2seq.config import Config
 from seq2seq.data import pad
-from seq2seq.decoding import DecodingOptions, ban_tokens, build_processors, greedy, sample, with_knobs
+from seq2seq.decoding import Decoded, DecodingOptions, ban_tokens, build_processors, finish, stream, with_knobs
 from seq2seq.device import resolve_device
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.language_model import LanguageModel
@@ -61,24 +61,51 @@ class TextGenerator:
         """
         options = generation_options(options, knobs)
         prompt_tokens = self.tokenizer.tokenize(prompt)
+        outputs = finish(self._steps(prompt_tokens, options, stop_at_end))  # (num, T)
+        return [self.tokenizer.detokenize(prompt_tokens + self.vocab.decode(row)) for row in outputs.tokens.tolist()]
+
+    def stream(self, prompt: str = "", options: DecodingOptions | None = None, *, stop_at_end: bool = False,
+               **knobs: Any) -> Iterator[str]:
+        """What `generate` writes after the prompt (one text), in pieces as its tokens are produced.
+
+        The options are checked at once (ConfigError); the pieces, joined, are the text generate() writes after the
+        prompt with the same options (same seed, same text).
+        """
+        options = generation_options(options, knobs)
+        if options.per_input != 1:
+            raise ConfigError(f"streaming writes one text, not num_samples={options.num_samples}")
+        prompt_tokens = self.tokenizer.tokenize(prompt)
+        steps = self._steps(prompt_tokens, options, stop_at_end)
+
+        def pieces() -> Iterator[str]:
+            written, produced = self.tokenizer.detokenize(prompt_tokens), []
+            for tokens in steps:
+                if int(tokens[0]) in (EOS_ID, PAD_ID):
+                    return
+                produced.append(int(tokens[0]))
+                text = self.tokenizer.detokenize(prompt_tokens + self.vocab.decode(produced))
+                if text.startswith(written) and len(text) > len(written):
+                    yield text[len(written):]
+                    written = text
+
+        return pieces()
+
+    def _steps(self, prompt_tokens: list[str], options: DecodingOptions, stop_at_end: bool
+               ) -> Generator[Tensor, None, Decoded]:
+        """`decoding.stream` after the prompt with the options' strategy and processors."""
         ids = self.vocab.encode(prompt_tokens)
         if UNK_ID in ids:
             logger.warning("the prompt has %d tokens never seen in training; the model reads them as <unk>",
                            ids.count(UNK_ID))
         src = torch.tensor([[BOS_ID, *ids]], device=self.device)  # (1, P)
-        outputs = self._decode(src, options, stop_at_end)  # (num, T)
-        return [self.tokenizer.detokenize(prompt_tokens + self.vocab.decode(row)) for row in outputs.tolist()]
-
-    def _decode(self, src: Tensor, options: DecodingOptions, stop_at_end: bool) -> Tensor:
         processors = build_processors(options)
         if not stop_at_end:
             processors.append(partial(ban_tokens, token_ids=(EOS_ID,)))
         lengths = torch.tensor([src.size(1)], device=self.device)
         self.model.eval()
-        if options.strategy == "greedy":
-            return greedy(self.model, src, lengths, options.max_length, processors).tokens
         seeded = None if options.seed is None else torch.Generator(self.device).manual_seed(options.seed)
-        return sample(self.model, src, lengths, options.max_length, processors, options.per_input, seeded).tokens
+        return stream(self.model, src, lengths, options.max_length, processors, options.per_input, seeded,
+                      draw=options.strategy == "sample")
 
     def evaluate(self, entries: Sequence[str]) -> dict[str, float]:
         """Held-out cross-entropy (nats per token), perplexity and bits per character of entries.
@@ -98,43 +125,6 @@ class TextGenerator:
         characters = count_characters(entries)
         return {"cross_entropy": nll / tokens, "perplexity": metrics.perplexity(nll, tokens),
                 "bpc": nll / math.log(2) / characters, "tokens": tokens, "characters": characters}
-
-    def stream(self, prompt: str = "", temperature: float = 1.0, top_k: int | None = None,
-               top_p: float | None = None, max_length: int = 200, seed: int | None = None,
-               stop_at_end: bool = False) -> Iterator[str]:
-        """What `generate(prompt, num=1, ...)` writes after the prompt, in pieces as its tokens are produced.
-
-        The arguments are checked at once (ConfigError); the pieces, joined, are the generated text after the
-        prompt's, drawn exactly as generate() draws them (same seed, same text).
-        """
-        from seq2seq.decoding import _draw, _most_likely, _process  # the strategies' own steps, for equal outputs
-
-        options = generation_options(None, {"temperature": temperature, "top_k": top_k, "top_p": top_p,
-                                            "max_length": max_length, "num": 1, "seed": seed})
-        prompt_tokens = self.tokenizer.tokenize(prompt)
-        src = torch.tensor([[BOS_ID, *self.vocab.encode(prompt_tokens)]], device=self.device)  # (1, P)
-        processors = build_processors(options) + ([] if stop_at_end else [partial(ban_tokens, token_ids=(EOS_ID,))])
-        seeded = None if options.seed is None else torch.Generator(self.device).manual_seed(options.seed)
-        choose = _most_likely if options.strategy == "greedy" else partial(_draw, generator=seeded)
-
-        @torch.no_grad()
-        def pieces() -> Iterator[str]:
-            self.model.eval()
-            memory = self.model.encode(src, torch.tensor([src.size(1)], device=self.device))
-            state, token = self.model.init_state(memory), torch.full((1,), BOS_ID, device=self.device)
-            history, text = torch.empty((1, 0), dtype=torch.long, device=self.device), ""
-            for _ in range(options.max_length):
-                logits, state = self.model.step(token, state, memory)
-                token = choose(_process(processors, logits.float(), history))  # (1,)
-                if int(token) == EOS_ID:
-                    return
-                history = torch.cat([history, token.unsqueeze(1)], dim=1)  # (1, t)
-                written = self.tokenizer.detokenize(prompt_tokens + self.vocab.decode(history[0].tolist()))
-                if written.startswith(text) and len(written) > len(text):
-                    yield written[len(text):] if text else written[len(self.tokenizer.detokenize(prompt_tokens)):]
-                    text = written
-
-        return pieces()
 
 
 GENERATION_DEFAULTS = DecodingOptions("sample", max_length=200)

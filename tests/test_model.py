@@ -93,28 +93,3 @@ def test_scheduled_sampling_changes_inputs_only_below_one() -> None:
     torch.testing.assert_close(never[:, 0], full[:, 0])  # the first input is always <s>
     assert not torch.allclose(never, full)
 
-
-@pytest.mark.parametrize("input_feeding", [True, False])
-@pytest.mark.parametrize("rnn", ["lstm", "gru"])
-def test_attention_decoder_first_layer_equals_its_cell(rnn: str, input_feeding: bool) -> None:
-    """The first layer's gates, split into the embeddings' product and the per-step products, give what its
-    nn.LSTMCell / nn.GRUCell gives on the whole input."""
-    torch.manual_seed(0)
-    config = ModelConfig(arch="attention", rnn=rnn, num_layers=2, hidden_size=16, embedding_size=8, dropout=0.0,
-                         input_feeding=input_feeding)
-    model = Seq2Seq(config, 12, 14).eval()
-    memory = model.encode(*padded_batch())
-    state = model.init_state(memory)
-    state.feed = torch.randn(4, 16)
-    state.hidden = tuple(torch.randn_like(part) for part in state.hidden)
-    tokens = torch.tensor([4, 7, 9, 13])
-    with torch.no_grad():
-        _, stepped = model.step(tokens, state, memory)
-        decoder = model.decoder
-        embedded = decoder.embedding(tokens)
-        cell_input = torch.cat([embedded, state.feed], dim=-1) if input_feeding else embedded
-        first = tuple(part[0] for part in state.hidden)
-        expected = decoder.cells[0](cell_input, first if rnn == "lstm" else first[0])
-    expected_parts = expected if rnn == "lstm" else (expected,)
-    for part, expected_part in zip(stepped.hidden, expected_parts, strict=True):
-        torch.testing.assert_close(part[0], expected_part, rtol=1e-5, atol=1e-6)

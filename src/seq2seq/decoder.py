@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from seq2seq import kernels
 from seq2seq.attention import Attention
 from seq2seq.config import ModelConfig
 from seq2seq.encoder import RNN_TYPES
@@ -111,7 +111,6 @@ class AttentionDecoder(nn.Module):
     def __init__(self, config: ModelConfig, vocab_size: int) -> None:
         super().__init__()
         size = config.hidden_size
-        self.input_feeding = config.input_feeding
         self.embedding = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
         cell = nn.LSTMCell if config.rnn == "lstm" else nn.GRUCell
         first_input = config.embedding_size + (size if config.input_feeding else 0)
@@ -141,74 +140,29 @@ class AttentionDecoder(nn.Module):
         return self._advance(self._embedding_gates(tokens), self._step_weights(), state, memory)
 
     def _embedding_gates(self, tokens: Tensor) -> Tensor:
-        """The first layer's gate pre-activations from the embedded tokens (..., G), with the biases added there."""
-        first = self.cells[0]
-        embedded = self.dropout(self.embedding(tokens))
-        bias = first.bias_ih + first.bias_hh if isinstance(first, nn.LSTMCell) else first.bias_ih
-        return nn.functional.linear(embedded, first.weight_ih[:, :embedded.size(-1)], bias)
+        """The first layer's gate pre-activations from the embedded tokens (..., G)."""
+        return kernels.input_gates(self.cells[0], self.dropout(self.embedding(tokens)))
 
-    def _step_weights(self) -> _StepWeights:
-        """The first layer's per-step weights, transposed and, under autocast, cast once per run."""
-        first = self.cells[0]
-        feed = first.weight_ih[:, self.embedding.embedding_dim:].t() if self.input_feeding else None
-        hidden = first.weight_hh.t()
-        if torch.is_autocast_enabled(hidden.device.type):
-            dtype = torch.get_autocast_dtype(hidden.device.type)
-            feed, hidden = None if feed is None else feed.to(dtype), hidden.to(dtype)
-        bias = None if isinstance(first, nn.LSTMCell) else first.bias_hh  # an LSTM's is in the embedding gates
-        return _StepWeights(feed, hidden, bias)
+    def _step_weights(self) -> kernels.StepWeights:
+        """The first layer's per-step weights: for the fed vector (without input feeding: none) and the state."""
+        return kernels.step_weights(self.cells[0], self.embedding.embedding_dim)
 
-    def _advance(self, embedding_gates: Tensor, weights: _StepWeights, state: DecoderState,
+    def _advance(self, embedding_gates: Tensor, weights: kernels.StepWeights, state: DecoderState,
                  memory: Memory) -> tuple[Tensor, DecoderState]:
+        """One step: the RNN layers, attention on the top one's output, and the attentional vector (B, H)."""
         assert state.feed is not None
-        gates = embedding_gates
-        if weights.feed is not None:
-            gates = torch.addmm(gates, state.feed.to(weights.feed.dtype), weights.feed)
-        first_layer = _lstm_update if isinstance(self.cells[0], nn.LSTMCell) else _gru_update
-        parts = first_layer(gates, tuple(part[0] for part in state.hidden), weights)
-        new_parts = [[part] for part in parts]
+        parts = kernels.precomputed_step(embedding_gates, state.feed, tuple(part[0] for part in state.hidden), weights)
+        layers = [parts]
         for layer, cell in enumerate(self.cells[1:], start=1):
-            previous = tuple(part[layer] for part in state.hidden)
-            result = cell(self.dropout(parts[0]), previous if len(previous) > 1 else previous[0])
-            parts = result if isinstance(result, tuple) else (result,)
-            for store, part in zip(new_parts, parts, strict=True):
-                store.append(part)
+            parts = kernels.cell_step(cell, self.dropout(parts[0]), tuple(part[layer] for part in state.hidden))
+            layers.append(parts)
         output = parts[0]
         context, attention = self.attention(output, memory.keys, memory.outputs, memory.mask, state.coverage)
         attentional = torch.tanh(self.combine(torch.cat([context, output], dim=-1)))  # (B, H)
-        hidden = tuple(torch.stack(store) for store in new_parts)
+        hidden = tuple(torch.stack(layer_parts) for layer_parts in zip(*layers, strict=True))  # parts (L, B, H)
         coverage = None if state.coverage is None else state.coverage + attention
         return self.dropout(attentional), DecoderState(hidden, feed=attentional, attention=attention,
                                                        coverage=coverage)
-
-
-class _StepWeights(NamedTuple):
-    """A first decoder layer's weights for one step, transposed: fed vector (None without input feeding) and state
-    (in, G) and a GRU's state bias (G,)."""
-
-    feed: Tensor | None
-    hidden: Tensor
-    hidden_bias: Tensor | None
-
-
-def _lstm_update(gates: Tensor, state: tuple[Tensor, ...], weights: _StepWeights) -> tuple[Tensor, Tensor]:
-    """nn.LSTMCell's update from the input's gate pre-activations (B, 4H), biases included: (h, c) -> (h, c)."""
-    hidden, cell = state
-    gates = torch.addmm(gates, hidden.to(weights.hidden.dtype), weights.hidden)
-    input_gate, forget_gate, candidate, output_gate = gates.chunk(4, dim=1)
-    cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(input_gate) * torch.tanh(candidate)
-    return torch.sigmoid(output_gate) * torch.tanh(cell), cell
-
-
-def _gru_update(gates: Tensor, state: tuple[Tensor, ...], weights: _StepWeights) -> tuple[Tensor]:
-    """nn.GRUCell's update from the input's gate pre-activations (B, 3H), input bias included: (h,) -> (h,)."""
-    (hidden,) = state
-    assert weights.hidden_bias is not None
-    recurrent = torch.addmm(weights.hidden_bias, hidden.to(weights.hidden.dtype), weights.hidden)  # (B, 3H)
-    size = hidden.size(1)
-    reset, update = torch.sigmoid(gates[:, :2 * size] + recurrent[:, :2 * size]).chunk(2, dim=1)
-    candidate = torch.tanh(gates[:, 2 * size:] + reset * recurrent[:, 2 * size:])
-    return (candidate + update * (hidden - candidate),)
 
 
 def _rnn_state(parts: tuple[Tensor, ...]) -> Tensor | tuple[Tensor, Tensor]:

@@ -13,13 +13,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seq2seq import kernels
 from seq2seq.config import ModelConfig
 from seq2seq.decoder import DecoderState, Memory, _rnn_state
 from seq2seq.encoder import RNN_TYPES
 from seq2seq.loss import projected_cross_entropy
 from seq2seq.vocab import PAD_ID
-
-CELLS = {"lstm": torch.lstm_cell, "gru": torch.gru_cell}  # one time step of nn.LSTM / nn.GRU, with their weights
 
 
 class OneHot(nn.Module):
@@ -99,19 +98,5 @@ class LanguageModel(nn.Module):
         return self.generator(self.dropout(features)), DecoderState(hidden)
 
     def _advance(self, inputs: Tensor, hidden: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """One time step of self.rnn through its cells: inputs (B, E), state parts (L, B, H) -> (B, H), state.
-
-        The same computation as self.rnn on a sequence of length 1, without the set-up that nn.LSTM's oneDNN path
-        pays on every call (on CPU, one token at batch 1 runs about 5x faster).
-        """
-        cell, layers = CELLS[self.config.rnn], self.rnn.num_layers
-        weights = self.rnn._flat_weights  # w_ih, w_hh, b_ih, b_hh of layer 0, then of layer 1, ... (kept by nn.LSTM)
-        new_parts: list[tuple[Tensor, ...]] = []
-        for layer in range(layers):
-            previous = tuple(part[layer] for part in hidden)
-            result = cell(inputs, previous if len(previous) == 2 else previous[0], *weights[4 * layer:4 * layer + 4])
-            new_parts.append(result if isinstance(result, tuple) else (result,))
-            inputs = new_parts[-1][0]
-            if self.training and layer + 1 < layers:  # nn.LSTM's dropout between layers
-                inputs = nn.functional.dropout(inputs, self.rnn.dropout, self.training)
-        return inputs, tuple(torch.stack(parts) for parts in zip(*new_parts, strict=True))
+        """One time step of self.rnn: inputs (B, E), state parts (L, B, H) -> features (B, H), state."""
+        return kernels.rnn_step(self.rnn, inputs, hidden)

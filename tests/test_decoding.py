@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from seq2seq.decoding import (
 )
 from seq2seq.errors import ConfigError
 from seq2seq.model import Seq2Seq
-from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID
+from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 ARCHITECTURES = [("context", "lstm", "general"), ("repeat", "gru", "general"), ("attention", "lstm", "bahdanau"),
                  ("attention", "gru", "dot")]
@@ -278,11 +279,18 @@ def test_no_repeated_ngram_of_the_blocked_size(strategy: str, size: int) -> None
 
 
 def test_ban_unk_and_specials() -> None:
+    """A model that prefers <pad>, <unk> and <s> to every other token never outputs <pad> or <s>; it outputs <unk>
+    unless ban_unk is set."""
     model = tiny_model()
+    with torch.no_grad():
+        model.generator.bias[[PAD_ID, UNK_ID, BOS_ID]] += 20.0
     src, lengths = padded_batch()
     for strategy in ("greedy", "beam", "sample"):
-        for found in decode(model, src, lengths, DecodingOptions(strategy, ban_unk=True, max_length=15)):
-            assert not {1, PAD_ID, BOS_ID} & {t for h in found for t in h.tokens}
+        allowed = {t for found in decode(model, src, lengths, DecodingOptions(strategy, max_length=15))
+                   for h in found for t in h.tokens}
+        assert UNK_ID in allowed and not {PAD_ID, BOS_ID} & allowed, strategy
+        banned = decode(model, src, lengths, DecodingOptions(strategy, ban_unk=True, max_length=15))
+        assert not {UNK_ID, PAD_ID, BOS_ID} & {t for found in banned for h in found for t in h.tokens}, strategy
 
 
 def test_processors_are_pure_and_mask_the_right_tokens() -> None:
@@ -396,12 +404,25 @@ def test_cli_rejects_a_flag_of_another_strategy(trained: tuple[api.Translator, P
 
 
 def test_cli_evaluate_with_beam(trained: tuple[api.Translator, Path], tmp_path: Path) -> None:
+    """References are the model's own beam-3 outputs, some of which greedy search misses: evaluate --strategy beam
+    --beam-size 3 matches them all, and the same command without them (greedy) does not."""
+    translator = trained[0]
+    sources = sorted({p.src for p in toy_pairs("reverse", 200, 4)})
+    beam = translator.translate(sources, strategy="beam", beam_size=3)
+    greedy = translator.translate(sources)
+    differ = [i for i, text in enumerate(beam) if text and text != greedy[i]]
+    agree = [i for i, text in enumerate(beam) if text and text == greedy[i]]
+    assert differ and agree  # the data tells the two strategies apart
     data = tmp_path / "test.tsv"
-    data.write_text("".join(f"{p.src}\t{p.tgt}\n" for p in toy_pairs("reverse", 20, 4)), encoding="utf-8")
+    data.write_text("".join(f"{sources[i]}\t{beam[i]}\n" for i in differ + agree[:10]), encoding="utf-8")
     code, out, err = run_cli("evaluate", "--model", trained[1], "--data", data, "--strategy", "beam",
                              "--beam-size", "3", "--json")
     assert code == 0, err
-    assert 0.0 <= float(re.search(r'"bleu": ([\d.]+)', out).group(1)) <= 100.0  # type: ignore[union-attr]
+    scores = json.loads(out)
+    assert scores["exact_match"] == 100.0 and scores["bleu"] == pytest.approx(100.0)
+    code, out, err = run_cli("evaluate", "--model", trained[1], "--data", data, "--json")
+    assert code == 0, err
+    assert json.loads(out)["exact_match"] == pytest.approx(100.0 * 10 / (len(differ) + 10), abs=1e-3)
 
 
 def test_cli_plot_attention_writes_one_png_per_input(trained: tuple[api.Translator, Path], tmp_path: Path) -> None:

@@ -1,0 +1,240 @@
+"""`seq2seq export`: a trained model's encoder and decoder step as ONNX graphs, checked against PyTorch."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime
+import torch
+from torch import Tensor, nn
+
+from seq2seq import checkpoint
+from seq2seq.decoder import DecoderState, Memory
+from seq2seq.errors import CheckpointError, ConfigError
+from seq2seq.files import write_text_atomically
+from seq2seq.metadata import ModelMetadata
+from seq2seq.model import Seq2Seq
+from seq2seq.onnx import graphs
+from seq2seq.onnx.model import OnnxModel, file_sha256
+from seq2seq.options import DecodingOptions
+from seq2seq.vocab import EOS_ID, PAD_ID
+
+logger = logging.getLogger(__name__)
+
+OPSET = 17
+TOLERANCE = 1e-4  # largest absolute difference allowed between PyTorch's and ONNX Runtime's fp32 outputs
+CHECK_STEPS = 6  # decoder steps compared per checked batch
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Which of Memory's and DecoderState's tensors a model has, by their graph names (`onnx.graphs`)."""
+
+    memory: list[str]
+    state: list[str]
+    copy: bool
+
+    @classmethod
+    def of(cls, model: Seq2Seq, memory: Memory, state: DecoderState) -> Layout:
+        present = [name for name in graphs.MEMORY_NAMES if getattr(memory, name) is not None]
+        optional = [name for name in graphs.STATE_NAMES if getattr(state, name) is not None]
+        return cls(present, graphs.hidden_names(len(state.hidden)) + optional, model.config.copy)
+
+    def state_tensors(self, state: DecoderState) -> tuple[Tensor, ...]:
+        return (*state.hidden, *(getattr(state, name) for name in self.state[len(state.hidden):]))
+
+    def state_from(self, tensors: tuple[Tensor, ...]) -> DecoderState:
+        named = dict(zip(self.state, tensors, strict=True))
+        hidden = tuple(tensor for name, tensor in named.items() if name.startswith(graphs.HIDDEN))
+        return DecoderState(hidden, **{name: named.get(name) for name in graphs.STATE_NAMES})
+
+
+class EncoderGraph(nn.Module):
+    """src (B, S), src_lengths (B,) -> the memory's tensors, then the initial decoder state's."""
+
+    def __init__(self, model: Seq2Seq, layout: Layout) -> None:
+        super().__init__()
+        self.model, self.layout = model, layout
+
+    def forward(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, ...]:
+        memory = self.model.encode(src, src_lengths)
+        state = self.model.init_state(memory)
+        return (*(getattr(memory, name) for name in self.layout.memory), *self.layout.state_tensors(state))
+
+
+class StepGraph(nn.Module):
+    """tokens (B,), the state's tensors, the memory's (and a copying model's extension (E,)) -> logits, state."""
+
+    def __init__(self, model: Seq2Seq, layout: Layout) -> None:
+        super().__init__()
+        self.model, self.layout = model, layout
+
+    def forward(self, tokens: Tensor, *inputs: Tensor) -> tuple[Tensor, ...]:
+        count = len(self.layout.state)
+        state = self.layout.state_from(inputs[:count])
+        memory = dict(zip(self.layout.memory, inputs[count:], strict=False))
+        width = self.model.tgt_vocab_size + inputs[-1].size(0) if self.layout.copy else 0  # traced: dynamic
+        logits, state = self.model.step(tokens, state, Memory(**memory, final=(), width=width))
+        return (logits, *self.layout.state_tensors(state))
+
+
+def export(model_path: str | Path, out_dir: str | Path, int8: bool = False) -> dict[str, Any]:
+    """Write the graphs, model.json and manifest.json of the model at model_path into out_dir; returns the manifest.
+
+    The exported graphs are run with ONNX Runtime on a few batches and compared with PyTorch first: a difference
+    above TOLERANCE is a CheckpointError and nothing is reported as exported.
+    """
+    file = checkpoint.resolve_checkpoint(model_path)
+    tensors, values = checkpoint.load_checkpoint(file)
+    metadata = ModelMetadata.from_dict(values, str(file))
+    if metadata.task != "seq2seq":
+        raise ConfigError(f"{file}: export supports translation models (task seq2seq), not task {metadata.task}")
+    model = Seq2Seq(metadata.config.model, len(metadata.vocabs[0]), len(metadata.vocabs[1]))
+    checkpoint.load_model_weights(model, tensors, file)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    layout = _write_graphs(model.eval(), out)
+    manifest = _manifest(file, out, layout, len(metadata.vocabs[1]))
+    manifest["check"] = {"tolerance": TOLERANCE, "fp32_max_difference": check(model, out, manifest)}
+    if int8:
+        manifest.update(_quantize(out, model, manifest))
+    write_text_atomically(out / graphs.METADATA, json.dumps(metadata.to_dict()))
+    write_text_atomically(out / graphs.MANIFEST, json.dumps(manifest, indent=2))
+    return manifest
+
+
+def _manifest(file: Path, out: Path, layout: Layout, target_vocab_size: int) -> dict[str, Any]:
+    return {"format": graphs.FORMAT, "task": "seq2seq", "opset": OPSET, "precision": "fp32",
+            "checkpoint": {"file": file.name, "sha256": file_sha256(file)},
+            "graphs": {name: file_sha256(out / name) for name in (graphs.ENCODER, graphs.STEP)},
+            "layout": {**dataclasses.asdict(layout), "target_vocab_size": target_vocab_size},
+            "decoding": dataclasses.asdict(DecodingOptions()), "metadata": graphs.METADATA,
+            "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__}}
+
+
+def sample_batch(model: Seq2Seq, lengths: list[int], seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Random source ids (B, S), padded, of the given lengths; a copying model's include ids past the vocabulary."""
+    generator = torch.Generator().manual_seed(seed)
+    high = model.src_vocab_size + (3 if model.config.copy else 0)
+    src = torch.randint(EOS_ID + 1, high, (len(lengths), max(lengths)), generator=generator)
+    src = src.masked_fill(torch.arange(max(lengths)) >= torch.tensor(lengths).unsqueeze(1), PAD_ID)
+    return src, torch.tensor(lengths)
+
+
+def _write_graphs(model: Seq2Seq, out: Path) -> Layout:
+    """Export the encoder and step graphs (dynamic batch and source length) into out."""
+    src, src_lengths = sample_batch(model, [5, 3])
+    with torch.no_grad():
+        memory = model.encode(src, src_lengths)
+        state = model.init_state(memory)
+    layout = Layout.of(model, memory, state)
+    batch, source = "batch", "source"
+
+    def axes(name: str) -> dict[int, str]:
+        axis = graphs.batch_axis(name)
+        if axis is None:
+            return {0: "extension"}
+        return {axis: batch, 1: source} if name in ("outputs", "keys", "mask", "source", "attention", "coverage") \
+            else {axis: batch}
+
+    encoder_outputs = layout.memory + layout.state
+    _export(EncoderGraph(model, layout), (src, src_lengths), out / graphs.ENCODER, ["src", "src_lengths"],
+            encoder_outputs, {"src": {0: batch, 1: source}, "src_lengths": {0: batch},
+                              **{name: axes(name) for name in encoder_outputs}})
+    step_inputs = [graphs.TOKENS, *layout.state, *layout.memory] + ([graphs.EXTENSION] if layout.copy else [])
+    step_outputs = [graphs.LOGITS, *(graphs.NEXT + name for name in layout.state)]
+    tokens = torch.full((2,), EOS_ID + 1)
+    inputs = (tokens, *layout.state_tensors(state), *(getattr(memory, name) for name in layout.memory))
+    if layout.copy:
+        inputs = (*inputs, torch.zeros(3))
+    _export(StepGraph(model, layout), inputs, out / graphs.STEP, step_inputs, step_outputs,
+            {graphs.TOKENS: {0: batch}, graphs.LOGITS: {0: batch, **({1: "width"} if layout.copy else {})},
+             **{name: axes(name) for name in step_inputs[1:]},
+             **{graphs.NEXT + name: axes(name) for name in layout.state}})
+    return layout
+
+
+def _export(module: nn.Module, inputs: tuple[Tensor, ...], path: Path, input_names: list[str],
+            output_names: list[str], dynamic_axes: dict[str, dict[int, str]]) -> None:
+    """torch.onnx's TorchScript exporter (it maps packed sequences onto ONNX's LSTM / GRU with sequence lengths)."""
+    with torch.no_grad(), warnings.catch_warnings(), _quiet_stderr():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, inputs, str(path), dynamo=False, opset_version=OPSET, input_names=input_names,
+                          output_names=output_names, dynamic_axes=dynamic_axes)
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence what the exporter's C++ side writes to file descriptor 2 (shape inference notes)."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@torch.no_grad()
+def check(model: Seq2Seq, out: Path, manifest: dict[str, Any], tolerance: float = TOLERANCE) -> float:
+    """The largest absolute difference between PyTorch and the exported graphs over the encoder's outputs and
+    CHECK_STEPS decoder steps on a few random batches; above tolerance it is a CheckpointError."""
+    onnx_model = OnnxModel(out, manifest, threads=1)
+    largest = 0.0
+    for seed, lengths in enumerate(([7, 4, 1], [1], [12, 12, 3, 9])):
+        largest = max(largest, _difference(model, onnx_model, *sample_batch(model, lengths, seed)))
+    if largest > tolerance:
+        raise CheckpointError(f"{out}: the exported graphs differ from PyTorch by {largest:.2e} (> {tolerance:.0e}); "
+                              "nothing was exported")
+    return largest
+
+
+def _difference(model: Seq2Seq, onnx_model: OnnxModel, src: Tensor, src_lengths: Tensor) -> float:
+    """Largest absolute difference of the memory, the states and the logits over CHECK_STEPS steps."""
+    memory = model.encode(src, src_lengths)
+    state = model.init_state(memory)
+    onnx_memory = onnx_model.encode(src.numpy(), src_lengths.numpy())
+    onnx_state = onnx_model.init_state(onnx_memory)
+    layout = Layout.of(model, memory, state)
+    differences = [_largest(getattr(memory, name), onnx_memory.values[name]) for name in layout.memory
+                   if name in onnx_memory.values]
+    tokens = torch.full((src.size(0),), EOS_ID + 1)
+    for _ in range(CHECK_STEPS):
+        logits, state = model.step(tokens, state, memory)
+        onnx_logits, onnx_state = onnx_model.step(tokens.numpy(), onnx_state, onnx_memory)
+        differences.append(_largest(logits, onnx_logits))
+        differences += [_largest(mine, onnx_state.values[name])
+                        for name, mine in zip(layout.state, layout.state_tensors(state), strict=True)]
+        tokens = logits[:, EOS_ID + 1:].argmax(dim=1) + EOS_ID + 1  # keep stepping on ordinary tokens
+    return max(differences)
+
+
+def _largest(mine: Tensor, theirs: np.ndarray) -> float:
+    return float(np.abs(mine.float().numpy() - theirs.astype(np.float32)).max(initial=0.0))
+
+
+def _quantize(out: Path, model: Seq2Seq, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Replace the graphs by ONNX Runtime's dynamic int8 quantization of their weights; returns the manifest's
+    updated entries, with the largest difference from PyTorch measured (not bounded: int8 changes the numbers)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    for name in (graphs.ENCODER, graphs.STEP):
+        with tempfile.TemporaryDirectory() as scratch, _quiet_stderr():
+            quantized = Path(scratch) / name
+            quantize_dynamic(out / name, quantized, weight_type=QuantType.QInt8)
+            os.replace(quantized, out / name)
+    hashes = {name: file_sha256(out / name) for name in (graphs.ENCODER, graphs.STEP)}
+    difference = check(model, out, {**manifest, "graphs": hashes}, tolerance=float("inf"))
+    return {"precision": "int8", "graphs": hashes,
+            "check": {**manifest["check"], "int8_max_difference": difference}}

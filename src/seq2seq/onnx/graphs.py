@@ -1,0 +1,49 @@
+"""The contract between the exported graphs and their runtime: tensor names, batch axes, the manifest's format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+from numpy.typing import NDArray
+
+FORMAT = "seq2seq-onnx-1"
+MANIFEST, METADATA = "manifest.json", "model.json"
+ENCODER, STEP = "encoder.onnx", "step.onnx"
+TOKENS, LOGITS, EXTENSION = "tokens", "logits", "extension"
+NEXT = "next_"  # the step graph's output of state tensor X is named next_X
+MEMORY_NAMES = ("outputs", "keys", "mask", "source")  # `decoder.Memory`'s tensors, in this order
+STATE_NAMES = ("feed", "attention", "coverage")  # `decoder.DecoderState`'s tensors besides hidden0, hidden1, ...
+HIDDEN = "hidden"
+
+Array = NDArray[Any]
+
+
+def hidden_names(parts: int) -> list[str]:
+    """Names of the recurrent state's parts (L, B, H): hidden0 (h), hidden1 (an LSTM's c)."""
+    return [f"{HIDDEN}{index}" for index in range(parts)]
+
+
+def batch_axis(name: str) -> int | None:
+    """The axis of a tensor's batch rows: 1 for recurrent state parts (L, B, H), none for the copy extension."""
+    if name == EXTENSION:
+        return None
+    return 1 if name.startswith(HIDDEN) else 0
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """Named arrays of a batch (encoder memory or decoder state): what `seq2seq.search` reorders by index_select."""
+
+    values: dict[str, Array]
+
+    def index_select(self, index: Array) -> Self:
+        """Rows of the batch in the given order."""
+        return type(self)({name: value if batch_axis(name) is None else np.take(value, index, axis=batch_axis(name))
+                           for name, value in self.values.items()})
+
+    @property
+    def attention(self) -> Array | None:
+        """The last step's attention weights (B, S), None for a model without attention."""
+        return self.values.get("attention")

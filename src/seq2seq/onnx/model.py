@@ -1,0 +1,112 @@
+"""A model exported by `seq2seq export`, run on ONNX Runtime through the encode / init_state / step interface."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime
+
+from seq2seq.errors import CheckpointError
+from seq2seq.onnx.graphs import (
+    ENCODER,
+    EXTENSION,
+    FORMAT,
+    LOGITS,
+    MANIFEST,
+    NEXT,
+    STEP,
+    TOKENS,
+    Array,
+    Arrays,
+)
+
+
+@dataclass(frozen=True)
+class Memory(Arrays):
+    """The encoder's tensors the step reads; `initial` holds the decoder state before the first step (the encoder
+    graph computes both) until rows are reordered."""
+
+    initial: Arrays | None = None
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The export's manifest; a missing, malformed or foreign one is a CheckpointError."""
+    path = directory / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{directory}: not an exported model (no {MANIFEST})") from None
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: unreadable manifest ({error})") from None
+    found = manifest.get("format") if isinstance(manifest, dict) else None
+    if found != FORMAT:
+        raise CheckpointError(f"{path}: unsupported export format {found!r} (expected {FORMAT})")
+    return manifest
+
+
+def open_session(path: Path, expected_sha256: str, threads: int = 0) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime session on one graph of the export, checked against the manifest's hash."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing graph")
+    if file_sha256(path) != expected_sha256:
+        raise CheckpointError(f"{path}: corrupted or changed (its SHA-256 differs from the manifest's)")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own exception types for unreadable graphs
+        raise CheckpointError(f"{path}: not a loadable ONNX graph ({str(error).splitlines()[0]})") from None
+
+
+class OnnxModel:
+    """The two graphs of an export: encoder (src, src_lengths) -> memory and initial state; step (tokens, state,
+    memory) -> (logits, state). A copying model's logits are log-probabilities over the vocabulary and the batch's
+    extension, as `Seq2Seq.step`."""
+
+    def __init__(self, directory: Path, manifest: dict[str, Any], threads: int = 0) -> None:
+        graphs = manifest["graphs"]
+        self.encoder = open_session(directory / ENCODER, graphs[ENCODER], threads)
+        self.decoder = open_session(directory / STEP, graphs[STEP], threads)
+        self.state_names: list[str] = manifest["layout"]["state"]
+        self.step_inputs = [node.name for node in self.decoder.get_inputs()]
+        self.target_vocab_size: int = manifest["layout"]["target_vocab_size"]
+        self.copy: bool = manifest["layout"]["copy"]
+
+    def encode(self, src: Array, src_lengths: Array) -> Memory:
+        """Run the encoder over src (B, S) (int64 ids, padded with <pad>) of lengths (B,)."""
+        names = [node.name for node in self.encoder.get_outputs()]
+        values = dict(zip(names, self.encoder.run(None, {"src": src.astype(np.int64),
+                                                         "src_lengths": src_lengths.astype(np.int64)}), strict=True))
+        memory = {name: values[name] for name in self.step_inputs if name in values and name not in self.state_names}
+        if self.copy:  # the output distribution covers the vocabulary and the ids the batch's sources extend it with
+            width = max(self.target_vocab_size, int(src.max()) + 1)
+            memory[EXTENSION] = np.zeros(width - self.target_vocab_size, dtype=np.float32)
+        return Memory(memory, Arrays({name: values[name] for name in self.state_names}))
+
+    def init_state(self, memory: Memory) -> Arrays:
+        """The decoder state before the first step (from the encoder graph)."""
+        if memory.initial is None:
+            raise ValueError("init_state needs the memory encode() returned, before any reordering")
+        return memory.initial
+
+    def step(self, tokens: Array, state: Arrays, memory: Memory) -> tuple[Array, Arrays]:
+        """Feed one token per row (B,); returns logits (B, V) and the new state."""
+        feeds = {TOKENS: tokens.astype(np.int64), **state.values, **memory.values}
+        outputs = self.decoder.run([LOGITS, *(NEXT + name for name in self.state_names)],
+                                   {name: feeds[name] for name in self.step_inputs})
+        return outputs[0], Arrays(dict(zip(self.state_names, outputs[1:], strict=True)))

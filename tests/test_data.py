@@ -14,11 +14,12 @@ from seq2seq.data import (
     batch_order,
     collate,
     encode_pairs,
-    one_hot,
     pad,
     read_lines,
     read_pairs,
+    split_batch,
     split_dev,
+    token_batches,
 )
 from seq2seq.errors import DataError
 from seq2seq.tokenizers import CharTokenizer, WordTokenizer
@@ -239,9 +240,24 @@ def test_pad() -> None:
     assert pad([[1], [2, 3]], length=4, value=9).tolist() == [[1, 9, 9, 9], [2, 3, 9, 9]]
 
 
-def test_one_hot() -> None:
-    """one_hot gives float vectors over the vocabulary."""
-    out = one_hot(torch.tensor([[0, 2], [1, 1]]), 3)
-    assert out.shape == (2, 2, 3) and out.dtype == torch.float32
-    assert out[0, 1].tolist() == [0.0, 0.0, 1.0]
-    assert torch.equal(out.sum(-1), torch.ones(2, 2))
+def test_token_batches_hold_at_most_that_many_target_positions() -> None:
+    """data.batch_tokens: each batch's size x its longest target (tgt_out) fits; every index once; seeded."""
+    lengths = [(i * 7) % 23 + 1 for i in range(200)]
+    examples = [Example([5] * n, [BOS_ID] + [6] * n + [EOS_ID]) for n in lengths]
+    for bucket in (True, False):
+        batches = batch_order(examples, 16, bucket=bucket, seed=0, batch_tokens=60)
+        assert sorted(i for b in batches for i in b) == list(range(200))
+        assert all(collate([examples[i] for i in b]).tgt_out.numel() <= 60 for b in batches)
+    bucketed = batch_order(examples, 16, bucket=True, seed=0, batch_tokens=60)
+    assert max(len(b) for b in bucketed) > 16  # short targets: more sentences than batch_size
+    assert batch_order(examples, 16, bucket=True, seed=0, batch_tokens=60) == bucketed
+
+
+def test_token_batches_keep_a_longer_example_alone() -> None:
+    assert token_batches([0, 1, 2, 3], [2, 9, 2, 2], batch_tokens=5) == [[0], [1], [2, 3]]
+
+
+def test_split_batch_into_near_equal_consecutive_parts() -> None:
+    assert split_batch([1, 2, 3, 4, 5], 2) == [[1, 2, 3], [4, 5]]
+    assert split_batch([1, 2, 3], 3) == [[1], [2], [3]]
+    assert split_batch([1], 2) == [[1], []]

@@ -88,3 +88,27 @@ def test_restoring_an_optimizer_state_that_does_not_fit_is_a_checkpoint_error(tm
     metadata["training"]["optimizer"]["param_groups"][0]["params"].pop()
     with pytest.raises(CheckpointError, match=r"last\.safetensors: the optimizer state does not fit the model"):
         trainer.restore(tensors, metadata)
+
+
+def trained_weights(out: Path, overrides: list[str]) -> dict[str, torch.Tensor]:
+    """The model weights after training a tiny copy model (no dropout) with the overrides."""
+    config = apply_overrides(Config(), [*TINY, "model.dropout=0", "train.max_steps=6", *overrides])
+    api.train(config, toy_pairs("copy", 96, seed=1), [], out)
+    return {k: v for k, v in load_checkpoint(out / "last.safetensors")[0].items() if k.startswith("model.")}
+
+
+def test_accumulating_two_batches_equals_one_batch_twice_as_large(tmp_path: Path) -> None:
+    """train.accumulate=2 of batch B takes the same steps as batch 2B: the same examples, the same mean loss."""
+    large = trained_weights(tmp_path / "large", ["data.batch_size=16"])
+    accumulated = trained_weights(tmp_path / "accumulated", ["data.batch_size=8", "train.accumulate=2"])
+    for name, weight in large.items():
+        torch.testing.assert_close(accumulated[name], weight, rtol=0, atol=1e-5, msg=name)
+    single = trained_weights(tmp_path / "single", ["data.batch_size=8"])
+    assert any(not torch.allclose(single[name], weight, atol=1e-4) for name, weight in large.items())
+
+
+def test_token_batches_train_and_log_their_tokens(tmp_path: Path) -> None:
+    config = apply_overrides(Config(), [*TINY, "train.max_steps=3", "data.batch_tokens=40"])
+    api.train(config, toy_pairs("copy", 96, seed=1), [], tmp_path)
+    first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["step"] == 1 and first["tokens"] <= 40

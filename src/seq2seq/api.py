@@ -1,4 +1,5 @@
-"""The Python API: `train(...)` builds and fits a model; `load(path)` returns a Translator (or a TextGenerator)."""
+"""The Python API: `train(...)` builds and fits a model; `load(path)` returns a Translator (or a TextGenerator, or a
+TextClassifier)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import torch
 from torch import nn
 
 from seq2seq import checkpoint, metrics
+from seq2seq.checks import check_outputs_vary
+from seq2seq.classification import TextClassifier, classifier_from_checkpoint
 from seq2seq.collector import paused_gc
 from seq2seq.config import Config
 from seq2seq.data import Example, Pair, collate, encode_pairs, split_dev
@@ -122,6 +125,7 @@ class Translator:
         references."""
         sources, references = metrics.group_references([p.src for p in pairs], [p.tgt for p in pairs])
         hypotheses = [found[0].text for found in self.translate_detailed(sources, options, batch_size)]
+        check_outputs_vary(sources, hypotheses)
         scores: dict[str, Any] = metrics.score_corpus(hypotheses, references)
         scores["perplexity"] = self.perplexity(pairs, batch_size)
         scores["bleu_signature"] = metrics.bleu(hypotheses, references).signature
@@ -152,10 +156,11 @@ class Translator:
 
 
 def load(path: str | Path | Sequence[str | Path], device: str = "auto", precision: str | None = None
-         ) -> Translator | TextGenerator:
+         ) -> Translator | TextGenerator | TextClassifier:
     """Load a trained model from its run directory (best checkpoint) or a checkpoint file.
 
-    A language model (task lm) comes back as a TextGenerator, like `load_generator(path)`. Several paths load an
+    A language model (task lm) comes back as a TextGenerator, like `load_generator(path)`, a classifier (task
+    classify) as a TextClassifier, like `classification.load_classifier(path)`. Several paths load an
     ensemble of translation models (`load_ensemble`). precision sets the autocast of decoding (default: as trained).
     """
     if not isinstance(path, str | Path):
@@ -164,6 +169,8 @@ def load(path: str | Path | Sequence[str | Path], device: str = "auto", precisio
     file = checkpoint.resolve_checkpoint(path)
     tensors, values = checkpoint.load_checkpoint(file)
     metadata = ModelMetadata.from_dict(values, str(file))
+    if metadata.task == "classify":
+        return classifier_from_checkpoint(tensors, metadata, path, device, precision)
     if metadata.task == "lm":
         return generator_from_checkpoint(tensors, metadata, path, device)
     config, vocabs = metadata.config, metadata.vocabs
@@ -203,6 +210,8 @@ def load_translator(path: str | Path | Sequence[str | Path], device: str = "auto
     if len(paths) != 1:
         return load_ensemble(paths, device, precision)
     model = load(paths[0], device, precision)
+    if isinstance(model, TextClassifier):
+        raise CheckpointError(f"{paths[0]}: a classifier, not a translation model (use seq2seq classify)")
     if isinstance(model, TextGenerator):
         raise CheckpointError(f"{paths[0]}: a language model, not a translation model (use seq2seq generate)")
     return model

@@ -24,12 +24,19 @@ METADATA_KEY = "seq2seq"
 
 
 def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> None:
-    """Atomically write tensors and JSON-serialisable metadata to path (`files.atomic_path`)."""
+    """Atomically write tensors and JSON-serialisable metadata to path (`files.atomic_path`); a failed write (disk
+    full, read-only) raises CheckpointError naming the folder and leaves what path held before."""
     header = {METADATA_KEY: json.dumps({"format": FORMAT, **metadata})}
     contiguous = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as temporary:
-        save_file(contiguous, temporary, metadata=header)
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as temporary:
+            save_file(contiguous, temporary, metadata=header)
+    except (OSError, SafetensorError) as error:
+        reason = error.strerror if isinstance(error, OSError) else str(error).rpartition(": ")[2]
+        raise CheckpointError(f"{path.parent}: cannot write {path.name} ({reason}); the previous checkpoint is "
+                              "kept") from None
 
 
 def remove_temporaries(directory: str | Path) -> None:

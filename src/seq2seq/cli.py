@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from seq2seq import api, chat, plot, runtime
+from seq2seq import api, chat, classify_command, distributed, export_command, plot, reports, runtime
+from seq2seq.classification import TextClassifier
 from seq2seq.config import CHOICES, Config, apply_overrides, load_config
 from seq2seq.data import Pair, read_lines
 from seq2seq.datasets import load_pairs
 from seq2seq.decoding import BATCH_SIZE, KNOB_STRATEGY, STRATEGIES, DecodingOptions, with_knobs
+from seq2seq.device import resolve_device
 from seq2seq.errors import Seq2SeqError
 from seq2seq.files import write_text_atomically
 from seq2seq.generation import GENERATION_DEFAULTS, TextGenerator, load_generator, train_language_model
@@ -58,11 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, help="pairs: FILE.tsv, FILE.jsonl, SRC,TGT or a named source; "
                                                         "for a language model: a text file or folder")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--confusion", metavar="PNG", help="a classifier: draw its confusion matrix into PNG")
     _add_decoding(evaluate)
     _add_precision(evaluate)
     _add_generate(commands)
+    classify_command.add_parser(commands)
     _add_chat(commands)
     _add_serve(commands)
+    export_command.add_parser(commands)
     return parser
 
 
@@ -89,8 +94,9 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--dev", help="dev pairs, for early stopping and the best checkpoint")
     train.add_argument("--test", help="held-out pairs scored (with sample outputs) after training")
     train.add_argument("--out", required=True, help="run directory for checkpoints and metrics.jsonl")
-    train.add_argument("--task", choices=("seq2seq", "lm"), help="task: seq2seq (pairs, the default) or lm (a "
-                       "language model on plain text: a file or a folder; entries as data.entries says)")
+    train.add_argument("--task", choices=CHOICES["task"], help="task: seq2seq (pairs, the default), lm (a "
+                       "language model on plain text: a file or a folder; entries as data.entries says) or "
+                       "classify (text<TAB>label TSV or {text, label} JSONL)")
     train.add_argument("--config", help="YAML config file")
     train.add_argument("--arch", choices=("context", "repeat", "attention"), help="model.arch")
     train.add_argument("--rnn", choices=("lstm", "gru"), help="model.rnn")
@@ -100,6 +106,9 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--max-time", type=float, help="seconds of wall time for the whole command")
     train.add_argument("--epochs", type=int, help="train.epochs")
     train.add_argument("--resume", action="store_true", help="continue exactly from the last checkpoint in --out")
+    train.add_argument("--nproc", metavar="N|auto", help="train data-parallel in N local processes started by "
+                       "torch.distributed.run (each with its share of every batch; auto: one per GPU, or per CPU "
+                       "core); see the README's Scale section")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.lr=5e-4")
 
 
@@ -145,11 +154,13 @@ def decoding_options(args: argparse.Namespace) -> DecodingOptions:
 def main(argv: Sequence[str] | None = None) -> int:
     runtime.configure_process()
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         commands = {"train": run_train, "translate": run_translate, "summarize": run_translate,
                     "evaluate": run_evaluate, "generate": run_generate, "chat": run_chat,
-                    "serve": run_serve}
+                    "classify": classify_command.run_classify,
+                    "serve": run_serve, "export": export_command.run_export}
         return commands[args.command](args)
     except Seq2SeqError as error:
         print(f"seq2seq {args.command}: error: {error}", file=sys.stderr)
@@ -181,13 +192,22 @@ def run_train(args: argparse.Namespace) -> int:
     if not args.train and not args.resume:
         raise Seq2SeqError("--train is required (or --resume to continue a run)")
     config = train_config(args)
+    if args.nproc and not distributed.launched():
+        processes = distributed.process_count(args.nproc, resolve_device(config.train.device))
+        if processes > 1:  # the ranks run this command again (they see that torchrun started them)
+            distributed.launch(processes, args.argv)
+            return 0
     if config.task == "lm":
         return _train_language_model(args, config)
+    if config.task == "classify":
+        return classify_command.run_train(args, config)
     if args.resume and not args.train:
         raise Seq2SeqError("--resume needs the same --train data as the run it continues")
     dev_pairs = load_pairs(args.dev) if args.dev else []
     # handed over without a reference kept here, so that the texts are freed once they are encoded
     translator = api.train(config, load_pairs(args.train), dev_pairs, args.out, resume=args.resume)
+    if not distributed.current().main:
+        return 0
     if args.test:
         _report(translator, load_pairs(args.test))
     print(f"model saved in {args.out}; try: seq2seq translate --model {args.out}")
@@ -195,27 +215,22 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _report(translator: api.Translator, pairs: list[Pair], samples: int = 10) -> None:
-    """Print sample outputs and the scores on held-out pairs."""
+    """Print sample outputs and the scores on held-out pairs that matter for the task (`reports.task_kind`)."""
     head = pairs[:: max(1, len(pairs) // samples)][:samples]
     for pair, output in zip(head, translator.translate([p.src for p in head]), strict=True):
         mark = "ok" if output == pair.tgt else "  "
         print(f"{mark} {pair.src} -> {output}   (reference: {pair.tgt})")
-    _print_scores(translator.evaluate(pairs))
+    print("\n".join(reports.focused_lines(translator.evaluate(pairs), translator.config)))
 
 
 def _print_scores(scores: dict[str, float | str]) -> None:
-    print(f"BLEU = {scores['bleu']:.2f}  ({scores['bleu_signature']})")
-    print(f"chrF = {scores['chrf']:.2f}  ({scores['chrf_signature']})")
-    print(f"exact match = {scores['exact_match']:.2f}%   WER = {scores['wer']:.2f}%   CER = {scores['cer']:.2f}%   "
-          f"perplexity = {scores['perplexity']:.3f}")
-    print(f"ROUGE-1 = {scores['rouge1']:.2f}   ROUGE-2 = {scores['rouge2']:.2f}   ROUGE-L = {scores['rougeL']:.2f}   "
-          f"distinct-1 = {scores['distinct1']:.2f}   distinct-2 = {scores['distinct2']:.2f}")
+    print("\n".join(reports.score_lines(scores)))
 
 
 def run_translate(args: argparse.Namespace) -> int:
     """translate, and summarize: the same with the output length limited by the training summaries."""
     options = decoding_options(args)
-    translator = api.load_translator(args.model, precision=args.precision)
+    translator = export_command.load(args.model, args.precision)
     if args.command == "summarize" and not options.max_length:
         options = dataclasses.replace(options, max_length=translator.summary_length())
     if args.plot_attention:
@@ -266,7 +281,11 @@ def _plot_attention(results: list[list[api.Translation]], folder: Path) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     options = decoding_options(args)
-    translator = api.load(args.model, precision=args.precision)
+    translator = export_command.load(args.model, args.precision, api.load)
+    if isinstance(translator, TextClassifier):
+        return classify_command.run_evaluate(args, translator, sorted(decoding_knobs(args)))
+    if args.confusion:
+        raise Seq2SeqError("--confusion applies to classifiers (train --task classify) only")
     if isinstance(translator, TextGenerator):
         given = sorted(decoding_knobs(args)) + (["precision"] if args.precision else [])
         if given:
@@ -289,6 +308,8 @@ def _train_language_model(args: argparse.Namespace, config: Config) -> int:
     dev = read_entries(args.dev, data.entries, data.entry_delimiter) if args.dev else []
     generator = train_language_model(config, read_entries(args.train, data.entries, data.entry_delimiter), dev,
                                      args.out, resume=args.resume)
+    if not distributed.current().main:
+        return 0
     if args.test:
         _print_text_scores(generator.evaluate(generator.read(args.test)), as_json=False)
     print(f"model saved in {args.out}; try: seq2seq generate --model {args.out} --temperature 0.5")
@@ -374,6 +395,7 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-in-flight", type=int, default=256,
                         help="requests answered at once; beyond, 429 (default 256)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    _add_precision(parser)
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads for decoding (default 0: torch's default)")
 
@@ -394,7 +416,7 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = serve.Settings(args.max_batch, args.max_wait_ms, args.chat_history, limits)
     if args.threads:
         torch.set_num_threads(args.threads)
-    models, paths = serve.load_models(args.model, args.device)
+    models, paths = serve.load_models(args.model, args.device, args.precision)
     app = serve.create_app(models, settings, paths)
     logger.info("serving %s on http://%s:%d/", ", ".join(models), args.host, args.port)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)

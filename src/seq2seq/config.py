@@ -15,15 +15,17 @@ import yaml
 from seq2seq.errors import ConfigError
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "task": ("seq2seq", "lm"),
+    "task": ("seq2seq", "lm", "classify"),
     "kind": ("char", "word", "subword"),
     "arch": ("context", "repeat", "attention"),
     "rnn": ("lstm", "gru"),
     "attention": ("bahdanau", "dot", "general"),
     "precision": ("auto", "fp32", "bf16", "fp16"),
-    "metric": ("loss", "bleu", "chrf", "exact_match", "wer", "cer", "rouge1", "rouge2", "rougeL"),
+    "metric": ("loss", "bleu", "chrf", "exact_match", "wer", "cer", "rouge1", "rouge2", "rougeL",
+               "accuracy", "macro_f1"),
     "lr_schedule": ("plateau", "linear"),
     "entries": ("file", "line", "delimiter"),
+    "pooling": ("last", "mean", "max", "attention"),
 }
 
 
@@ -51,6 +53,7 @@ class DataConfig:
     truncate_src: bool = False  # cut longer sources to max_src_length (training and use) instead of dropping them
     dev_size: int = 0  # when no dev file is given, hold out this many training pairs (lm: windows) (0 = none)
     batch_size: int = 64  # sentences per batch
+    batch_tokens: int = 0  # target tokens per batch, padding included (fairseq's --max-tokens); 0 = batch_size
     bucket: bool = True  # group sentences of similar length to avoid padding
     window: int = 100  # lm: tokens per training window (truncated backpropagation through time)
     entries: str = "file"  # lm: one entry (<s> ... </s>) is a whole file, a line, or text between delimiter lines
@@ -73,6 +76,7 @@ class ModelConfig:
     one_hot: bool = False  # lm: one-hot input vectors instead of learned embeddings
     copy: bool = False  # attention: pointer-generator; may copy source tokens, unknown ones too (one shared vocabulary)
     coverage: bool = False  # attention: the sum of past attention feeds the scores, and a loss penalises re-attending
+    pooling: str = "attention"  # classify: encoder outputs -> one vector: last state, mean, max or attention
 
 
 @dataclass
@@ -99,6 +103,8 @@ class TrainConfig:
     device: str = "auto"  # auto = cuda when present, else cpu
     precision: str = "auto"  # auto = bf16 autocast on CUDA and on CPUs with native bf16, else fp32
     threads: int = 0  # CPU threads; 0 = torch's default
+    accumulate: int = 1  # batches summed into one update; the effective batch is accumulate x batch x ranks
+    class_weights: bool = False  # classify: weight each label's loss by its inverse training frequency
 
 
 @dataclass
@@ -206,7 +212,7 @@ def validate(config: Config) -> None:
         raise ConfigError(f"model.dropout must be in [0, 1), got {config.model.dropout}")
     if not 0.0 <= config.train.teacher_forcing <= 1.0:
         raise ConfigError(f"train.teacher_forcing must be in [0, 1], got {config.train.teacher_forcing}")
-    if config.task == "seq2seq" and config.model.bidirectional and config.model.hidden_size % 2:
+    if config.task != "lm" and config.model.bidirectional and config.model.hidden_size % 2:
         raise ConfigError("model.hidden_size must be even with a bidirectional encoder")
     for name in ("hidden_size", "embedding_size", "num_layers"):
         if getattr(config.model, name) < 1:
@@ -215,6 +221,8 @@ def validate(config: Config) -> None:
         raise ConfigError("train.lr_schedule=linear needs a budget to decay over: train.max_steps or train.max_time")
     if config.data.batch_size < 1:
         raise ConfigError("data.batch_size must be at least 1")
+    if config.train.accumulate < 1:
+        raise ConfigError("train.accumulate must be at least 1")
     if config.train.checkpoint_every < 1:
         raise ConfigError("train.checkpoint_every must be at least 1")
     for name in ("lr", "clip_norm"):
@@ -224,6 +232,11 @@ def validate(config: Config) -> None:
         raise ConfigError(f"train.lr_decay must be in (0, 1), got {config.train.lr_decay}")
     if config.task == "lm":
         _validate_language_model(config)
+    elif config.task == "classify":
+        _validate_classifier(config)
+    elif config.train.metric in CLASSIFIER_METRICS or config.train.class_weights:
+        raise ConfigError(f"train.metric=accuracy|macro_f1 and train.class_weights apply to task classify only, not "
+                          f"{config.task}")
     elif config.model.copy or config.model.coverage:
         _validate_copy_and_coverage(config)
 
@@ -251,3 +264,15 @@ def _validate_language_model(config: Config) -> None:
         raise ConfigError(f"train.metric={config.train.metric} does not apply to task lm (use loss)")
     if config.model.copy or config.model.coverage:
         raise ConfigError("model.copy and model.coverage do not apply to task lm (a language model has no source)")
+
+
+CLASSIFIER_METRICS = ("accuracy", "macro_f1")
+
+
+def _validate_classifier(config: Config) -> None:
+    """A classifier reads one text and outputs one label: no target side, no decoder."""
+    if config.train.metric not in ("loss", *CLASSIFIER_METRICS):
+        raise ConfigError(f"train.metric={config.train.metric} does not apply to task classify (use loss, accuracy "
+                          "or macro_f1)")
+    if config.model.copy or config.model.coverage:
+        raise ConfigError("model.copy and model.coverage do not apply to task classify (there is no decoder)")

@@ -52,9 +52,10 @@ def _read_yaml_file(path: Path) -> list[Conversation]:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)  # nodes keep line numbers and the scalars as written
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise DataError(f"{where}: not valid YAML ({getattr(error, 'problem', None) or error})") from error
+        raise DataError(f"{path}:{_yaml_line(error, text)}: not valid YAML "
+                        f"({str(getattr(error, 'problem', None) or error).splitlines()[0]})") from error
+    except RecursionError:  # lists nested thousands deep
+        raise DataError(f"{path}: not valid YAML (nested too deeply)") from None
     entries = _mapping_value(root, "conversations")
     if not isinstance(entries, yaml.SequenceNode):
         raise DataError(f"{path}: expected a 'conversations' list of utterance lists (the chatterbot-corpus format)")
@@ -66,6 +67,14 @@ def _read_yaml_file(path: Path) -> list[Conversation]:
         elif len(entry.value) >= 2:
             conversations.append(Conversation([_utterance(node) for node in entry.value], origin))
     return conversations
+
+
+def _yaml_line(error: yaml.YAMLError, text: str) -> int:
+    """The line of text that a YAML error points at (a ReaderError gives a character position instead)."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    if mark is not None:
+        return int(mark.line) + 1
+    return text.count("\n", 0, getattr(error, "position", 0)) + 1
 
 
 def _mapping_value(node: yaml.Node | None, key: str) -> yaml.Node | None:

@@ -8,7 +8,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
@@ -106,14 +106,21 @@ def read_jsonl(path: str | Path) -> list[Pair]:
     for number, line in read_lines(path):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{path}:{number}: invalid JSON ({error.msg})") from error
+        record = json_record(line, f"{path}:{number}")
         if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in ("src", "tgt")):
             raise DataError(f'{path}:{number}: expected an object with string fields "src" and "tgt"')
         pairs.append(_checked_pair(record["src"], record["tgt"], f"{path}:{number}"))
     return _non_empty(pairs, path)
+
+
+def json_record(line: str, origin: str) -> Any:
+    """The JSON value of one line; invalid JSON (nesting thousands deep too) raises DataError naming origin."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{origin}: invalid JSON ({error.msg})") from None
+    except RecursionError:
+        raise DataError(f"{origin}: invalid JSON (nested too deeply)") from None
 
 
 def read_pairs(spec: str) -> list[Pair]:
@@ -188,16 +195,44 @@ def encode_tokens(token_pairs: Sequence[TokenPair], vocabs: tuple[Vocab, Vocab],
     return examples, dropped
 
 
-def batch_order(examples: Sequence[Example], batch_size: int, bucket: bool, seed: int) -> list[list[int]]:
-    """Indices of each batch: similar lengths together when bucketing, batch order shuffled by seed."""
+def batch_order(examples: Sequence[Example], batch_size: int, bucket: bool, seed: int, batch_tokens: int = 0
+                ) -> list[list[int]]:
+    """Indices of each batch: similar lengths together when bucketing, batch order shuffled by seed.
+
+    A batch holds batch_size examples, or with batch_tokens as many as fit that many target positions (padding
+    included: examples x the longest target); an example longer than batch_tokens is a batch of its own.
+    """
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(examples), generator=generator)
     if bucket:  # a stable sort of the shuffled order: ties stay shuffled
         src_lengths = torch.tensor([len(e.src) for e in examples])
         keys = torch.tensor([len(e.tgt) for e in examples]) * (int(src_lengths.max()) + 1) + src_lengths
         order = order[torch.sort(keys[order], stable=True).indices]
-    batches = list(order.split(batch_size))
-    return [batches[i].tolist() for i in torch.randperm(len(batches), generator=generator).tolist()]
+    if batch_tokens:
+        batches = token_batches(order.tolist(), [len(e.tgt) - 1 for e in examples], batch_tokens)
+    else:
+        batches = [chunk.tolist() for chunk in order.split(batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+def token_batches(order: Sequence[int], lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
+    """Cut order into consecutive batches of at most batch_tokens positions (size x the longest length in it)."""
+    batches: list[list[int]] = [[]]
+    longest = 0
+    for index in order:
+        longest = max(longest, lengths[index])
+        if batches[-1] and (len(batches[-1]) + 1) * longest > batch_tokens:
+            batches.append([])
+            longest = lengths[index]
+        batches[-1].append(index)
+    return batches if batches[0] else []
+
+
+def split_batch(indices: Sequence[int], parts: int) -> list[list[int]]:
+    """indices cut into `parts` consecutive parts whose sizes differ by at most one (empty when too few)."""
+    size, extra = divmod(len(indices), parts)
+    bounds = [k * size + min(k, extra) for k in range(parts + 1)]
+    return [list(indices[bounds[k]:bounds[k + 1]]) for k in range(parts)]
 
 
 def collate(examples: Sequence[Example]) -> Batch:
@@ -215,8 +250,3 @@ def pad(sequences: Sequence[Sequence[int]], length: int = 0, value: int = PAD_ID
     for row, sequence in enumerate(sequences):
         out[row, :len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
     return out
-
-
-def one_hot(ids: Tensor, vocab_size: int) -> Tensor:
-    """Keras-style to_categorical: (..., V) float one-hot vectors."""
-    return torch.nn.functional.one_hot(ids, vocab_size).float()

@@ -11,27 +11,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol, Self, TypeVar
 
 import torch
 from torch import Tensor
 
-from seq2seq.errors import ConfigError
-from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-
-STRATEGIES = ("greedy", "beam", "sample")
-DEFAULT_BEAM_SIZE = 5
-BATCH_SIZE = 64  # inputs decoded together by default
-RELATIVE_MAX_LENGTH = (1.5, 20)  # (a, b): without max_length, a source of S tokens allows ceil(a * S) + b
-KNOB_STRATEGY = {"beam_size": "beam", "length_penalty": "beam", "n_best": "beam", "temperature": "sample",
-                 "top_k": "sample", "top_p": "sample", "num_samples": "sample", "seed": "sample"}
+from seq2seq.options import (  # noqa: F401  (re-exported: DecodingOptions and its rules were defined here)
+    BATCH_SIZE,
+    DEFAULT_BEAM_SIZE,
+    KNOB_STRATEGY,
+    RELATIVE_MAX_LENGTH,
+    STRATEGIES,
+    DecodingOptions,
+    Hypothesis,
+    processor_specs,
+    with_knobs,
+)
+from seq2seq.options import given as _given
+from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID
 
 LogitsProcessor = Callable[[Tensor, Tensor], Tensor]
 """(scores (N, V), history (N, t) of the tokens chosen so far) -> new scores (N, V); never changes its inputs."""
-
-T = TypeVar("T")
 
 
 class Reorderable(Protocol):
@@ -61,89 +63,6 @@ class StepModel(Protocol[MemoryT, StateT]):
     def step(self, tokens: Tensor, state: StateT, memory: MemoryT) -> tuple[Tensor, StateT]: ...
 
 
-def _knob(default: Any, help: str, metavar: str | None = None) -> Any:
-    """A DecodingOptions field; its help text and metavar are those of the command-line flag made from it."""
-    return field(default=default, metadata={"help": help, "metavar": metavar})
-
-
-@dataclass(frozen=True)
-class DecodingOptions:
-    """How outputs are produced: the one home of the decoding knobs (the Python API, the CLI flags and the server's
-    requests are made from these fields). Knobs of one strategy left at None take the default their help gives;
-    setting one for another strategy is a ConfigError.
-
-    Lengths count output tokens, </s> included. A hypothesis that reaches max_length stops there without </s>.
-    """
-
-    strategy: str = _knob("greedy", "how outputs are chosen: greedy, beam or sample")
-    max_length: int = _knob(0, "most output tokens, </s> included (0: 1.5 x source length + 20)", "N")
-    min_length: int = _knob(0, "fewest output tokens before </s>", "N")
-    no_repeat_ngram_size: int = _knob(0, "no N-gram twice in an output (0: off)", "N")
-    ban_unk: bool = _knob(False, "never output <unk>")
-    beam_size: int | None = _knob(None, f"live hypotheses per input (default {DEFAULT_BEAM_SIZE})", "K")
-    length_penalty: float | None = _knob(None, "rank by log p / ((5 + length) / 6) ** A (default 1; 0: by log p)",
-                                         "A")
-    n_best: int | None = _knob(None, "outputs per input, best first (default 1, at most beam_size)", "N")
-    temperature: float | None = _knob(None, "divide the logits by T (default 1)", "T")
-    top_k: int | None = _knob(None, "draw from the K most likely tokens only", "K")
-    top_p: float | None = _knob(None, "draw from the nucleus of probability P only", "P")
-    num_samples: int | None = _knob(None, "outputs per input (default 1)", "N")
-    seed: int | None = _knob(None, "seed of the random draws: same seed, same outputs (default: torch's global "
-                                   "generator)")
-
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"unknown decoding strategy {self.strategy!r} (choose greedy, beam or sample)")
-        for name, owner in KNOB_STRATEGY.items():
-            if getattr(self, name) is not None and owner != self.strategy:
-                raise ConfigError(f"{name} applies only to strategy '{owner}', not '{self.strategy}'")
-        for valid, message in self._rules():
-            if not valid:
-                raise ConfigError(message)
-
-    def _rules(self) -> list[tuple[bool, str]]:
-        beam_size = _given(self.beam_size, DEFAULT_BEAM_SIZE)
-        return [(self.max_length >= 0, f"max_length must be >= 0 (0: relative to the source), not {self.max_length}"),
-                (self.min_length >= 0, f"min_length must be >= 0, not {self.min_length}"),
-                (not self.max_length or self.min_length < self.max_length,
-                 f"min_length={self.min_length} leaves no room for </s> within max_length={self.max_length}"),
-                (self.no_repeat_ngram_size >= 0, f"no_repeat_ngram_size must be >= 0, not {self.no_repeat_ngram_size}"),
-                (beam_size >= 1, f"beam_size must be >= 1, not {beam_size}"),
-                (1 <= _given(self.n_best, 1) <= beam_size,
-                 f"n_best must be between 1 and beam_size={beam_size}, not {self.n_best}"),
-                (_given(self.temperature, 1.0) > 0, f"temperature must be > 0, not {self.temperature}"),
-                (_given(self.top_k, 1) >= 1, f"top_k must be >= 1, not {self.top_k}"),
-                (0 < _given(self.top_p, 1.0) <= 1, f"top_p must be in (0, 1], not {self.top_p}"),
-                (_given(self.num_samples, 1) >= 1, f"num_samples must be >= 1, not {self.num_samples}")]
-
-    @property
-    def per_input(self) -> int:
-        """Hypotheses returned for each input: n_best for beam, num_samples for sample, 1 for greedy."""
-        return _given(self.n_best, 1) if self.strategy == "beam" else _given(self.num_samples, 1)
-
-
-def with_knobs(options: DecodingOptions | None, knobs: dict[str, Any]) -> DecodingOptions:
-    """options (default: greedy) with the given knobs, named as DecodingOptions' fields, put in; an unknown name is a
-    ConfigError naming it."""
-    known = [f.name for f in fields(DecodingOptions)]
-    unknown = sorted(set(knobs) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown decoding option {unknown[0]!r} (known: {', '.join(known)})")
-    return replace(options or DecodingOptions(), **knobs)
-
-
-@dataclass
-class Hypothesis:
-    """One output: token ids (</s> last unless cut at the maximum length), their total log-probability under the
-    model, the log-probability of each token (T,), and attention weights (T, S) over the sentence's S source tokens
-    when the model attends."""
-
-    tokens: list[int]
-    log_prob: float
-    token_log_probs: list[float]
-    attention: Tensor | None
-
-
 @dataclass
 class Decoded:
     """Rows of outputs: ids (N, T) padded after their end, total log-probabilities (N,), per-token log-probabilities
@@ -154,11 +73,6 @@ class Decoded:
     attention: Tensor | None
     token_log_probs: Tensor
     lengths: Tensor
-
-
-def _given(value: T | None, default: T) -> T:
-    """value, or default where it is None."""
-    return default if value is None else value
 
 
 # ---- logits processors: pure (scores (N, V), history (N, t)) -> scores (N, V)
@@ -207,22 +121,14 @@ def keep_top_p(scores: Tensor, history: Tensor, p: float) -> Tensor:
 
 
 def build_processors(options: DecodingOptions) -> list[LogitsProcessor]:
-    """The processors the options ask for, masks first; <pad> and <s> are never produced."""
-    banned = (PAD_ID, BOS_ID, UNK_ID) if options.ban_unk else (PAD_ID, BOS_ID)
-    processors: list[LogitsProcessor] = [partial(ban_tokens, token_ids=banned)]
-    if options.min_length:
-        processors.append(partial(block_eos_before, min_length=options.min_length))
-    if options.no_repeat_ngram_size:
-        processors.append(partial(block_repeated_ngrams, size=options.no_repeat_ngram_size))
-    if options.temperature is not None:
-        processors.append(partial(scale_temperature, temperature=options.temperature))
-    if options.top_k is not None:
-        processors.append(partial(keep_top_k, k=options.top_k))
-    if options.top_p is not None and options.top_p < 1:
-        processors.append(partial(keep_top_p, p=options.top_p))
-    return processors
+    """The processors the options ask for (`options.processor_specs`), masks first."""
+    return [partial(PROCESSORS[name], **values) for name, values in processor_specs(options)]
 
 
+PROCESSORS: dict[str, Callable[..., Tensor]] = {
+    "ban_tokens": ban_tokens, "block_eos_before": block_eos_before, "block_repeated_ngrams": block_repeated_ngrams,
+    "scale_temperature": scale_temperature, "keep_top_k": keep_top_k, "keep_top_p": keep_top_p}
+"""The processors by the names `options.processor_specs` gives them."""
 DEFAULT_PROCESSORS: tuple[LogitsProcessor, ...] = (partial(ban_tokens, token_ids=(PAD_ID, BOS_ID)),)
 
 

@@ -15,3 +15,11 @@ class ConfigError(Seq2SeqError):
 
 class CheckpointError(Seq2SeqError):
     """Missing, corrupted or incompatible checkpoint."""
+
+
+class RunDirectoryError(Seq2SeqError):
+    """A run directory that cannot be written, or that another training is writing."""
+
+
+class TrainingError(Seq2SeqError):
+    """Training that cannot go on: a loss that stays NaN or infinite, weights that are no longer finite."""

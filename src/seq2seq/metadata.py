@@ -14,14 +14,16 @@ from seq2seq.errors import CheckpointError
 from seq2seq.tokenizers import Tokenizer, tokenizer_from_dict
 from seq2seq.vocab import Vocab
 
-SIDES = {"seq2seq": 2, "lm": 1}  # tokenizers and vocabularies per task: (source, target), or the text's
+SIDES = {"seq2seq": (2, 2), "lm": (1, 1), "classify": (1, 2)}
+"""How many tokenizers and vocabularies each task has (see ModelMetadata)."""
 
 
 @dataclass(frozen=True)
 class ModelMetadata:
     """What a model needs besides its weights to read and write text.
 
-    tokenizers and vocabs are (source, target) for task seq2seq and (text,) for task lm; target_lengths holds
+    tokenizers and vocabs are (source, target) for task seq2seq, (text,) for task lm, and (text,) and (text,
+    labels) for task classify (`labels.LABEL_OFFSET`: a label's id past the specials); target_lengths holds
     the mean, 99th percentile and maximum training target length in tokens (seq2seq only; empty when unknown).
     """
 
@@ -51,7 +53,8 @@ class ModelMetadata:
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"{origin}: the checkpoint's description is incomplete or malformed "
                                   f"({type(error).__name__}: {error})") from None
-        expected = SIDES.get(config.task, 2)
-        if len(parsed.tokenizers) != expected or len(parsed.vocabs) != expected:
-            raise CheckpointError(f"{origin}: task {config.task} needs {expected} tokenizer(s) and vocabularies")
+        expected = SIDES.get(config.task, (2, 2))
+        if (len(parsed.tokenizers), len(parsed.vocabs)) != expected:
+            raise CheckpointError(f"{origin}: task {config.task} needs {expected[0]} tokenizer(s) and {expected[1]} "
+                                  "vocabularies")
         return parsed

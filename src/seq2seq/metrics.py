@@ -1,10 +1,13 @@
-"""Corpus-level evaluation metrics: BLEU, chrF, exact match, WER, CER, ROUGE, distinct-n and perplexity."""
+"""Corpus-level evaluation metrics: BLEU, chrF, exact match, WER, CER, ROUGE, distinct-n and perplexity; accuracy,
+per-class precision, recall and F1, macro-F1 and the confusion matrix of a classifier."""
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 from sacrebleu.metrics import BLEU, CHRF
@@ -202,3 +205,42 @@ def _error_rate(
     if length == 0:
         raise ValueError("error rate is undefined: the closest references are all empty")
     return 100.0 * edits / length
+
+
+def classification_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, Any]:
+    """Accuracy and macro-F1 in percent, and each label's precision, recall, F1 (percent) and support.
+
+    The labels are those of the references and the predictions (as scikit-learn's): a label never predicted has
+    precision 0, a label never in the references recall 0; F1 is 0 where precision and recall are both 0.
+    """
+    _check_lengths("predictions", len(predictions), "references", len(references))
+    if not references:
+        raise ValueError("cannot score an empty list of predictions")
+    pairs = Counter(zip(references, predictions, strict=True))
+    per_class = {label: _class_scores(label, pairs) for label in sorted(set(references) | set(predictions))}
+    correct = sum(count for (reference, prediction), count in pairs.items() if reference == prediction)
+    return {"accuracy": 100.0 * correct / len(references),
+            "macro_f1": sum(scores["f1"] for scores in per_class.values()) / len(per_class), "per_class": per_class}
+
+
+def _class_scores(label: str, pairs: Counter[tuple[str, str]]) -> dict[str, float]:
+    """Precision, recall and F1 (percent) and support of one label, from the counts of (reference, prediction)."""
+    hits = pairs[(label, label)]
+    predicted = sum(count for (_, prediction), count in pairs.items() if prediction == label)
+    support = sum(count for (reference, _), count in pairs.items() if reference == label)
+    f1 = 200.0 * hits / (predicted + support) if predicted + support else 0.0
+    return {"precision": 100.0 * hits / predicted if predicted else 0.0,
+            "recall": 100.0 * hits / support if support else 0.0, "f1": f1, "support": support}
+
+
+def confusion_matrix(predictions: Sequence[str], references: Sequence[str], labels: Sequence[str]) -> list[list[int]]:
+    """Counts (len(labels), len(labels)): row i holds the texts labelled labels[i], column j those predicted
+    labels[j] (scikit-learn's layout); pairs with a label outside labels are not counted."""
+    _check_lengths("predictions", len(predictions), "references", len(references))
+    index = {label: position for position, label in enumerate(labels)}
+    matrix = [[0] * len(labels) for _ in labels]
+    for reference, prediction in zip(references, predictions, strict=True):
+        if reference in index and prediction in index:
+            matrix[index[reference]][index[prediction]] += 1
+    return matrix
+

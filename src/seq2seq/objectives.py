@@ -9,9 +9,12 @@ from collections.abc import Callable
 from functools import partial
 
 from torch import Tensor, nn
+from torch.nn import functional
 
+from seq2seq.classifier import Classifier
 from seq2seq.config import TrainConfig
 from seq2seq.data import Batch
+from seq2seq.labels import LABEL_OFFSET
 from seq2seq.language_model import LanguageModel
 from seq2seq.loss import coverage_loss
 from seq2seq.model import Seq2Seq
@@ -50,8 +53,24 @@ def language_model_loss(model: LanguageModel, batch: Batch, label_smoothing: flo
     return model.output_loss(model(batch.tgt_in)[mask], targets, label_smoothing), len(targets)
 
 
-def training_losses(task: str, train: TrainConfig) -> tuple[LossFunction, LossFunction]:
-    """The task's loss for training steps (with train.* regularisers) and for dev evaluation (plain)."""
+def classification_loss(model: Classifier, batch: Batch, label_smoothing: float = 0.0,
+                        class_weights: Tensor | None = None) -> tuple[Tensor, int]:
+    """Summed cross-entropy of a Classifier over the batch's texts (weighted per class when class_weights (C,) are
+    given), and how many texts there are. A text's label id is batch.tgt_out[:, 0] (`labels.encode_label`)."""
+    targets = batch.tgt_out[:, 0] - LABEL_OFFSET  # (B,)
+    weights = class_weights.to(batch.src.device) if class_weights is not None else None
+    loss = functional.cross_entropy(model(batch.src, batch.src_lengths).float(), targets, weights,
+                                    reduction="sum", label_smoothing=label_smoothing)
+    return loss, len(targets)
+
+
+def training_losses(task: str, train: TrainConfig, class_weights: Tensor | None = None
+                    ) -> tuple[LossFunction, LossFunction]:
+    """The task's loss for training steps (with train.* regularisers) and for dev evaluation (plain); class_weights
+    (C,) weigh a classifier's training loss."""
+    if task == "classify":
+        return (partial(classification_loss, label_smoothing=train.label_smoothing,  # type: ignore[return-value]
+                        class_weights=class_weights), classification_loss)
     if task == "lm":
         return partial(language_model_loss, label_smoothing=train.label_smoothing), language_model_loss  # type: ignore[return-value]
     return (partial(sequence_loss, label_smoothing=train.label_smoothing,  # type: ignore[return-value]

@@ -1,4 +1,5 @@
-"""Attention heatmaps: one PNG per sentence, source tokens across, output tokens down (needs matplotlib)."""
+"""Attention heatmaps (one PNG per sentence, source tokens across, output tokens down) and a classifier's confusion
+matrix (needs matplotlib)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,27 @@ def save_attention(attention: Tensor, src_tokens: Sequence[str], tokens: Sequenc
     axes.set_yticks(range(rows), labels=[_plain(token) for token in tokens])
     axes.set_xlabel("source")
     axes.set_ylabel("output")
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+
+
+def save_confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path) -> None:
+    """Write a confusion matrix (rows: true labels, columns: predicted), each row shaded by its share of the row's
+    texts (so that rare labels show as clearly as frequent ones), with the counts written in the cells."""
+    size = len(labels)
+    figure = figure_class()(figsize=(3 + 0.3 * size, 2.5 + 0.3 * size))
+    axes = figure.subplots()
+    shares = [[count / max(1, sum(row)) for count in row] for row in matrix]
+    axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+    for row, counts in enumerate(matrix):
+        for column, count in enumerate(counts):
+            if count:
+                axes.text(column, row, str(count), ha="center", va="center", fontsize=6,
+                          color="white" if shares[row][column] > 0.5 else "black")
+    axes.set_xticks(range(size), labels=[_plain(label) for label in labels], rotation=90, fontsize=7)
+    axes.set_yticks(range(size), labels=[_plain(label) for label in labels], fontsize=7)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
     figure.tight_layout()
     figure.savefig(path, format="png")
 

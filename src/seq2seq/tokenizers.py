@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -11,6 +12,8 @@ import sentencepiece
 
 from seq2seq.config import TokenizerConfig
 from seq2seq.errors import DataError
+
+SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class Tokenizer(Protocol):
@@ -85,13 +88,19 @@ class SubwordTokenizer:
         return cls(buffer.getvalue(), lowercase)
 
     def tokenize(self, text: str) -> list[str]:
-        return self._processor.encode(text.lower() if self.lowercase else text, out_type=str)
+        text = well_formed(text.lower() if self.lowercase else text)
+        return self._processor.encode(text, out_type=str)
 
     def detokenize(self, tokens: list[str]) -> str:
         return self._processor.decode_pieces(tokens)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "subword", "lowercase": self.lowercase, "model": base64.b64encode(self._proto).decode()}
+
+
+def well_formed(text: str) -> str:
+    """text with each surrogate code point (which no UTF-8 text holds, but a Python string may) replaced by U+FFFD."""
+    return SURROGATES.sub("\ufffd", text)
 
 
 def build_tokenizer(config: TokenizerConfig, texts: Iterable[str]) -> Tokenizer:

@@ -17,19 +17,20 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from seq2seq import checkpoint
+from seq2seq import checkpoint, distributed, rundir
 from seq2seq.collector import frozen_gc
 from seq2seq.config import Config, save_config, validate
-from seq2seq.data import Batch, Example, batch_order, collate
+from seq2seq.data import Batch, Example, batch_order, collate, split_batch
 from seq2seq.device import autocast_dtype, mixed_precision, resolve_device
-from seq2seq.errors import CheckpointError, ConfigError
+from seq2seq.divergence import NonFiniteSteps, check_finite
+from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.metadata import ModelMetadata
 from seq2seq.objectives import LossFunction
 from seq2seq.optim import FusedAdam
 
 logger = logging.getLogger(__name__)
 
-HIGHER_IS_BETTER = {"bleu", "chrf", "exact_match", "rouge1", "rouge2", "rougeL"}
+HIGHER_IS_BETTER = {"bleu", "chrf", "exact_match", "rouge1", "rouge2", "rougeL", "accuracy", "macro_f1"}
 Scorer = Callable[[nn.Module], dict[str, float]]
 
 
@@ -45,15 +46,19 @@ class TrainState:
     best: float | None = None
     evals_without_improvement: int = 0
     finished: bool = False
+    ranks: int = 1  # data-parallel processes: batch_in_epoch counts steps of this many ranks' batches
 
 
-def clip_gradients(parameters: Iterable[Tensor], max_norm: float) -> None:
+def clip_gradients(parameters: Iterable[Tensor], max_norm: float) -> float:
     """Scale the gradients down to total norm max_norm when above it; below, leave them untouched (unlike
-    `nn.utils.clip_grad_norm_`, which multiplies every gradient by at most 1, a pass over all of them)."""
+    `nn.utils.clip_grad_norm_`, which multiplies every gradient by at most 1, a pass over all of them). Returns the
+    norm before clipping (NaN or inf when a gradient is)."""
     parameters = list(parameters)
     norm = nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
-    if float(norm) > max_norm:
+    value = float(norm)
+    if value > max_norm:
         nn.utils.clip_grads_with_norm_(parameters, max_norm, norm)
+    return value
 
 
 class EmbeddingRowGradients:
@@ -109,30 +114,43 @@ class Trainer:
         self.amp_dtype = autocast_dtype(config.train.precision, self.device)
         self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
         self.optimizer = FusedAdam(model.parameters(), lr=config.train.lr)
-        self._gradients = EmbeddingRowGradients(self.model)
-        self.state = TrainState()
+        self.ranks = distributed.current()
+        self._replica = self._replicate(metadata)
+        self._gradients = EmbeddingRowGradients(self.model) if self.ranks.size == 1 else None
+        self.state = TrainState(ranks=self.ranks.size)
         self._order: list[list[int]] = []
         self._order_epoch = -1
         self._last_eval_step = -1
+        self._non_finite = NonFiniteSteps()
+
+    def _replicate(self, metadata: dict[str, Any]) -> distributed.Replica:
+        """The model's training loss: on one process, or replicated on every rank (which must have the same data)."""
+        if self.ranks.size == 1:
+            return distributed.Replica(self.model, self.train_loss)
+        distributed.check_same(json.dumps(metadata, sort_keys=True, default=str), "tokenizers or vocabularies")
+        if self.ranks.rank:  # its own dropout masks (rank 0 keeps the stream of a single process)
+            torch.manual_seed(self.config.train.seed + 7919 * self.ranks.rank)
+        return distributed.DataParallel(self.model, self.train_loss, self.device)
 
     # ---- the loop -------------------------------------------------------------------------------------------
     def fit(self, deadline: float | None = None) -> TrainState:
         """Train until epochs, steps, time budget or early stopping say stop; returns the final state."""
         train = self.config.train
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        checkpoint.remove_temporaries(self.out_dir)
+        if self.ranks.main:
+            checkpoint.remove_temporaries(self.out_dir)
         started, elapsed_before = time.monotonic(), self.state.elapsed
         if train.max_time and deadline is None:
             deadline = started + train.max_time - elapsed_before
-        progress = tqdm(desc="train", unit="step", initial=self.state.step, dynamic_ncols=True, disable=None,
-                        total=train.max_steps or None)
+        progress = tqdm(desc="train", unit="step", initial=self.state.step, dynamic_ncols=True,
+                        disable=None if self.ranks.main else True, total=train.max_steps or None)
         window_tokens, window_start = 0, time.monotonic()
         budget = elapsed_before + deadline - started if deadline is not None else None
         with progress:
-            while not self._should_stop(deadline):
+            while not self._stop_now(deadline, elapsed_before + time.monotonic() - started):
                 if train.lr_schedule == "linear":
                     self._decay_linearly(budget)
-                loss, tokens = self.train_step(self._next_batch())
+                loss, tokens = self.train_step(self._next_batches())
                 self.state.tokens += tokens
                 self.state.elapsed = elapsed_before + time.monotonic() - started
                 window_tokens += tokens
@@ -167,35 +185,86 @@ class Trainer:
                 or (deadline is not None and time.monotonic() >= deadline)
                 or (train.early_stopping > 0 and state.evals_without_improvement >= train.early_stopping))
 
-    def _next_batch(self) -> Batch:
-        """The next batch; the order is a pure function of (seed, epoch), so resuming replays it exactly."""
+    def _stop_now(self, deadline: float | None, elapsed: float) -> bool:
+        """Whether to stop before the next step. Ranks agree: one rank's reason (its clock may run ahead) stops all,
+        and all take the mean of their elapsed times, which the linear schedule reads."""
+        stop = self._should_stop(deadline)
+        if self.ranks.size > 1:
+            votes, elapsed_sum = distributed.sum_over_ranks([float(stop), elapsed])
+            stop, self.state.elapsed = votes > 0, elapsed_sum / self.ranks.size
+        return stop
+
+    def _next_batches(self) -> list[Batch]:
+        """This rank's batches of the next step: its share of the step's examples, cut into train.accumulate batches.
+
+        The order is a pure function of (seed, epoch, ranks x accumulate), so resuming replays it exactly.
+        """
         if self._order_epoch != self.state.epoch:
-            self._order = batch_order(self.train_examples, self.config.data.batch_size, self.config.data.bucket,
-                                      self.config.train.seed + self.state.epoch)
-            self._order_epoch = self.state.epoch
+            self._order, self._order_epoch = self._epoch_order(), self.state.epoch
+        if self.state.batch_in_epoch >= len(self._order):  # resumed with fewer, larger steps per epoch
+            self.state.epoch, self.state.batch_in_epoch = self.state.epoch + 1, 0
+            return self._next_batches()
         indices = self._order[self.state.batch_in_epoch]
         self.state.batch_in_epoch += 1
         if self.state.batch_in_epoch == len(self._order):
             self.state.epoch, self.state.batch_in_epoch = self.state.epoch + 1, 0
-        return collate([self.train_examples[i] for i in indices]).to(self.device)
+        share = split_batch(indices, self.ranks.size)[self.ranks.rank]
+        return [collate([self.train_examples[i] for i in part]).to(self.device)
+                for part in split_batch(share, self.config.train.accumulate) if part]
+
+    def _epoch_order(self) -> list[list[int]]:
+        """The epoch's steps: batches of ranks x accumulate x data.batch_size sentences (or data.batch_tokens), less
+        those too small to give every rank an example."""
+        data, parts = self.config.data, self.ranks.size * self.config.train.accumulate
+        order = batch_order(self.train_examples, data.batch_size * parts, data.bucket,
+                            self.config.train.seed + self.state.epoch, data.batch_tokens * parts)
+        order = [indices for indices in order if len(indices) >= self.ranks.size]
+        if not order:
+            raise DataError(f"{len(self.train_examples)} training examples cannot feed {self.ranks.size} ranks")
+        return order
 
     def _evaluation_due(self) -> bool:
         every = self.config.train.eval_every
         return self.state.step % every == 0 if every else self.state.batch_in_epoch == 0
 
-    def train_step(self, batch: Batch) -> tuple[float, int]:
-        """One update; returns the summed loss and the number of target tokens."""
+    def train_step(self, batches: Sequence[Batch]) -> tuple[float, int]:
+        """One update from this rank's batches: the gradient of the loss summed over every rank's batches of the step,
+        divided by their number of target tokens. Returns that summed loss and number."""
         self.model.train()
-        self._gradients.zero_grad()
-        with self._autocast():
-            loss_sum, tokens = self.train_loss(self.model, batch)
-        self.scaler.scale(loss_sum / tokens).backward()
+        self._zero_grad()
+        loss_sum, tokens = self._backward(batches)
         self.scaler.unscale_(self.optimizer)
-        clip_gradients(self.model.parameters(), self.config.train.clip_norm)
-        self.scaler.step(self.optimizer)
+        norm = clip_gradients(self.model.parameters(), self.config.train.clip_norm)
+        if self.scaler.is_enabled() or self._non_finite.update_allowed(norm, self.state.step + 1):  # fp16: the scaler
+            self.scaler.step(self.optimizer)  # skips non-finite steps itself (and lowers its scale)
         self.scaler.update()
         self.state.step += 1
-        return float(loss_sum.detach()), tokens
+        return loss_sum, tokens
+
+    def _backward(self, batches: Sequence[Batch]) -> tuple[float, int]:
+        """Backward passes of each batch's summed loss divided by the first batch's tokens; the gradients, multiplied
+        by first / (all ranks' tokens), are those of the step's mean loss. Returns the step's summed loss and tokens."""
+        replica, first, loss_sum, tokens = self._replica, 0, 0.0, 0
+        for index, batch in enumerate(batches):
+            last = index == len(batches) - 1
+            with replica.accumulating(last):
+                with self._autocast():
+                    loss, count = replica.loss(batch)
+                first = first or count
+                loss_sum, tokens = loss_sum + float(loss.detach()), tokens + count
+                if last:
+                    loss_sum, tokens = replica.totals(loss_sum, tokens)
+                    replica.gradient_factor = first / tokens
+                self.scaler.scale(loss / first).backward()
+        replica.finish()
+        return loss_sum, tokens
+
+    def _zero_grad(self) -> None:
+        if self._gradients is not None:
+            self._gradients.zero_grad()
+        else:
+            for parameter in self.model.parameters():
+                parameter.grad = None
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         return mixed_precision(self.config.train.precision, self.device)
@@ -207,7 +276,8 @@ class Trainer:
         self.model.eval()
         total, tokens = 0.0, 0
         limit = self.config.train.eval_max_batches or None
-        order = batch_order(self.dev_examples, self.config.data.batch_size, True, 0)[:limit]
+        data = self.config.data
+        order = batch_order(self.dev_examples, data.batch_size, True, 0, data.batch_tokens)[:limit]
         for indices in order:
             with self._autocast():
                 loss, count = self.dev_loss(self.model, collate([self.dev_examples[i] for i in indices])
@@ -219,8 +289,16 @@ class Trainer:
         return metrics
 
     def evaluate_and_save(self) -> None:
-        """Evaluate on dev (when there is dev data), update best / schedule / patience, write checkpoints."""
+        """Evaluate on dev (when there is dev data), update best / schedule / patience, write checkpoints. With
+        several ranks, rank 0 does and the others take its learning rate and patience."""
         self._last_eval_step = self.state.step
+        if self.ranks.main:
+            self._evaluate_and_log()
+        if self.ranks.size > 1:
+            self._follow_main()
+        self.save_last()
+
+    def _evaluate_and_log(self) -> None:
         record: dict[str, Any] = {"event": "eval", "step": self.state.step, "epoch": self.state.epoch,
                                   "elapsed": round(self.state.elapsed, 1)}
         if self.dev_examples:
@@ -233,7 +311,15 @@ class Trainer:
         record["lr"] = self.optimizer.param_groups[0]["lr"]
         self._write_log(record)
         logger.info("step %d: %s", self.state.step, json.dumps(record))
-        self.save_last()
+
+    def _follow_main(self) -> None:
+        """Take rank 0's best value, evaluations without improvement and learning rate."""
+        best = math.nan if self.state.best is None else self.state.best
+        patience, lr, best = distributed.from_main([self.state.evals_without_improvement,
+                                                    self.optimizer.param_groups[0]["lr"], best])
+        self.state.evals_without_improvement, self.state.best = int(patience), None if math.isnan(best) else best
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     def _track_best(self, value: float) -> None:
         higher = self.config.train.metric in HIGHER_IS_BETTER
@@ -257,15 +343,26 @@ class Trainer:
         self.save("last.safetensors", with_training_state=True)
 
     def save(self, name: str, with_training_state: bool) -> None:
-        """Write a checkpoint; the last one also carries the optimizer (its learning rate too), RNG and progress."""
+        """Write a checkpoint; the last one also carries the optimizer (its learning rate too), RNG and progress.
+
+        Only rank 0 writes; the last checkpoint is written by all ranks together (it keeps each rank's RNG).
+        """
+        rng = self._rng_tensors() if with_training_state else {}
+        if not self.ranks.main:
+            return
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         metadata = dict(self.metadata)
         if with_training_state:
             optimizer_tensors, optimizer_json = checkpoint.optimizer_tensors(self.optimizer.state_dict())
             tensors.update(optimizer_tensors)
-            tensors.update(checkpoint.rng_tensors())
+            tensors.update(rng)
             metadata["training"] = {"state": asdict(self.state), "optimizer": optimizer_json}
+        check_finite(tensors, self.out_dir / name)
         checkpoint.save_checkpoint(self.out_dir / name, tensors, metadata)
+
+    def _rng_tensors(self) -> dict[str, Tensor]:
+        own = checkpoint.rng_tensors()
+        return distributed.rng_of_ranks(own) if self.ranks.size > 1 else own
 
     def restore(self, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> None:
         """Continue exactly from a checkpoint written by `save_last`."""
@@ -277,9 +374,12 @@ class Trainer:
             raise CheckpointError(f"{self.out_dir / 'last.safetensors'}: the optimizer state does not fit the model "
                                   f"({error})") from None
         self.state = TrainState(**training["state"])
-        self.state.finished = False
+        if self.state.ranks != self.ranks.size:
+            logger.warning("resuming a run of %d ranks with %d: the effective batch changes, and the rest of epoch %d "
+                           "is drawn anew for it", self.state.ranks, self.ranks.size, self.state.epoch)
+        self.state.finished, self.state.ranks = False, self.ranks.size
         self._last_eval_step = self.state.step
-        checkpoint.restore_rng(tensors)
+        checkpoint.restore_rng(distributed.rng_of_rank(tensors, self.ranks.rank))
 
     def _log_train(self, loss: float, tokens_per_second: float, progress: tqdm) -> None:
         perplexity = math.exp(min(loss, 50.0))
@@ -290,6 +390,8 @@ class Trainer:
                          "perplexity": round(perplexity, 2), "tokens_per_second": round(tokens_per_second)})
 
     def _write_log(self, record: dict[str, Any]) -> None:
+        if not self.ranks.main:
+            return
         record["time"] = round(time.time(), 3)
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
@@ -304,10 +406,14 @@ class SavedRun(NamedTuple):
 
 
 def start_run(config: Config, out_dir: str | Path, resume: bool) -> SavedRun | None:
-    """Check the config and set the CPU threads; with resume, the last checkpoint of out_dir to continue from."""
+    """Check the config, set the CPU threads and join the other ranks (when torchrun started several); with resume,
+    the last checkpoint of out_dir to continue from."""
     validate(config)
+    if distributed.current().main:  # a run directory that cannot be written fails here, before any work
+        rundir.check_writable(out_dir)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
+    distributed.start(resolve_device(config.train.device))
     return resume_point(out_dir, config) if resume else None
 
 
@@ -317,16 +423,18 @@ def run_training(trainer: Trainer, saved: SavedRun | None, started: float) -> Tr
     train.max_time counts from `started` (time.monotonic() at the start of the command, data preparation included).
     """
     config = trainer.config
-    if saved:
-        trainer.restore(saved.tensors, saved.values)
-    else:
-        trainer.out_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, trainer.out_dir / "config.yaml")
-    logger.info("model: %s parameters, device %s, mixed precision %s",
-                f"{sum(p.numel() for p in trainer.model.parameters()):,}", trainer.device, trainer.amp_dtype)
-    deadline = started + config.train.max_time - trainer.state.elapsed if config.train.max_time else None
-    with frozen_gc():
-        return trainer.fit(deadline)
+    with rundir.writing(trainer.out_dir, lock=trainer.ranks.main):  # one training writes a run directory
+        if saved:
+            trainer.restore(saved.tensors, saved.values)
+        elif trainer.ranks.main:
+            save_config(config, trainer.out_dir / "config.yaml")
+        logger.info("model: %s parameters, device %s, mixed precision %s",
+                    f"{sum(p.numel() for p in trainer.model.parameters()):,}", trainer.device, trainer.amp_dtype)
+        deadline = started + config.train.max_time - trainer.state.elapsed if config.train.max_time else None
+        with frozen_gc():
+            state = trainer.fit(deadline)
+    distributed.stop()
+    return state
 
 
 def resume_point(out_dir: str | Path, config: Config) -> SavedRun:

@@ -6,16 +6,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from seq2seq import api
+from seq2seq.classification import TextClassifier
 from seq2seq.errors import Seq2SeqError
 from seq2seq.serve.app import ApiError, Limits, Model, Settings, create_app
 
 __all__ = ["ApiError", "Limits", "Settings", "create_app", "load_models"]
 
 
-def load_models(specs: Sequence[str], device: str = "auto") -> tuple[dict[str, Model], dict[str, str]]:
+def load_models(specs: Sequence[str], device: str = "auto", precision: str | None = None
+                ) -> tuple[dict[str, Model], dict[str, str]]:
     """Load `DIR` or `NAME=DIR` specs (DIR1,DIR2 for an ensemble): name -> model, and name -> its first directory.
 
-    Unnamed models take their directory's name.
+    Unnamed models take their directory's name; precision is the autocast of decoding (`api.load`; None: as trained).
     """
     models: dict[str, Model] = {}
     paths: dict[str, str] = {}
@@ -27,6 +29,9 @@ def load_models(specs: Sequence[str], device: str = "auto") -> tuple[dict[str, M
         name = name or Path(directories[0]).resolve().name
         if name in models:
             raise Seq2SeqError(f"--model {spec}: a model named {name!r} is already loaded; name it NAME=DIR")
-        models[name] = api.load(directories if len(directories) > 1 else directories[0], device)
+        model = api.load(directories if len(directories) > 1 else directories[0], device, precision)
+        if isinstance(model, TextClassifier):
+            raise Seq2SeqError(f"--model {spec}: a classifier; serve does not serve classifiers yet")
+        models[name] = model
         paths[name] = directories[0]
     return models, paths

@@ -84,3 +84,13 @@ def test_generate_defaults_to_sampling_and_takes_the_same_flag_names() -> None:
     assert (options.strategy, options.num_samples, options.temperature, options.max_length) == ("sample", 3, 0.5, 200)
     assert cli.decoding_knobs(parser.parse_args(["generate", "--model", "m", "--num", "2"])) == {"num_samples": 2}
     assert isinstance(args, argparse.Namespace)
+
+
+def test_outputs_stop_at_twice_the_longest_training_target_unless_max_length_says_otherwise() -> None:
+    """A model that never ends (here: </s> banned by min_length) stops at the cap instead of 1.5 x source + 20."""
+    translator = api.load_translator(MODEL, device="cpu")
+    translator.target_lengths = {"mean": 2.0, "p99": 3.0, "max": 3.0}
+    capped = translator.translate_detailed(["a b c"], DecodingOptions(min_length=50))[0][0]
+    assert len(capped.tokens) == 2 * 3 + 1
+    asked = translator.translate_detailed(["a b c"], DecodingOptions(min_length=29, max_length=30))[0][0]
+    assert len(asked.tokens) == 30

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from seq2seq import attention as attention_module
 from seq2seq.attention import Attention
 
 KINDS = ["dot", "general", "bahdanau"]
@@ -144,3 +145,15 @@ def test_bahdanau_coverage_enters_inside_the_tanh() -> None:
     with torch.no_grad():
         _, uncovered = module(query, module.prepare_keys(outputs), outputs, mask)
     assert not torch.allclose(weights, uncovered)  # the coverage really moved the attention
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_matrix_product_form_for_large_products_equals_the_elementwise_form(kind: str,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    module, (query, outputs, mask) = attention(kind), inputs()
+    keys = module.prepare_keys(outputs)
+    elementwise = module(query, keys, outputs, mask)
+    monkeypatch.setattr(attention_module, "LARGE_PRODUCT", 0)  # every product counts as large
+    product = module(query, keys, outputs, mask)
+    for small, large in zip(elementwise, product, strict=True):
+        torch.testing.assert_close(large, small, rtol=1e-5, atol=1e-6)

@@ -28,6 +28,7 @@ from seq2seq.generation import TextGenerator, generator_from_checkpoint
 from seq2seq.metadata import ModelMetadata
 from seq2seq.model import Seq2Seq
 from seq2seq.objectives import sequence_loss, training_losses
+from seq2seq.options import output_cap
 from seq2seq.preparation import prepare_pairs, source_truncation
 from seq2seq.tokenizers import Tokenizer
 from seq2seq.train import Trainer, run_training, start_run
@@ -100,7 +101,8 @@ class Translator:
             chunk = order[start:start + batch_size]
             batch = collate([Example(ids[i], [0]) for i in chunk]).to(self.device)
             with mixed_precision(self.precision or self.config.train.precision, self.device):
-                hypotheses = decode(self.model, batch.src, batch.src_lengths, options, generator)
+                hypotheses = decode(self.model, batch.src, batch.src_lengths, options, generator,
+                                    output_cap(self.target_lengths))
             for index, found in zip(chunk, hypotheses, strict=True):
                 results[index] = [self._translation(hypothesis, sources[index] or [PAD], encoded[index][1])
                                   for hypothesis in found]

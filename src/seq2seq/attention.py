@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+# Above this many elements in a (B, S, H) product, batched matrix products beat the elementwise form, which
+# materialises the product: the long sources of summarization (bench/long_inputs.py measures both forms).
+LARGE_PRODUCT = 1 << 23
+
 
 class Attention(nn.Module):
     """Scores each source position against the decoder's query; returns the context and the weights.
@@ -42,8 +46,21 @@ class Attention(nn.Module):
             hidden = torch.tanh(hidden if covered is None else hidden + covered)
             scores = self.score_vector(hidden).squeeze(2)  # (B, S)
         else:
-            scores = (keys * query.unsqueeze(1)).sum(dim=2)  # (B, S): a batched product of this size is slower
+            scores = dot_scores(query, keys)
             scores = scores if covered is None else scores + covered.squeeze(2)
         weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-        context = (weights.unsqueeze(2) * values).sum(dim=1)  # (B, H)
-        return context, weights
+        return weighted_sum(weights, values), weights
+
+
+def dot_scores(query: Tensor, keys: Tensor) -> Tensor:
+    """query (B, H) . keys (B, S, H) -> (B, S); elementwise for short sources, where a batched product is slower."""
+    if keys.numel() > LARGE_PRODUCT:
+        return torch.bmm(keys, query.unsqueeze(2)).squeeze(2)
+    return (keys * query.unsqueeze(1)).sum(dim=2)
+
+
+def weighted_sum(weights: Tensor, values: Tensor) -> Tensor:
+    """weights (B, S) x values (B, S, H) -> context (B, H), in the faster form for the product's size."""
+    if values.numel() > LARGE_PRODUCT:
+        return torch.bmm(weights.unsqueeze(1).to(values.dtype), values).squeeze(1)
+    return (weights.unsqueeze(2) * values).sum(dim=1)

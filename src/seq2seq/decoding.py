@@ -141,7 +141,7 @@ def _process(processors: Sequence[LogitsProcessor], scores: Tensor, history: Ten
 # ---- the entry point
 
 def decode(model: StepModel[Any, Any], src: Tensor, src_lengths: Tensor, options: DecodingOptions,
-           generator: torch.Generator | None = None) -> list[list[Hypothesis]]:
+           generator: torch.Generator | None = None, cap: int = 0) -> list[list[Hypothesis]]:
     """Outputs for each input: n_best (best first) with beam, num_samples (as drawn) with sample, one with greedy.
 
     Args:
@@ -150,12 +150,13 @@ def decode(model: StepModel[Any, Any], src: Tensor, src_lengths: Tensor, options
         src_lengths: real lengths (B,).
         options: the strategy and its knobs.
         generator: random source for sampling; by default one seeded with options.seed (when set).
+        cap: without options.max_length, the most output tokens of any sentence (0: none).
 
     Returns:
         For each input, options.per_input hypotheses.
     """
     processors = build_processors(options)
-    limits = max_lengths(src_lengths, options.max_length).to(src.device)  # (B,)
+    limits = max_lengths(src_lengths, options.max_length, cap).to(src.device)  # (B,)
     if options.strategy == "beam":
         decoded = beam_search(model, src, src_lengths, limits, processors, _given(options.beam_size, DEFAULT_BEAM_SIZE),
                               _given(options.length_penalty, 1.0), _given(options.n_best, 1))
@@ -167,12 +168,14 @@ def decode(model: StepModel[Any, Any], src: Tensor, src_lengths: Tensor, options
     return _hypotheses(decoded, src_lengths, options.per_input)
 
 
-def max_lengths(src_lengths: Tensor, max_length: int = 0) -> Tensor:
-    """Output tokens allowed per sentence (B,), </s> included: max_length, or when 0 ceil(a * S) + b."""
+def max_lengths(src_lengths: Tensor, max_length: int = 0, cap: int = 0) -> Tensor:
+    """Output tokens allowed per sentence (B,), </s> included: max_length, or when 0 ceil(a * S) + b, at most cap
+    (when above 0; see `options.output_cap`)."""
     if max_length:
         return torch.full_like(src_lengths, max_length)
     ratio, offset = RELATIVE_MAX_LENGTH
-    return (src_lengths * ratio).ceil().long() + offset
+    relative = (src_lengths * ratio).ceil().long() + offset
+    return relative.clamp(max=cap) if cap else relative
 
 
 def _seeded(seed: int | None, device: torch.device) -> torch.Generator | None:

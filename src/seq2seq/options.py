@@ -23,6 +23,12 @@ def _knob(default: Any, help: str, metavar: str | None = None) -> Any:
     return field(default=default, metadata={"help": help, "metavar": metavar})
 
 
+def output_cap(target_lengths: dict[str, float]) -> int:
+    """Without max_length, outputs stop at twice the longest training target (</s> included), so that a model which
+    never ends can not run for 1.5 x a long source; 0 (no cap) when the checkpoint does not record target lengths."""
+    return 2 * int(target_lengths["max"]) + 1 if target_lengths else 0
+
+
 def given(value: T | None, default: T) -> T:
     """value, or default where it is None."""
     return default if value is None else value

@@ -3,6 +3,7 @@ text readers and their bad input, checkpoints, and the CLI (train --task lm / ge
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -95,6 +96,16 @@ def test_stops_at_end_only_when_asked(phrase_model: TextGenerator) -> None:
     assert phrase_model.generate("", temperature=0.5, num=3, seed=1, stop_at_end=True, max_length=60) == [PHRASE] * 3
     texts = phrase_model.generate("", temperature=0.5, num=3, seed=1, max_length=60)
     assert [len(text) for text in texts] == [60] * 3 and all(text.startswith(PHRASE) for text in texts)
+
+
+def test_precision_is_a_setting_of_generation_and_evaluation(phrase_model: TextGenerator) -> None:
+    """fp32 is the default; under bf16 the scores change, and streaming (autocast entered step by step) still writes
+    what generate writes."""
+    bf16 = dataclasses.replace(phrase_model, precision="bf16")
+    assert phrase_model.precision == "fp32"
+    assert bf16.evaluate([PHRASE])["cross_entropy"] != phrase_model.evaluate([PHRASE])["cross_entropy"]
+    knobs = {"temperature": 1.5, "seed": 3, "max_length": 40}
+    assert "the" + "".join(bf16.stream("the", **knobs)) == bf16.generate("the", **knobs)[0]
 
 
 def test_temperature_near_zero_equals_greedy() -> None:
@@ -255,6 +266,10 @@ def test_cli_train_generate_evaluate(tmp_path: Path, text_file: Path) -> None:
     scores = json.loads(out)
     assert set(scores) == {"cross_entropy", "perplexity", "bpc", "tokens", "characters"}
     assert scores["bpc"] < 0.5 and scores["tokens"] == scores["characters"] == 60 * (len(PHRASE) + 1)
+    code, out, err = run_cli("evaluate", "--model", run, "--data", text_file, "--json", "--precision", "bf16")
+    assert code == 0 and json.loads(out)["bpc"] != scores["bpc"], err
+    code, out, err = run_cli("generate", "--model", run, "--temperature", "0", "--stop-at-end", "--precision", "bf16")
+    assert code == 0 and out.startswith(PHRASE[:10]), err
 
 
 def test_cli_resume_continues_exactly(tmp_path: Path, text_file: Path) -> None:

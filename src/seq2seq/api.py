@@ -174,7 +174,7 @@ def load(path: str | Path | Sequence[str | Path], device: str = "auto", precisio
     if metadata.task == "classify":
         return classifier_from_checkpoint(tensors, metadata, path, device, precision)
     if metadata.task == "lm":
-        return generator_from_checkpoint(tensors, metadata, path, device)
+        return generator_from_checkpoint(tensors, metadata, path, device, precision)
     config, vocabs = metadata.config, metadata.vocabs
     model = Seq2Seq(config.model, len(vocabs[0]), len(vocabs[1]))
     checkpoint.load_model_weights(model, tensors, path)

@@ -115,7 +115,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
 def _add_precision(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=CHOICES["precision"],
                         help="autocast while decoding; fp32 gives the same outputs whatever the batch (default: the "
-                             "precision the model was trained with)")
+                             "precision the model was trained with; fp32 for language models)")
 
 
 FLAG_ALIASES = {"no_repeat_ngram_size": ("--no-repeat-ngram",), "num_samples": ("--num",)}
@@ -287,7 +287,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.confusion:
         raise Seq2SeqError("--confusion applies to classifiers (train --task classify) only")
     if isinstance(translator, TextGenerator):
-        given = sorted(decoding_knobs(args)) + (["precision"] if args.precision else [])
+        given = sorted(decoding_knobs(args))
         if given:
             raise Seq2SeqError("decoding flags do not apply to a language model, which is scored on the text itself "
                                f"(given: {', '.join(given)})")
@@ -336,10 +336,11 @@ def _add_generate(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--stop-at-end", action="store_true",
                           help="end a text early where the model ends an entry (</s>)")
     _add_decoding(generate, GENERATION_DEFAULTS)
+    _add_precision(generate)
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    generator = load_generator(args.model)
+    generator = load_generator(args.model, precision=args.precision)
     texts = generator.generate(args.prompt, args.decoding_defaults, stop_at_end=args.stop_at_end,
                                **decoding_knobs(args))
     sys.stdout.write("%\n".join(text + "\n" for text in texts))

@@ -18,7 +18,7 @@ from seq2seq import checkpoint, metrics
 from seq2seq.config import Config
 from seq2seq.data import pad
 from seq2seq.decoding import Decoded, DecodingOptions, ban_tokens, build_processors, finish, stream, with_knobs
-from seq2seq.device import resolve_device
+from seq2seq.device import mixed_precision, resolve_device
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.language_model import LanguageModel
 from seq2seq.metadata import ModelMetadata
@@ -41,6 +41,7 @@ class TextGenerator:
     tokenizer: Tokenizer
     vocab: Vocab
     device: torch.device
+    precision: str = "fp32"  # autocast while generating and evaluating (fp32, bf16, fp16, auto)
 
     def read(self, source: str | Path) -> list[str]:
         """Entries of a text file or folder, split the way the training text was (`data.entries`)."""
@@ -61,7 +62,8 @@ class TextGenerator:
         """
         options = generation_options(options, knobs)
         prompt_tokens = self.tokenizer.tokenize(prompt)
-        outputs = finish(self._steps(prompt_tokens, options, stop_at_end))  # (num, T)
+        with mixed_precision(self.precision, self.device):
+            outputs = finish(self._steps(prompt_tokens, options, stop_at_end))  # (num, T)
         return [self.tokenizer.detokenize(prompt_tokens + self.vocab.decode(row)) for row in outputs.tokens.tolist()]
 
     def stream(self, prompt: str = "", options: DecodingOptions | None = None, *, stop_at_end: bool = False,
@@ -79,7 +81,7 @@ class TextGenerator:
 
         def pieces() -> Iterator[str]:
             written, produced = self.tokenizer.detokenize(prompt_tokens), []
-            for tokens in steps:
+            for tokens in self._under_precision(steps):
                 if int(tokens[0]) in (EOS_ID, PAD_ID):
                     return
                 produced.append(int(tokens[0]))
@@ -89,6 +91,16 @@ class TextGenerator:
                     written = text
 
         return pieces()
+
+    def _under_precision(self, steps: Iterator[Tensor]) -> Iterator[Tensor]:
+        """The steps, each computed under the precision's autocast, which is left between steps (the caller's code
+        runs there)."""
+        while True:
+            with mixed_precision(self.precision, self.device):
+                tokens = next(steps, None)
+            if tokens is None:
+                return
+            yield tokens
 
     def _steps(self, prompt_tokens: list[str], options: DecodingOptions, stop_at_end: bool
                ) -> Generator[Tensor, None, Decoded]:
@@ -121,7 +133,8 @@ class TextGenerator:
         token_lists = [self.tokenizer.tokenize(entry) for entry in entries]
         stream = encode_stream(token_lists, self.vocab)
         self.model.eval()
-        nll, tokens = stream_nll(self.model, stream, self.config.data.batch_size, self.config.data.window)
+        with mixed_precision(self.precision, self.device):
+            nll, tokens = stream_nll(self.model, stream, self.config.data.batch_size, self.config.data.window)
         characters = count_characters(entries)
         return {"cross_entropy": nll / tokens, "perplexity": metrics.perplexity(nll, tokens),
                 "bpc": nll / math.log(2) / characters, "tokens": tokens, "characters": characters}
@@ -171,15 +184,16 @@ def stream_nll(model: LanguageModel, stream: Sequence[int], parts: int, window: 
     return total, count
 
 
-def load_generator(path: str | Path, device: str = "auto") -> TextGenerator:
-    """Load a trained language model from its run directory (best checkpoint) or a checkpoint file."""
+def load_generator(path: str | Path, device: str = "auto", precision: str | None = None) -> TextGenerator:
+    """Load a trained language model from its run directory (best checkpoint) or a checkpoint file; precision
+    None is fp32 (bf16 changes which samples are drawn)."""
     file = checkpoint.resolve_checkpoint(path)
     tensors, values = checkpoint.load_checkpoint(file)
-    return generator_from_checkpoint(tensors, ModelMetadata.from_dict(values, str(file)), path, device)
+    return generator_from_checkpoint(tensors, ModelMetadata.from_dict(values, str(file)), path, device, precision)
 
 
 def generator_from_checkpoint(tensors: dict[str, Tensor], metadata: ModelMetadata, path: str | Path,
-                              device: str = "auto") -> TextGenerator:
+                              device: str = "auto", precision: str | None = None) -> TextGenerator:
     """Rebuild a TextGenerator from a loaded checkpoint (its metadata must say task lm)."""
     if metadata.task != "lm":
         raise CheckpointError(f"{path}: not a language model (a translation model: use seq2seq translate)")
@@ -187,7 +201,8 @@ def generator_from_checkpoint(tensors: dict[str, Tensor], metadata: ModelMetadat
     model = LanguageModel(metadata.config.model, len(vocab))
     checkpoint.load_model_weights(model, tensors, path)
     target = resolve_device(device)
-    return TextGenerator(model.to(target).eval(), metadata.config, metadata.tokenizers[0], vocab, target)
+    return TextGenerator(model.to(target).eval(), metadata.config, metadata.tokenizers[0], vocab, target,
+                         precision or "fp32")
 
 
 def train_language_model(config: Config, train_entries: Sequence[str], dev_entries: Sequence[str] = (),

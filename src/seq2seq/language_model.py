@@ -9,6 +9,9 @@ Every later step reads the token chosen before it: one RNN step per generated to
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -59,12 +62,13 @@ class LanguageModel(nn.Module):
         """
         inputs = self.dropout(self.embedding(tokens))  # (B, T, E)
         state = None if hidden is None else _rnn_state(hidden)  # None: zeros
-        if lengths is None:
-            outputs, final = self.rnn(inputs, state)
-        else:
-            packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            packed_outputs, final = self.rnn(packed, state)
-            outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=tokens.size(1))
+        with _cpu_rnn_in_fp32(inputs):
+            if lengths is None:
+                outputs, final = self.rnn(inputs.float(), state)
+            else:
+                packed = pack_padded_sequence(inputs.float(), lengths.cpu(), batch_first=True, enforce_sorted=False)
+                packed_outputs, final = self.rnn(packed, state)
+                outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=tokens.size(1))
         return self.dropout(outputs), final if isinstance(final, tuple) else (final,)
 
     def forward(self, tokens: Tensor) -> Tensor:
@@ -100,3 +104,11 @@ class LanguageModel(nn.Module):
     def _advance(self, inputs: Tensor, hidden: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One time step of self.rnn: inputs (B, E), state parts (L, B, H) -> features (B, H), state."""
         return kernels.rnn_step(self.rnn, inputs, hidden)
+
+
+def _cpu_rnn_in_fp32(inputs: Tensor) -> contextlib.AbstractContextManager[Any]:
+    """On CPU the multi-step RNN runs outside bf16 autocast: oneDNN's bf16 LSTM fails there on CPUs without native
+    bf16 whenever it is given a state or unpacked input. Elsewhere, and in fp32, nothing changes."""
+    if inputs.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        return torch.autocast("cpu", enabled=False)
+    return contextlib.nullcontext()

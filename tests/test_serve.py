@@ -1,27 +1,32 @@
-"""The HTTP server: routes, cross-request batching, limits and bad requests (TestClient), and the real process."""
+"""The HTTP server over real sockets: routes, cross-request batching, limits and bad requests (uvicorn in a thread,
+httpx), and the real process."""
 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import toy_pairs
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
+pytest.importorskip("uvicorn")
 
-from fastapi.testclient import TestClient
+import httpx
+from serving import free_port, serving
 
 from seq2seq import api
 from seq2seq.config import Config, apply_overrides
 from seq2seq.decoding import DecodingOptions
+from seq2seq.errors import CheckpointError
 from seq2seq.generation import TextGenerator, train_language_model
 from seq2seq.serve import Limits, Settings, create_app, load_models
 
@@ -55,19 +60,22 @@ def models(model_dirs: dict[str, Path]) -> dict[str, api.Translator | TextGenera
     return loaded
 
 
+@contextmanager
 def client_for(models: dict[str, api.Translator | TextGenerator], settings: Settings | None = None,
-               paths: dict[str, Path] | None = None) -> TestClient:
+               paths: dict[str, Path] | None = None) -> Iterator[httpx.Client]:
+    """An HTTP client of a real server (uvicorn on loopback) serving the models, for the block."""
     app = create_app(models, settings, {name: str(path) for name, path in (paths or {}).items()})
-    return TestClient(app, raise_server_exceptions=False)
+    with serving(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
-def client(models: dict[str, api.Translator | TextGenerator], model_dirs: dict[str, Path]) -> Iterator[TestClient]:
+def client(models: dict[str, api.Translator | TextGenerator], model_dirs: dict[str, Path]) -> Iterator[httpx.Client]:
     with client_for(models, Settings(limits=Limits(max_texts=8, max_chars=100)), model_dirs) as client:
         yield client
 
 
-def test_health_models_docs_and_page(client: TestClient) -> None:
+def test_health_models_docs_and_page(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     found = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
     assert found["reverse"]["task"] == "translate" and found["reverse"]["attention"] is True
@@ -78,7 +86,7 @@ def test_health_models_docs_and_page(client: TestClient) -> None:
     assert page.status_code == 200 and "<canvas" not in page.text and "http" not in page.text.split("<script")[0]
 
 
-def test_translate_matches_the_python_api(client: TestClient, models: dict) -> None:
+def test_translate_matches_the_python_api(client: httpx.Client, models: dict) -> None:
     texts = ["a b c d", "e f g h i"]
     answer = client.post("/v1/translate", json={"texts": texts, "attention": True}).json()["translations"]
     expected = models["reverse"].translate_detailed(texts, DecodingOptions())
@@ -89,7 +97,7 @@ def test_translate_matches_the_python_api(client: TestClient, models: dict) -> N
         assert found[0]["log_prob"] == pytest.approx(wanted[0].log_prob, abs=1e-4)
 
 
-def test_beam_n_best_and_seeded_samples(client: TestClient) -> None:
+def test_beam_n_best_and_seeded_samples(client: httpx.Client) -> None:
     beam = client.post("/v1/translate", json={"texts": ["a b c"], "strategy": "beam", "beam_size": 4, "n_best": 3,
                                               "length_penalty": 0.0}).json()["translations"][0]
     assert len(beam) == 3 and [t["log_prob"] for t in beam] == sorted((t["log_prob"] for t in beam), reverse=True)
@@ -114,18 +122,48 @@ def test_concurrent_requests_are_batched_and_answered_as_alone(models: dict) -> 
     assert batches < len(texts) // 2  # the first alone (nothing else in flight yet), the others together
 
 
-def test_generate_stream_and_chat(client: TestClient) -> None:
+def test_generate_stream_and_chat(client: httpx.Client) -> None:
     body = {"model": "lm", "prompt": "the", "temperature": 0.8, "max_length": 20, "seed": 3}
     texts = client.post("/v1/generate", json={**body, "num": 2}).json()["texts"]
     assert len(texts) == 2 and all(text.startswith("the") for text in texts)
     alone = client.post("/v1/generate", json=body).json()["texts"][0]
     with client.stream("POST", "/v1/generate", json={**body, "stream": True}) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["transfer-encoding"] == "chunked"  # sent in pieces, not as one body
         events = [line for line in response.iter_lines() if line]
     pieces = [json.loads(line[6:])["text"] for line in events if line.startswith("data: {\"text\"")]
     assert events[-2] == "event: done" and len(pieces) > 1 and "the" + "".join(pieces) == alone
     chat = client.post("/v1/chat", json={"message": "a b c", "history": ["x", "y"]}).json()
     assert chat["history"] == ["x", "y", "a b c", chat["reply"]]
+
+
+def test_an_exported_translator_is_served_on_onnx_runtime(model_dirs: dict[str, Path], models: dict,
+                                                         tmp_path: Path) -> None:
+    """serve --model EXPORT_DIR: /v1/translate and /v1/chat answer through the ONNX translator, as PyTorch does; an
+    exported language model is refused."""
+    pytest.importorskip("onnxruntime")
+    from seq2seq.export import export
+
+    export(model_dirs["reverse"], tmp_path / "export")
+    loaded, paths = load_models([f"onnx={tmp_path / 'export'}"], device="cpu")
+    texts = ["a b c d", "e f g h i"]
+    with client_for({**loaded, "reverse": models["reverse"]}, paths=paths) as client:
+        described = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+        answers = [client.post("/v1/translate", json={"texts": texts, "model": name, "attention": True}).json()
+                   for name in ("onnx", "reverse")]
+        chat = client.post("/v1/chat", json={"message": "a b c", "model": "onnx"}).json()
+    assert described["onnx"]["runtime"] == "onnxruntime" and described["onnx"]["parameters"] is None
+    assert described["reverse"]["runtime"] == "pytorch" and described["onnx"]["vocabulary"] == \
+        described["reverse"]["vocabulary"]
+    onnx, torch = (answer["translations"] for answer in answers)
+    assert [[t["text"] for t in found] for found in onnx] == [[t["text"] for t in found] for found in torch]
+    for mine, theirs in zip(onnx, torch, strict=True):
+        assert mine[0]["log_prob"] == pytest.approx(theirs[0]["log_prob"], abs=1e-4)
+        assert np.allclose(mine[0]["attention"], theirs[0]["attention"], atol=1e-3)
+    assert chat["reply"] == models["reverse"].translate(["a b c"])[0]
+    export(model_dirs["lm"], tmp_path / "lm-export")  # exported language models run in seq2seq generate only
+    with pytest.raises(CheckpointError, match="an exported language model, which only seq2seq generate runs"):
+        load_models([str(tmp_path / "lm-export")])
 
 
 BAD = [
@@ -162,7 +200,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("body", "status", "message"), BAD, ids=[str(i) for i in range(len(BAD))])
-def test_bad_translate_requests_get_4xx_naming_the_field(client: TestClient, body: object, status: int,
+def test_bad_translate_requests_get_4xx_naming_the_field(client: httpx.Client, body: object, status: int,
                                                          message: str) -> None:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     response = client.post("/v1/translate", content=content, headers={"content-type": "application/json"})
@@ -184,7 +222,7 @@ def test_bad_translate_requests_get_4xx_naming_the_field(client: TestClient, bod
     ("/v1/chat", {"message": "a", "history": [1]}, 422, "history.0: Input should be a valid string"),
     ("/v1/chat", {"message": "a", "model": "lm"}, 400, "model: 'lm' is a generate model"),
 ])
-def test_bad_generate_and_chat_requests(client: TestClient, route: str, body: dict, status: int,
+def test_bad_generate_and_chat_requests(client: httpx.Client, route: str, body: dict, status: int,
                                         message: str) -> None:
     response = client.post(route, json=body)
     assert response.status_code == status and message in response.json()["error"], response.text
@@ -208,15 +246,7 @@ def test_routes_methods_size_overload_timeout_and_metrics(models: dict) -> None:
         assert client.post("/v1/translate", json={"texts": ["a"], "max_length": 3}).status_code in (200, 503)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_the_serve_command_answers_over_real_sockets(model_dirs: dict[str, Path]) -> None:
-    import httpx
-
     port = free_port()
     command = [sys.executable, "-m", "seq2seq.cli", "serve", "--model", str(model_dirs["reverse"]),
                "--model", f"lm={model_dirs['lm']}", "--port", str(port), "--device", "cpu"]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +16,12 @@ if not CHROMIUM.exists() and not REQUIRED:
 pytest.importorskip("fastapi")
 if REQUIRED:
     import playwright.sync_api as sync_api
-    import uvicorn
 else:
     sync_api = pytest.importorskip("playwright.sync_api")
-    uvicorn = pytest.importorskip("uvicorn")
+    pytest.importorskip("uvicorn")
 
-from test_serve import free_port, trained_models  # noqa: E402
+from serving import serving  # noqa: E402
+from test_serve import trained_models  # noqa: E402
 
 from seq2seq.serve import Limits, Settings, create_app, load_models  # noqa: E402
 
@@ -37,18 +35,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A uvicorn server (in a thread of this process) serving the reversing translator and the char LM."""
     dirs = trained_models(tmp_path_factory.getbasetemp() / "serve-models")
     models, paths = load_models([f"{name}={path}" for name, path in dirs.items()], device="cpu")
-    app = create_app(models, Settings(limits=Limits(max_chars=200)), paths)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(models, Settings(limits=Limits(max_chars=200)), paths)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""`seq2seq export`: a trained model's encoder and decoder step as ONNX graphs, checked against PyTorch."""
+"""`seq2seq export`: a translation model's encoder and decoder step, or a language model's prompt reading and step,
+as ONNX graphs, checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +20,14 @@ from torch import Tensor, nn
 
 from seq2seq import checkpoint
 from seq2seq.decoder import DecoderState, Memory
-from seq2seq.errors import CheckpointError, ConfigError
-from seq2seq.files import write_text_atomically
+from seq2seq.errors import CheckpointError, ConfigError, RunDirectoryError
+from seq2seq.files import atomic_directory, write_text_atomically
+from seq2seq.language_model import LanguageModel
 from seq2seq.metadata import ModelMetadata
 from seq2seq.model import Seq2Seq
 from seq2seq.onnx import graphs
 from seq2seq.onnx.model import OnnxModel, file_sha256
-from seq2seq.options import DecodingOptions
+from seq2seq.options import GENERATION_DEFAULTS, DecodingOptions
 from seq2seq.vocab import EOS_ID, PAD_ID
 
 logger = logging.getLogger(__name__)
@@ -34,18 +35,23 @@ logger = logging.getLogger(__name__)
 OPSET = 17
 TOLERANCE = 1e-4  # largest absolute difference allowed between PyTorch's and ONNX Runtime's fp32 outputs
 CHECK_STEPS = 6  # decoder steps compared per checked batch
+Model = Seq2Seq | LanguageModel
 
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """Which of Memory's and DecoderState's tensors a model has, by their graph names (`onnx.graphs`)."""
+    """Which of Memory's and DecoderState's tensors a model has, by their graph names (`onnx.graphs`); prompt: a
+    language model, whose encoder graph reads the prompt and also returns the logits of the first new token."""
 
     memory: list[str]
     state: list[str]
     copy: bool
+    prompt: bool = False
 
     @classmethod
-    def of(cls, model: Seq2Seq, memory: Memory, state: DecoderState) -> Layout:
+    def of(cls, model: Model, memory: Memory, state: DecoderState) -> Layout:
+        if isinstance(model, LanguageModel):  # its steps read no memory; `feed` is spent by the first step
+            return cls([], graphs.hidden_names(len(state.hidden)), False, prompt=True)
         present = [name for name in graphs.MEMORY_NAMES if getattr(memory, name) is not None]
         optional = [name for name in graphs.STATE_NAMES if getattr(state, name) is not None]
         return cls(present, graphs.hidden_names(len(state.hidden)) + optional, model.config.copy)
@@ -60,22 +66,24 @@ class Layout:
 
 
 class EncoderGraph(nn.Module):
-    """src (B, S), src_lengths (B,) -> the memory's tensors, then the initial decoder state's."""
+    """src (B, S), src_lengths (B,) -> the memory's tensors, then the initial decoder state's (and with a prompt,
+    the logits of the first step, which reads no token)."""
 
-    def __init__(self, model: Seq2Seq, layout: Layout) -> None:
+    def __init__(self, model: Model, layout: Layout) -> None:
         super().__init__()
         self.model, self.layout = model, layout
 
     def forward(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, ...]:
         memory = self.model.encode(src, src_lengths)
         state = self.model.init_state(memory)
-        return (*(getattr(memory, name) for name in self.layout.memory), *self.layout.state_tensors(state))
+        first = (self.model.step(src[:, 0], state, memory)[0],) if self.layout.prompt else ()
+        return (*(getattr(memory, name) for name in self.layout.memory), *self.layout.state_tensors(state), *first)
 
 
 class StepGraph(nn.Module):
     """tokens (B,), the state's tensors, the memory's (and a copying model's extension (E,)) -> logits, state."""
 
-    def __init__(self, model: Seq2Seq, layout: Layout) -> None:
+    def __init__(self, model: Model, layout: Layout) -> None:
         super().__init__()
         self.model, self.layout = model, layout
 
@@ -84,73 +92,118 @@ class StepGraph(nn.Module):
         state = self.layout.state_from(inputs[:count])
         memory = dict(zip(self.layout.memory, inputs[count:], strict=False))
         width = self.model.tgt_vocab_size + inputs[-1].size(0) if self.layout.copy else 0  # traced: dynamic
-        logits, state = self.model.step(tokens, state, Memory(**memory, final=(), width=width))
+        read = Memory(**memory, final=(), width=width) if memory else None  # a language model reads none
+        logits, state = self.model.step(tokens, state, read)  # type: ignore[arg-type]
         return (logits, *self.layout.state_tensors(state))
 
 
-def export(model_path: str | Path, out_dir: str | Path, int8: bool = False) -> dict[str, Any]:
-    """Write the graphs, model.json and manifest.json of the model at model_path into out_dir; returns the manifest.
+def export(model_path: str | Path, out_dir: str | Path, int8: bool = False, force: bool = False) -> dict[str, Any]:
+    """Write the graphs, model.json and manifest.json of the translation or language model at model_path into the
+    directory out_dir; returns the manifest.
 
-    The exported graphs are run with ONNX Runtime on a few batches and compared with PyTorch first: a difference
-    above TOLERANCE is a CheckpointError and nothing is reported as exported.
+    The export is built in a folder beside out_dir and renamed to it only once its graphs, run with ONNX Runtime on
+    a few batches, match PyTorch: a difference above TOLERANCE is a CheckpointError, and a failed or interrupted
+    export leaves out_dir as it was. An existing non-empty out_dir is a ConfigError unless force, which replaces an
+    earlier export (never a directory without its manifest).
     """
+    out = Path(out_dir)
+    _check_out(out, force)
     file = checkpoint.resolve_checkpoint(model_path)
     tensors, values = checkpoint.load_checkpoint(file)
     metadata = ModelMetadata.from_dict(values, str(file))
-    if metadata.task != "seq2seq":
-        raise ConfigError(f"{file}: export supports translation models (task seq2seq), not task {metadata.task}")
-    model = Seq2Seq(metadata.config.model, len(metadata.vocabs[0]), len(metadata.vocabs[1]))
+    model = _model(metadata, file)
     checkpoint.load_model_weights(model, tensors, file)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    layout = _write_graphs(model.eval(), out)
-    manifest = _manifest(file, out, layout, len(metadata.vocabs[1]))
-    manifest["check"] = {"tolerance": TOLERANCE, "fp32_max_difference": check(model, out, manifest)}
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_directory(out, replace=force) as building:
+            return _build(model.eval(), metadata, file, building, out, int8)
+    except OSError as error:
+        raise RunDirectoryError(f"{out}: cannot write the export: {error.strerror or error}") from None
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """Before any work: --out must be new, empty, or with force an earlier export."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: is a file, not a directory (choose another --out)")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not force:
+        raise ConfigError(f"{out}: exists and is not empty (choose another --out, or --force to replace an export)")
+    if not (out / graphs.MANIFEST).is_file():
+        raise ConfigError(f"{out}: not an export (no {graphs.MANIFEST}); --force replaces only an earlier export")
+
+
+def _model(metadata: ModelMetadata, file: Path) -> Model:
+    """The untrained model of the checkpoint's task: Seq2Seq or LanguageModel."""
+    sizes = [len(vocab) for vocab in metadata.vocabs]
+    if metadata.task == "seq2seq":
+        return Seq2Seq(metadata.config.model, sizes[0], sizes[1])
+    if metadata.task == "lm":
+        return LanguageModel(metadata.config.model, sizes[0])
+    raise ConfigError(f"{file}: export supports translation (seq2seq) and language models (lm), not task "
+                      f"{metadata.task}")
+
+
+def _build(model: Model, metadata: ModelMetadata, file: Path, directory: Path, out: Path,
+           int8: bool) -> dict[str, Any]:
+    """Export and check the graphs in directory (to become out), then write the metadata and manifest."""
+    layout = _write_graphs(model, directory)
+    manifest = _manifest(file, directory, layout, metadata)
+    largest = check(model, directory, manifest)
+    if largest > TOLERANCE:
+        raise CheckpointError(f"{out}: the exported graphs differ from PyTorch by {largest:.2e} (> {TOLERANCE:.0e}); "
+                              "nothing was exported")
+    manifest["check"] = {"tolerance": TOLERANCE, "fp32_max_difference": largest}
     if int8:
-        manifest.update(_quantize(out, model, manifest))
-    write_text_atomically(out / graphs.METADATA, json.dumps(metadata.to_dict()))
-    write_text_atomically(out / graphs.MANIFEST, json.dumps(manifest, indent=2))
+        manifest.update(_quantize(directory, model, manifest))
+    write_text_atomically(directory / graphs.METADATA, json.dumps(metadata.to_dict()))
+    write_text_atomically(directory / graphs.MANIFEST, json.dumps(manifest, indent=2))
     return manifest
 
 
-def _manifest(file: Path, out: Path, layout: Layout, target_vocab_size: int) -> dict[str, Any]:
-    return {"format": graphs.FORMAT, "task": "seq2seq", "opset": OPSET, "precision": "fp32",
+def _manifest(file: Path, out: Path, layout: Layout, metadata: ModelMetadata) -> dict[str, Any]:
+    decoding = GENERATION_DEFAULTS if layout.prompt else DecodingOptions()
+    return {"format": graphs.FORMAT, "task": metadata.task, "opset": OPSET, "precision": "fp32",
             "checkpoint": {"file": file.name, "sha256": file_sha256(file)},
             "graphs": {name: file_sha256(out / name) for name in (graphs.ENCODER, graphs.STEP)},
-            "layout": {**dataclasses.asdict(layout), "target_vocab_size": target_vocab_size},
-            "decoding": dataclasses.asdict(DecodingOptions()), "metadata": graphs.METADATA,
+            "layout": {**dataclasses.asdict(layout), "target_vocab_size": len(metadata.vocabs[-1])},
+            "decoding": dataclasses.asdict(decoding), "metadata": graphs.METADATA,
             "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__}}
 
 
-def sample_batch(model: Seq2Seq, lengths: list[int], seed: int = 0) -> tuple[Tensor, Tensor]:
+def sample_batch(model: Model, lengths: list[int], seed: int = 0) -> tuple[Tensor, Tensor]:
     """Random source ids (B, S), padded, of the given lengths; a copying model's include ids past the vocabulary."""
     generator = torch.Generator().manual_seed(seed)
-    high = model.src_vocab_size + (3 if model.config.copy else 0)
+    vocabulary = model.src_vocab_size if isinstance(model, Seq2Seq) else model.generator.out_features
+    high = vocabulary + (3 if model.config.copy else 0)
     src = torch.randint(EOS_ID + 1, high, (len(lengths), max(lengths)), generator=generator)
     src = src.masked_fill(torch.arange(max(lengths)) >= torch.tensor(lengths).unsqueeze(1), PAD_ID)
     return src, torch.tensor(lengths)
 
 
-def _write_graphs(model: Seq2Seq, out: Path) -> Layout:
+BATCH, SOURCE = "batch", "source"  # the graphs' dynamic axes
+
+
+def _axes(name: str) -> dict[int, str]:
+    """The dynamic axes of a memory or state tensor (or the logits) by its graph name."""
+    axis = graphs.batch_axis(name)
+    if axis is None:
+        return {0: "extension"}
+    return {axis: BATCH, 1: SOURCE} if name in ("outputs", "keys", "mask", "source", "attention", "coverage") \
+        else {axis: BATCH}
+
+
+def _write_graphs(model: Model, out: Path) -> Layout:
     """Export the encoder and step graphs (dynamic batch and source length) into out."""
     src, src_lengths = sample_batch(model, [5, 3])
     with torch.no_grad():
         memory = model.encode(src, src_lengths)
         state = model.init_state(memory)
     layout = Layout.of(model, memory, state)
-    batch, source = "batch", "source"
-
-    def axes(name: str) -> dict[int, str]:
-        axis = graphs.batch_axis(name)
-        if axis is None:
-            return {0: "extension"}
-        return {axis: batch, 1: source} if name in ("outputs", "keys", "mask", "source", "attention", "coverage") \
-            else {axis: batch}
-
-    encoder_outputs = layout.memory + layout.state
+    encoder_outputs = layout.memory + layout.state + ([graphs.LOGITS] if layout.prompt else [])
     _export(EncoderGraph(model, layout), (src, src_lengths), out / graphs.ENCODER, ["src", "src_lengths"],
-            encoder_outputs, {"src": {0: batch, 1: source}, "src_lengths": {0: batch},
-                              **{name: axes(name) for name in encoder_outputs}})
+            encoder_outputs, {"src": {0: BATCH, 1: SOURCE}, "src_lengths": {0: BATCH},
+                              **{name: _axes(name) for name in encoder_outputs}})
     step_inputs = [graphs.TOKENS, *layout.state, *layout.memory] + ([graphs.EXTENSION] if layout.copy else [])
     step_outputs = [graphs.LOGITS, *(graphs.NEXT + name for name in layout.state)]
     tokens = torch.full((2,), EOS_ID + 1)
@@ -158,9 +211,9 @@ def _write_graphs(model: Seq2Seq, out: Path) -> Layout:
     if layout.copy:
         inputs = (*inputs, torch.zeros(3))
     _export(StepGraph(model, layout), inputs, out / graphs.STEP, step_inputs, step_outputs,
-            {graphs.TOKENS: {0: batch}, graphs.LOGITS: {0: batch, **({1: "width"} if layout.copy else {})},
-             **{name: axes(name) for name in step_inputs[1:]},
-             **{graphs.NEXT + name: axes(name) for name in layout.state}})
+            {graphs.TOKENS: {0: BATCH}, graphs.LOGITS: {0: BATCH, **({1: "width"} if layout.copy else {})},
+             **{name: _axes(name) for name in step_inputs[1:]},
+             **{graphs.NEXT + name: _axes(name) for name in layout.state}})
     return layout
 
 
@@ -187,20 +240,15 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 @torch.no_grad()
-def check(model: Seq2Seq, out: Path, manifest: dict[str, Any], tolerance: float = TOLERANCE) -> float:
-    """The largest absolute difference between PyTorch and the exported graphs over the encoder's outputs and
-    CHECK_STEPS decoder steps on a few random batches; above tolerance it is a CheckpointError."""
+def check(model: Model, out: Path, manifest: dict[str, Any]) -> float:
+    """The largest absolute difference between PyTorch and the exported graphs in out over the encoder's outputs
+    and CHECK_STEPS decoder steps on a few random batches."""
     onnx_model = OnnxModel(out, manifest, threads=1)
-    largest = 0.0
-    for seed, lengths in enumerate(([7, 4, 1], [1], [12, 12, 3, 9])):
-        largest = max(largest, _difference(model, onnx_model, *sample_batch(model, lengths, seed)))
-    if largest > tolerance:
-        raise CheckpointError(f"{out}: the exported graphs differ from PyTorch by {largest:.2e} (> {tolerance:.0e}); "
-                              "nothing was exported")
-    return largest
+    return max(_difference(model, onnx_model, *sample_batch(model, lengths, seed))
+               for seed, lengths in enumerate(([7, 4, 1], [1], [12, 12, 3, 9])))
 
 
-def _difference(model: Seq2Seq, onnx_model: OnnxModel, src: Tensor, src_lengths: Tensor) -> float:
+def _difference(model: Model, onnx_model: OnnxModel, src: Tensor, src_lengths: Tensor) -> float:
     """Largest absolute difference of the memory, the states and the logits over CHECK_STEPS steps."""
     memory = model.encode(src, src_lengths)
     state = model.init_state(memory)
@@ -224,17 +272,16 @@ def _largest(mine: Tensor, theirs: np.ndarray) -> float:
     return float(np.abs(mine.float().numpy() - theirs.astype(np.float32)).max(initial=0.0))
 
 
-def _quantize(out: Path, model: Seq2Seq, manifest: dict[str, Any]) -> dict[str, Any]:
+def _quantize(out: Path, model: Model, manifest: dict[str, Any]) -> dict[str, Any]:
     """Replace the graphs by ONNX Runtime's dynamic int8 quantization of their weights; returns the manifest's
     updated entries, with the largest difference from PyTorch measured (not bounded: int8 changes the numbers)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     for name in (graphs.ENCODER, graphs.STEP):
-        with tempfile.TemporaryDirectory() as scratch, _quiet_stderr():
-            quantized = Path(scratch) / name
+        quantized = out / f"int8-{name}"
+        with _quiet_stderr():
             quantize_dynamic(out / name, quantized, weight_type=QuantType.QInt8)
-            os.replace(quantized, out / name)
+        os.replace(quantized, out / name)
     hashes = {name: file_sha256(out / name) for name in (graphs.ENCODER, graphs.STEP)}
-    difference = check(model, out, {**manifest, "graphs": hashes}, tolerance=float("inf"))
     return {"precision": "int8", "graphs": hashes,
-            "check": {**manifest["check"], "int8_max_difference": difference}}
+            "check": {**manifest["check"], "int8_max_difference": check(model, out, {**manifest, "graphs": hashes})}}

@@ -1,4 +1,4 @@
-"""The command line of ONNX export: `seq2seq export`, and exported directories in translate / evaluate."""
+"""The command line of ONNX export: `seq2seq export`, and exported directories in translate / evaluate / generate."""
 
 from __future__ import annotations
 
@@ -7,20 +7,25 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from seq2seq import api
-from seq2seq.errors import ConfigError
+from seq2seq import api, generation
+from seq2seq.errors import CheckpointError, ConfigError
 
 MANIFEST = "manifest.json"  # = seq2seq.onnx.graphs.MANIFEST, named here so that plain checkpoints load without onnx
+OTHER_TASK = {"seq2seq": "an exported translation model, not a language model (use seq2seq translate)",
+              "lm": "an exported language model, which only seq2seq generate runs"}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "export", help="export a translation model to ONNX (runs without PyTorch: seq2seq.onnx)",
-        description="Write the encoder and the decoder step as ONNX graphs, the tokenizers, vocabularies and a "
-                    "manifest into --out; the graphs are checked against PyTorch before the export is reported. "
-                    "seq2seq translate / evaluate --model OUT then run on ONNX Runtime.")
-    parser.add_argument("--model", required=True, help="run directory or checkpoint file of a translation model")
-    parser.add_argument("--out", required=True, help="directory to write the export into")
+        "export", help="export a translation or language model to ONNX (runs without PyTorch: seq2seq.onnx)",
+        description="Write the encoder (a language model's prompt reading) and the decoder step as ONNX graphs, the "
+                    "tokenizers, vocabularies and a manifest into --out; the graphs are checked against PyTorch "
+                    "before --out appears. seq2seq translate / evaluate (generate for a language model) --model OUT "
+                    "then run on ONNX Runtime.")
+    parser.add_argument("--model", required=True, help="run directory or checkpoint file of a translation model or "
+                                                       "a language model")
+    parser.add_argument("--out", required=True, help="directory to write the export into (new or empty)")
+    parser.add_argument("--force", action="store_true", help="replace --out when it holds an earlier export")
     parser.add_argument("--int8", action="store_true",
                         help="quantize the weights to int8 (ONNX Runtime dynamic quantization): smaller; on CPU "
                              "check bench/onnx_runtime.py's figures before choosing it")
@@ -29,12 +34,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from seq2seq.export import export
 
-    manifest = export(args.model, args.out, int8=args.int8)
+    manifest = export(args.model, args.out, int8=args.int8, force=args.force)
     check = manifest["check"]
     print(f"exported {args.model} to {args.out} ({manifest['precision']}, opset {manifest['opset']}); largest "
           f"difference from PyTorch in fp32: {check['fp32_max_difference']:.1e} (tolerance {check['tolerance']:.0e})"
           + (f", in int8: {check['int8_max_difference']:.1e}" if "int8_max_difference" in check else ""))
-    print(f"try: seq2seq translate --model {args.out}")
+    print(f"try: seq2seq {'generate' if manifest['task'] == 'lm' else 'translate'} --model {args.out}")
     return 0
 
 
@@ -43,12 +48,25 @@ def is_export(models: Sequence[str]) -> bool:
     return len(models) == 1 and (Path(models[0]) / MANIFEST).is_file()
 
 
-def load(models: Sequence[str], precision: str | None, loader: Callable[..., Any] = api.load_translator) -> Any:
-    """An exported directory on ONNX Runtime (precision is then the export's own), else loader(models, ...)."""
+def load(models: Sequence[str], precision: str | None, loader: Callable[..., Any] = api.load_translator,
+         task: str = "seq2seq") -> Any:
+    """An exported directory of the task on ONNX Runtime (precision is then the export's own), else
+    loader(models, ...)."""
     if not is_export(models):
         return loader(models, precision=precision)
     if precision:
         raise ConfigError("--precision does not apply to an exported model (export --int8 chooses int8)")
     from seq2seq.onnx import load as load_export
 
-    return load_export(models[0])
+    loaded = load_export(models[0])
+    found = loaded.manifest.get("task", "seq2seq")
+    if found != task:
+        raise CheckpointError(f"{models[0]}: {OTHER_TASK.get(found, f'an exported model of task {found}')}")
+    return loaded
+
+
+def load_generator(model: str, precision: str | None) -> Any:
+    """The language model of `seq2seq generate`: an exported directory on ONNX Runtime, or a run directory or
+    checkpoint (`generation.load_generator`)."""
+    return load([model], precision, lambda models, precision: generation.load_generator(models[0], precision=precision),
+                task="lm")

@@ -21,7 +21,7 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
     lives in a private folder (`.NAME.*.tmp`), removed in every case, or by `remove_temporaries` after a kill.
     """
     destination = Path(destination)
-    folder = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=TEMPORARY_SUFFIX, dir=destination.parent))
+    folder = _private_folder(destination)
     try:
         written = folder / destination.name
         yield written
@@ -31,6 +31,54 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
         os.replace(written, destination)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def atomic_directory(destination: str | Path, replace: bool = False) -> Iterator[Path]:
+    """A temporary folder beside destination (whose parent must exist) to fill; the directory version of
+    `atomic_path`.
+
+    When the block succeeds its files are synced, the folder given a new folder's permissions and renamed to
+    destination, which therefore appears complete or not at all. An existing empty destination is replaced; a
+    non-empty one is an OSError unless replace: then it is moved aside, the new folder renamed in, and the old one
+    deleted (two renames: a kill between them leaves neither under the name). The temporary (`.NAME.*.tmp`) is
+    removed in every case, or by `remove_temporaries` after a kill.
+    """
+    destination = Path(destination)
+    folder = _private_folder(destination)
+    try:
+        yield folder
+        for file in (path for path in folder.rglob("*") if path.is_file()):
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.chmod(folder, 0o777 & ~_umask())
+        _rename_into_place(folder, destination, replace)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _rename_into_place(folder: Path, destination: Path, replace: bool) -> None:
+    """Rename folder to destination; with replace, a non-empty destination is moved aside first and deleted once
+    folder took its name."""
+    if not (replace and destination.is_dir() and any(destination.iterdir())):
+        os.rename(folder, destination)  # replaces an empty directory; a non-empty one is an OSError
+        return
+    aside = _private_folder(destination)
+    old = aside / destination.name
+    try:
+        os.rename(destination, old)
+        try:
+            os.rename(folder, destination)
+        except OSError:
+            os.rename(old, destination)  # the old one goes back
+            raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _private_folder(destination: Path) -> Path:
+    """A new empty folder `.NAME.*.tmp` beside destination."""
+    return Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=TEMPORARY_SUFFIX, dir=destination.parent))
 
 
 def write_text_atomically(destination: str | Path, text: str) -> None:

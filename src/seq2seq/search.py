@@ -157,7 +157,7 @@ def top(values: Array, count: int) -> tuple[Array, Array]:
 # ---- the entry point
 
 def decode(model: StepModel, src: Array, src_lengths: Array, options: DecodingOptions,
-           generator: np.random.Generator | None = None) -> list[list[Hypothesis]]:
+           generator: np.random.Generator | None = None, cap: int = 0) -> list[list[Hypothesis]]:
     """Outputs for each input, as `seq2seq.decoding.decode`: n_best with beam, num_samples with sample, one with greedy.
 
     Args:
@@ -165,9 +165,10 @@ def decode(model: StepModel, src: Array, src_lengths: Array, options: DecodingOp
         src: source ids (B, S), padded with <pad>; src_lengths: real lengths (B,).
         options: the strategy and its knobs.
         generator: random source for sampling; by default one seeded with options.seed (fresh entropy when unset).
+        cap: without options.max_length, the most output tokens of any sentence (0: none).
     """
     processors = build_processors(options)
-    limits = max_lengths(src_lengths, options.max_length)  # (B,)
+    limits = max_lengths(src_lengths, options.max_length, cap)  # (B,)
     if options.strategy == "beam":
         decoded = beam_search(model, src, src_lengths, limits, processors, given(options.beam_size, DEFAULT_BEAM_SIZE),
                               given(options.length_penalty, 1.0), given(options.n_best, 1))
@@ -179,12 +180,14 @@ def decode(model: StepModel, src: Array, src_lengths: Array, options: DecodingOp
     return _hypotheses(decoded, src_lengths, options.per_input)
 
 
-def max_lengths(src_lengths: Array, max_length: int = 0) -> Array:
-    """Output tokens allowed per sentence (B,), </s> included: max_length, or when 0 ceil(a * S) + b."""
+def max_lengths(src_lengths: Array, max_length: int = 0, cap: int = 0) -> Array:
+    """Output tokens allowed per sentence (B,), </s> included: max_length, or when 0 ceil(a * S) + b, at most cap
+    (when above 0; see `options.output_cap`)."""
     if max_length:
         return np.full_like(src_lengths, max_length)
     ratio, offset = RELATIVE_MAX_LENGTH
-    return np.ceil(src_lengths * np.float32(ratio)).astype(np.int64) + offset
+    relative = np.ceil(src_lengths * np.float32(ratio)).astype(np.int64) + offset
+    return np.minimum(relative, cap) if cap else relative
 
 
 def _hypotheses(decoded: Decoded, src_lengths: Array, per_input: int) -> list[list[Hypothesis]]:

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 FORMAT = "seq2seq-onnx-1"
 MANIFEST, METADATA = "manifest.json", "model.json"
-ENCODER, STEP = "encoder.onnx", "step.onnx"
+ENCODER, STEP = "encoder.onnx", "step.onnx"  # a language model's encoder graph reads the prompt
 TOKENS, LOGITS, EXTENSION = "tokens", "logits", "extension"
 NEXT = "next_"  # the step graph's output of state tensor X is named next_X
 MEMORY_NAMES = ("outputs", "keys", "mask", "source")  # `decoder.Memory`'s tensors, in this order

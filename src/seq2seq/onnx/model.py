@@ -76,7 +76,9 @@ def open_session(path: Path, expected_sha256: str, threads: int = 0) -> onnxrunt
 class OnnxModel:
     """The two graphs of an export: encoder (src, src_lengths) -> memory and initial state; step (tokens, state,
     memory) -> (logits, state). A copying model's logits are log-probabilities over the vocabulary and the batch's
-    extension, as `Seq2Seq.step`."""
+    extension, as `Seq2Seq.step`. A language model's encoder graph reads `<s> prompt` into the state and also
+    returns the logits of the first new token, which its first step returns without reading a token, as
+    `LanguageModel.step`."""
 
     def __init__(self, directory: Path, manifest: dict[str, Any], threads: int = 0) -> None:
         graphs = manifest["graphs"]
@@ -86,6 +88,7 @@ class OnnxModel:
         self.step_inputs = [node.name for node in self.decoder.get_inputs()]
         self.target_vocab_size: int = manifest["layout"]["target_vocab_size"]
         self.copy: bool = manifest["layout"]["copy"]
+        self.prompt: bool = manifest["layout"].get("prompt", False)
 
     def encode(self, src: Array, src_lengths: Array) -> Memory:
         """Run the encoder over src (B, S) (int64 ids, padded with <pad>) of lengths (B,)."""
@@ -96,7 +99,8 @@ class OnnxModel:
         if self.copy:  # the output distribution covers the vocabulary and the ids the batch's sources extend it with
             width = max(self.target_vocab_size, int(src.max()) + 1)
             memory[EXTENSION] = np.zeros(width - self.target_vocab_size, dtype=np.float32)
-        return Memory(memory, Arrays({name: values[name] for name in self.state_names}))
+        initial = self.state_names + ([LOGITS] if self.prompt else [])
+        return Memory(memory, Arrays({name: values[name] for name in initial}))
 
     def init_state(self, memory: Memory) -> Arrays:
         """The decoder state before the first step (from the encoder graph)."""
@@ -106,6 +110,9 @@ class OnnxModel:
 
     def step(self, tokens: Array, state: Arrays, memory: Memory) -> tuple[Array, Arrays]:
         """Feed one token per row (B,); returns logits (B, V) and the new state."""
+        if LOGITS in state.values:  # a language model's first step: the prompt's logits, no token read
+            values = dict(state.values)
+            return values.pop(LOGITS), Arrays(values)
         feeds = {TOKENS: tokens.astype(np.int64), **state.values, **memory.values}
         outputs = self.decoder.run([LOGITS, *(NEXT + name for name in self.state_names)],
                                    {name: feeds[name] for name in self.step_inputs})

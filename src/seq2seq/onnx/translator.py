@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from seq2seq import search
-from seq2seq.errors import CheckpointError
 from seq2seq.metadata import ModelMetadata
-from seq2seq.onnx.graphs import MANIFEST, METADATA, Array
-from seq2seq.onnx.model import OnnxModel, read_manifest
-from seq2seq.options import BATCH_SIZE, DecodingOptions, Hypothesis, with_knobs
-from seq2seq.vocab import PAD, PAD_ID
+from seq2seq.onnx.graphs import Array
+from seq2seq.onnx.model import OnnxModel
+from seq2seq.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
+from seq2seq.tokenizers import Tokenizer
+from seq2seq.vocab import PAD, PAD_ID, Vocab
 
 
 @dataclass
@@ -44,6 +42,16 @@ class OnnxTranslator:
     def config(self) -> Any:
         return self.metadata.config
 
+    @property
+    def tokenizers(self) -> tuple[Tokenizer, ...]:
+        """(source, target), as `Translator.tokenizers`."""
+        return self.metadata.tokenizers
+
+    @property
+    def vocabs(self) -> tuple[Vocab, ...]:
+        """(source, target), as `Translator.vocabs`."""
+        return self.metadata.vocabs
+
     def translate(self, texts: Sequence[str], options: DecodingOptions | None = None, *,
                   batch_size: int = BATCH_SIZE, **knobs: Any) -> list[str] | list[list[str]]:
         """Outputs for each text, as `seq2seq.api.Translator.translate` (same knobs, same outputs in fp32)."""
@@ -66,11 +74,11 @@ class OnnxTranslator:
         ids = [row or [PAD_ID] for row, _ in encoded]
         results: list[list[Translation]] = [[] for _ in ids]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths share a batch
-        generator = np.random.default_rng(options.seed)
+        generator, cap = np.random.default_rng(options.seed), output_cap(self.metadata.target_lengths)
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             src, src_lengths = _pad([ids[i] for i in chunk])
-            for index, found in zip(chunk, search.decode(self.model, src, src_lengths, options, generator),
+            for index, found in zip(chunk, search.decode(self.model, src, src_lengths, options, generator, cap),
                                     strict=True):
                 results[index] = [self._translation(hypothesis, sources[index] or [PAD], encoded[index][1])
                                   for hypothesis in found]
@@ -117,22 +125,3 @@ def _pad(rows: list[list[int]]) -> tuple[Array, Array]:
     for index, row in enumerate(rows):
         src[index, :len(row)] = row
     return src, lengths
-
-
-def is_export(path: str | Path) -> bool:
-    """Whether path is a directory written by `seq2seq export` (it holds a manifest)."""
-    return (Path(path) / MANIFEST).is_file()
-
-
-def load(path: str | Path, threads: int = 0) -> OnnxTranslator:
-    """Load an exported model directory; threads 0 lets ONNX Runtime choose. A missing or corrupted file is a
-    CheckpointError naming it."""
-    directory = Path(path)
-    manifest = read_manifest(directory)
-    metadata_path = directory / METADATA
-    try:
-        values = json.loads(metadata_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"{metadata_path}: unreadable model description ({error})") from None
-    metadata = ModelMetadata.from_dict(values, str(metadata_path))
-    return OnnxTranslator(OnnxModel(directory, manifest, threads), metadata, manifest)

@@ -1,15 +1,20 @@
 """Serving benchmark: `seq2seq serve` under 1, 8 and 64 concurrent clients over loopback, batching on and off.
 
-usage: python bench/serve.py [--model DIR] [--data DATA] [--duration 5] [--levels 1,8,64] [--memory-requests 2000]
-                             [--no-write]
+usage: python bench/serve.py [--model DIR] [--data DATA] [--label TEXT] [--duration 5] [--levels 1,8,64]
+                             [--memory-requests 2000] [--no-write]
 
-Each client sends one-sentence translate requests for --duration seconds per level; the table gives sentences/s
-and p50 / p99 latency with cross-request batching on (--max-batch 64) and off (--max-batch 1), beside the offline
-throughput of greedy decoding at batch 64 (translate_detailed in this process). While the 8-client level runs, a
-client sends a mix of over 30 kinds of bad request: none may get a 5xx, and the server must survive. The server's
-memory is read after the first 1,000 requests and after --memory-requests. Without --model, a small toy model
-(reversing symbol sequences) is trained first (a few seconds); without --data, sentences are drawn from the
-model's source vocabulary. Writes the "Serving" section of BENCHMARKS.md unless --no-write.
+Each client sends one-sentence translate requests for --duration seconds per level, over a keep-alive connection;
+the load generator is wrk (apt-get install wrk: one thread, a Lua script cycling through the request bodies) when
+installed, else asyncio clients in this process. Only HTTP 200 answers count as throughput. The table gives
+sentences/s and p50 / p99 latency with cross-request batching on (--max-batch 64) and off (--max-batch 1); where
+the time went (inputs per batch, the share of the level the decoding thread was busy, both from the server's
+/metrics); the CPU of the server and of the load generator; and the ratio to the offline throughput of greedy
+decoding at batch 64 (translate_detailed in this process, one thread, over the same sentences), measured before,
+between and after the two servers. While the 8-client level runs, a client sends a mix of over 30 kinds of bad
+request: none may get a 5xx, and the server must survive. The server's memory is read after the first 1,000
+requests and after --memory-requests. Without --model, a small toy model (reversing symbol sequences) is trained
+first (a few seconds); without --data, sentences are drawn from the model's source vocabulary. Writes the
+"Serving" section of BENCHMARKS.md unless --no-write.
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
+import resource
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -62,23 +70,53 @@ BAD_REQUESTS: list[tuple[str, bytes]] = [
     ("/v1/translate", b"x" * (2 << 20)), ("/v1/generate", b'{"prompt": "a"}'), ("/v1/chat", b'{"message": ""}'),
     ("/v1/chat", b'{"message": "a", "history": [1]}'), ("/v1/nothing", b"{}"),
 ]
+MEMORY_CLIENTS = 64
+SENTENCES = 1024  # requests cycle through this many sentences; the offline reference decodes the same ones
+
+
+WRK_SCRIPT = """
+local bodies, index = {}, 0
+function init(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+end
+function request()
+  index = index % #bodies + 1
+  return wrk.format("POST", "/v1/translate", {["Content-Type"] = "application/json"}, bodies[index])
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests": %d, "us": %d, "status": %d, "lost": %d, "p50": %d, "p99": %d}\\n',
+    summary.requests, summary.duration, e.status, e.timeout + e.connect + e.read + e.write,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
 
 
 @dataclass
 class Level:
-    """What one load level measured."""
+    """What one load level measured: answers, latency, and where the CPU time went."""
 
-    latencies: list[float] = field(default_factory=list)
-    failures: int = 0
+    ok: int = 0  # HTTP 200 answers
+    failures: int = 0  # other answers, dropped connections and timeouts
     seconds: float = 0.0
-
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+    p50: float = float("nan")  # ms
+    p99: float = float("nan")
+    client_cpu: float = 0.0  # seconds of CPU of the load generator (and the bad-request client)
+    server_cpu: float = 0.0
+    server: dict[str, float] = field(default_factory=dict)  # batches, batched inputs, decoding seconds
 
     @property
     def throughput(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def share(self, cpu: float) -> float:
+        """CPU seconds per second of the level: cores kept busy."""
+        return cpu / self.seconds if self.seconds else 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
 
 
 def free_port() -> int:
@@ -133,55 +171,120 @@ class Connection:
             self.streams = None
 
 
-async def client(url: str, sentences: list[str], until: float, level: Level, rng: random.Random) -> None:
+async def client(url: str, bodies: list[bytes], until: float, level: Level, latencies: list[float],
+                 rng: random.Random) -> None:
     connection = Connection(url)
     try:
         while time.monotonic() < until:
             started = time.perf_counter()
             try:
-                status = await connection.post("/v1/translate",
-                                               json.dumps({"texts": [rng.choice(sentences)]}).encode())
+                status = await connection.post("/v1/translate", rng.choice(bodies))
             except (OSError, asyncio.IncompleteReadError, ValueError):
                 status = 0
                 connection.close()
             if status == 200:
-                level.latencies.append(time.perf_counter() - started)
+                level.ok += 1
+                latencies.append(time.perf_counter() - started)
             else:
                 level.failures += 1
     finally:
         connection.close()
 
 
-async def bad_client(http: httpx.AsyncClient, url: str, until: float, tally: dict[str, int]) -> None:
+async def bad_client(url: str, until: float, tally: dict[str, int]) -> None:
     """Send the bad requests in turn until `until`; count 5xx answers and dropped connections."""
     index = 0
-    while time.monotonic() < until or index < len(BAD_REQUESTS):
-        route, body = BAD_REQUESTS[index % len(BAD_REQUESTS)]
-        index += 1
-        try:
-            response = await http.post(f"{url}{route}", content=body, headers={"content-type": "application/json"})
-            tally["5xx" if response.status_code >= 500 else "4xx" if response.status_code >= 400 else "other"] += 1
-        except httpx.HTTPError:
-            tally["errors"] += 1
-        await asyncio.sleep(0.05)  # about 20 a second: a mix beside the load, not a flood
+    async with httpx.AsyncClient(timeout=60) as http:
+        while time.monotonic() < until or index < len(BAD_REQUESTS):
+            route, body = BAD_REQUESTS[index % len(BAD_REQUESTS)]
+            index += 1
+            try:
+                response = await http.post(f"{url}{route}", content=body,
+                                           headers={"content-type": "application/json"})
+                tally["5xx" if response.status_code >= 500 else "4xx" if response.status_code >= 400 else "other"] += 1
+            except httpx.HTTPError:
+                tally["errors"] += 1
+            await asyncio.sleep(0.05)  # about 20 a second: a mix beside the load, not a flood
 
 
-async def load(url: str, sentences: list[str], clients: int, duration: float,
-               tally: dict[str, int] | None = None) -> Level:
-    level, until = Level(), time.monotonic() + duration
-    limits = httpx.Limits(max_connections=clients + 2)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
-        started = time.monotonic()
-        tasks = [client(url, sentences, until, level, random.Random(i)) for i in range(clients)]
-        if tally is not None:
-            tasks.append(bad_client(http, url, until, tally))
-        await asyncio.gather(*tasks)
-        level.seconds = time.monotonic() - started
+async def python_load(url: str, bodies: list[bytes], clients: int, duration: float,
+                      tally: dict[str, int] | None) -> Level:
+    """The level with asyncio clients in this process (when wrk is not installed)."""
+    level, latencies, until = Level(), [], time.monotonic() + duration
+    started = time.monotonic()
+    tasks = [client(url, bodies, until, level, latencies, random.Random(i)) for i in range(clients)]
+    await asyncio.gather(*tasks, *([bad_client(url, until, tally)] if tally is not None else []))
+    level.seconds = time.monotonic() - started
+    level.p50, level.p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     return level
 
 
-def memory_growth(process: subprocess.Popen[bytes], url: str, sentences: list[str], total: int) -> tuple[int, int]:
-    """Server RSS after the first 1,000 requests and after `total` (sent by 8 clients)."""
+async def wrk_load(url: str, bodies: Path, clients: int, duration: float, tally: dict[str, int] | None) -> Level:
+    """The level with wrk (one thread, `clients` keep-alive connections, cycling through the bodies)."""
+    script = bodies.with_suffix(".lua")
+    script.write_text(WRK_SCRIPT)
+    seconds = max(1, round(duration))
+    command = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "60s", "-s", str(script), url, "--",
+               str(bodies)]
+    process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
+    bad = [bad_client(url, time.monotonic() + seconds, tally)] if tally is not None else []
+    (out, _), *_ = await asyncio.gather(process.communicate(), *bad)
+    if process.returncode != 0:
+        sys.exit(f"wrk failed: {shlex.join(command)}")
+    found = json.loads(out.decode().strip().splitlines()[-1])
+    return Level(ok=found["requests"] - found["status"], failures=found["status"] + found["lost"],
+                 seconds=found["us"] / 1e6, p50=found["p50"] / 1000, p99=found["p99"] / 1000)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a running process."""
+    fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU time of this process and of its children that ended (wrk)."""
+    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+
+def server_counts(url: str) -> dict[str, float]:
+    """The server's batch count, batched inputs, decoding seconds and requests in flight, from /metrics."""
+    names = {"seq2seq_batch_size_count": "batches", "seq2seq_batch_size_sum": "inputs",
+             "seq2seq_decode_seconds_sum": "decoding", "seq2seq_in_flight": "in_flight"}
+    found = dict.fromkeys(names.values(), 0.0)
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in names:
+            found[names[name]] = float(value)
+    return found
+
+
+def settle(url: str) -> None:
+    """Wait (at most a minute) until the requests a load generator left behind are answered."""
+    deadline = time.monotonic() + 60
+    while server_counts(url)["in_flight"] > 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def measure(process: subprocess.Popen[bytes], url: str, bodies: Path, clients: int, duration: float,
+            tally: dict[str, int] | None) -> Level:
+    """One load level, with the CPU time of both sides and the server's batching over it."""
+    server_before, own_before, counts_before = cpu_seconds(process.pid), own_cpu_seconds(), server_counts(url)
+    if shutil.which("wrk"):
+        level = asyncio.run(wrk_load(url, bodies, clients, duration, tally))
+    else:
+        lines = bodies.read_bytes().splitlines()
+        level = asyncio.run(python_load(url, lines, clients, duration, tally))
+    level.server_cpu, level.client_cpu = cpu_seconds(process.pid) - server_before, own_cpu_seconds() - own_before
+    counts = server_counts(url)
+    level.server = {name: counts[name] - counts_before[name] for name in ("batches", "inputs", "decoding")}
+    settle(url)
+    return level
+
+
+def memory_growth(process: subprocess.Popen[bytes], url: str, bodies: list[bytes], total: int) -> tuple[int, int]:
+    """Server RSS after the first 1,000 requests and after `total` (sent by MEMORY_CLIENTS clients)."""
 
     async def send(count: int) -> None:
         queue = iter(range(count))
@@ -189,10 +292,10 @@ def memory_growth(process: subprocess.Popen[bytes], url: str, sentences: list[st
         async def worker() -> None:
             connection = Connection(url)
             for i in queue:
-                await connection.post("/v1/translate", json.dumps({"texts": [sentences[i % len(sentences)]]}).encode())
+                await connection.post("/v1/translate", bodies[i % len(bodies)])
             connection.close()
 
-        await asyncio.gather(*(worker() for _ in range(8)))
+        await asyncio.gather(*(worker() for _ in range(MEMORY_CLIENTS)))
 
     asyncio.run(send(1000))
     first = tree_rss_bytes(process.pid)
@@ -200,18 +303,20 @@ def memory_growth(process: subprocess.Popen[bytes], url: str, sentences: list[st
     return first, tree_rss_bytes(process.pid)
 
 
-def offline(model: str, sentences: list[str], seconds: float) -> float:
-    """Sentences/s of greedy decoding at batch 64 in this process, on one thread like the server (its work
-    without HTTP)."""
+def offline(translator: api.Translator, sentences: list[str], seconds: float, size: int = 64) -> tuple[float, float]:
+    """Sentences/s of greedy decoding at batch `size` in this process, on one thread like the server (its work
+    without HTTP), and CPU ms per sentence: whole passes over the sentences in batches of `size`, for at least
+    `seconds`. Every batch counts: one sentence whose translation runs long slows its whole batch, in the server
+    as here."""
     torch.set_num_threads(1)
-    translator = api.load_translator(model)
-    batch = [sentences[i % len(sentences)] for i in range(64)]
-    translator.translate_detailed(batch, DecodingOptions(), 64)
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        translator.translate_detailed(batch, DecodingOptions(), 64)
-        done += 64
-    return done / (time.perf_counter() - started)
+    batches = [sentences[start:start + size] for start in range(0, len(sentences) - size + 1, size)] or [sentences]
+    translator.translate_detailed(batches[0], DecodingOptions(), size)
+    done, started, cpu = 0, time.perf_counter(), time.process_time()
+    while not done or time.perf_counter() - started < seconds:
+        for batch in batches:
+            translator.translate_detailed(batch, DecodingOptions(), size)
+            done += len(batch)
+    return done / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / done
 
 
 def toy_model(folder: Path) -> tuple[str, list[str]]:
@@ -229,26 +334,35 @@ def toy_model(folder: Path) -> tuple[str, list[str]]:
 
 def sentences_for(model: str, data: str | None) -> list[str]:
     if data:
-        return [pair.src for pair in load_pairs(data)][:2000]
+        return [pair.src for pair in load_pairs(data)][:SENTENCES]
     translator = api.load_translator(model)
     vocab = [token for token in translator.vocabs[0].itos if not token.startswith("<")]
     rng = random.Random(0)
-    return [translator.tokenizers[0].detokenize(rng.choices(vocab, k=rng.randint(3, 12))) for _ in range(500)]
+    return [translator.tokenizers[0].detokenize(rng.choices(vocab, k=rng.randint(3, 12))) for _ in range(SENTENCES)]
 
 
-def run_server(model: str, max_batch: int, sentences: list[str], args: argparse.Namespace
+def describe(translator: api.Translator) -> str:
+    """The model's size and shape, for the table's caption."""
+    model = translator.config.model
+    parameters = sum(p.numel() for p in translator.model.parameters())
+    return (f"{parameters / 1e6:.1f}M parameters: {model.arch} {model.rnn}, embedding {model.embedding_size}, "
+            f"hidden {model.hidden_size}, vocabularies {len(translator.vocabs[0]):,} / {len(translator.vocabs[1]):,}")
+
+
+def run_server(model: str, max_batch: int, bodies: Path, args: argparse.Namespace
                ) -> tuple[dict[int, Level], dict[str, int], tuple[int, int] | None]:
     process, url = start_server(model, max_batch)
     tally = {"4xx": 0, "5xx": 0, "other": 0, "errors": 0}
     try:
+        measure(process, url, bodies, 8, 2, None)  # warm-up: the first decodes of each batch size cost more
         levels = {}
         for clients in args.levels:
             bad = tally if clients == 8 and max_batch > 1 else None
-            levels[clients] = asyncio.run(load(url, sentences, clients, args.duration, bad))
-            print(f"max-batch {max_batch}, {clients} clients: {levels[clients].throughput:.1f} sentences/s, "
-                  f"p50 {levels[clients].percentile(0.5):.1f} ms, p99 {levels[clients].percentile(0.99):.1f} ms",
-                  file=sys.stderr)
-        memory = memory_growth(process, url, sentences, args.memory_requests) if max_batch > 1 else None
+            level = levels[clients] = measure(process, url, bodies, clients, args.duration, bad)
+            print(f"max-batch {max_batch}, {clients} clients: {level.throughput:.1f} sentences/s, p50 "
+                  f"{level.p50:.1f} ms, p99 {level.p99:.1f} ms, {level.failures} failed", file=sys.stderr)
+        lines = bodies.read_bytes().splitlines()
+        memory = memory_growth(process, url, lines, args.memory_requests) if max_batch > 1 else None
         tally["alive"] = int(process.poll() is None and httpx.get(f"{url}/healthz").status_code == 200)
     finally:
         process.terminate()
@@ -256,15 +370,21 @@ def run_server(model: str, max_batch: int, sentences: list[str], args: argparse.
     return levels, tally, memory
 
 
+def row(clients: int, name: str, level: Level, offline_speed: float) -> str:
+    batches, inputs, decoding = (level.server.get(key, 0.0) for key in ("batches", "inputs", "decoding"))
+    return (f"| {clients} | {name} | {level.throughput:.1f} | {level.p50:.1f} | {level.p99:.1f} | {level.failures} | "
+            f"{inputs / batches if batches else 0:.1f} | {level.share(decoding):.0%} | "
+            f"{level.share(level.server_cpu):.2f} | {level.server_cpu * 1000 / max(1, level.ok):.1f} | "
+            f"{level.share(level.client_cpu):.2f} | {level.throughput / offline_speed:.0%} |")
+
+
 def table(on: dict[int, Level], off: dict[int, Level], offline_speed: float) -> str:
-    lines = ["| clients | batching | sentences/s | p50 ms | p99 ms | failed | vs offline greedy batch 64 |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| clients | batching | sentences/s | p50 ms | p99 ms | failed | inputs per batch | decoding busy | "
+             "server cores | server CPU ms per sentence | load-generator cores | vs offline greedy batch 64 |",
+             "|---" * 12 + "|"]
     for clients in on:
-        for name, levels in (("on", on), ("off (--max-batch 1)", off)):
-            level = levels[clients]
-            lines.append(f"| {clients} | {name} | {level.throughput:.1f} | {level.percentile(0.5):.1f} | "
-                         f"{level.percentile(0.99):.1f} | {level.failures} | "
-                         f"{level.throughput / offline_speed:.0%} |")
+        lines.append(row(clients, "on", on[clients], offline_speed))
+        lines.append(row(clients, "off (--max-batch 1)", off[clients], offline_speed))
     return "\n".join(lines)
 
 
@@ -275,26 +395,57 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per load level (default 5)")
     parser.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 64])
     parser.add_argument("--memory-requests", type=int, default=2000, help="requests before the 2nd memory reading")
+    parser.add_argument("--label", default="MODEL_DIR", help="what the model is, for the table's caption")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
         model, sentences = (args.model, sentences_for(args.model, args.data)) if args.model else \
             toy_model(Path(scratch) / "toy")
-        on, tally, memory = run_server(model, 64, sentences, args)
-        off, _, _ = run_server(model, 1, sentences, args)
-        offline_speed = offline(model, sentences, min(args.duration, 10))
+        bodies = Path(scratch) / "bodies.jsonl"
+        bodies.write_text("".join(json.dumps({"texts": [text]}) + "\n" for text in sentences))
+        translator = api.load_translator(model)
+        speeds = [offline(translator, sentences, min(args.duration, 10))]
+        on, tally, memory = run_server(model, 64, bodies, args)
+        speeds.append(offline(translator, sentences, min(args.duration, 10)))
+        off, _, _ = run_server(model, 1, bodies, args)
+        speeds.append(offline(translator, sentences, min(args.duration, 10)))
+        alone = offline(translator, sentences[::8], min(args.duration, 10), 1)
     assert memory is not None
-    body = (f"`{shlex.join(['python', 'bench/serve.py', *(a for a in sys.argv[1:] if a != args.model)])}`"
-            f" ({'toy reversing model, 128 hidden units' if not args.model else 'MODEL_DIR'}; client and server "
-            f"share the machine's cores; {args.duration:g} s per level).\n\n{table(on, off, offline_speed)}\n\n"
-            f"Offline greedy decoding at batch 64: {offline_speed:.1f} sentences/s. "
-            f"Server memory after 1,000 requests: {memory[0] / 2**20:.0f} MiB; after {args.memory_requests:,}: "
-            f"{memory[1] / 2**20:.0f} MiB ({(memory[1] - memory[0]) / memory[0]:+.1%}). Bad requests during the "
-            f"8-client level ({len(BAD_REQUESTS)} kinds): {tally['4xx']} answered 4xx, {tally['5xx']} 5xx, "
-            f"{tally['errors']} dropped; server alive afterwards: {'yes' if tally['alive'] else 'NO'}.")
+    body = report(args, describe(translator), (on, off), [*speeds, alone], (load_before, os.getloadavg()[0]), tally,
+                  memory)
     print(body)
     if not args.no_write:
         write_section("Serving", body)
+
+
+def report(args: argparse.Namespace, model: str, levels: tuple[dict[int, Level], dict[int, Level]],
+           offline_speeds: list[tuple[float, float]], load: tuple[float, float], tally: dict[str, int],
+           memory: tuple[int, int]) -> str:
+    """The section of BENCHMARKS.md: how it was run, the table, offline speeds (at batch 64 before, between and
+    after the servers, then at batch 1), memory and bad requests."""
+    *speeds, alone = offline_speeds
+    shown = {args.model: "MODEL_DIR", args.data: "DATA", args.label: "LABEL"}
+    command = shlex.join(["python", "bench/serve.py", *(shown.get(a, a) for a in sys.argv[1:])])
+    generator = "wrk, 1 thread" if shutil.which("wrk") else "asyncio clients in the benchmark's process"
+    on, off = levels
+    ratios = ", ".join(f"{on[c].throughput / off[c].throughput:.1f}x at {c}" for c in on if off[c].throughput)
+    offline_speed = sum(speed for speed, _ in speeds) / len(speeds)
+    return (f"`{command}` ({'toy reversing model' if not args.model else args.label}, {model}; load generator: "
+            f"{generator}; it shares the machine's cores with the server, and other work ran on the machine: load "
+            f"average {load[0]:.1f} before, {load[1]:.1f} after; {args.duration:g} s per level).\n\n"
+            f"{table(on, off, offline_speed)}\n\n"
+            f"Offline greedy decoding at batch 64 (one thread, no HTTP, the same sentences): {offline_speed:.1f} "
+            f"sentences/s, the mean of {' / '.join(f'{speed:.1f}' for speed, _ in speeds)} before, between and "
+            f"after the two servers; {' / '.join(f'{cpu:.1f}' for _, cpu in speeds)} CPU ms per sentence. At batch 1 "
+            f"(every 8th sentence): {alone[0]:.1f} sentences/s, {alone[1]:.1f} CPU ms per sentence, so batching can "
+            f"gain at most about {alone[1] / (sum(cpu for _, cpu in speeds) / len(speeds)):.1f}x in CPU per "
+            f"sentence with this model on this machine. Batching on against off: "
+            f"{ratios}. Server memory after 1,000 requests: {memory[0] / 2**20:.0f} MiB; after "
+            f"{args.memory_requests:,}: {memory[1] / 2**20:.0f} MiB ({(memory[1] - memory[0]) / memory[0]:+.1%}). "
+            f"Bad requests during the 8-client level ({len(BAD_REQUESTS)} kinds): {tally['4xx']} answered 4xx, "
+            f"{tally['5xx']} 5xx, {tally['errors']} dropped; server alive afterwards: "
+            f"{'yes' if tally['alive'] else 'NO'}.")
 
 
 if __name__ == "__main__":

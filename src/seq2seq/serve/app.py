@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
@@ -25,7 +24,7 @@ from seq2seq.decoding import DecodingOptions
 from seq2seq.errors import Seq2SeqError
 from seq2seq.generation import TextGenerator
 from seq2seq.serve.batching import Batcher
-from seq2seq.serve.monitoring import Metrics
+from seq2seq.serve.monitoring import Guard, Metrics
 from seq2seq.serve.schemas import (
     ChatRequest,
     GenerateRequest,
@@ -38,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 ROUTES = ("/", "/healthz", "/metrics", "/v1/models", "/v1/translate", "/v1/generate", "/v1/chat")
-Model = Translator | TextGenerator
+Model = Translator | TextGenerator  # an exported translation model (`seq2seq.onnx.OnnxTranslator`) serves as one
 RequestT = TypeVar("RequestT", bound=BaseModel)
 
 
@@ -92,16 +91,17 @@ class Server:
 
     def start(self) -> None:
         self.batcher = Batcher(self._decode, self.executor, self.settings.max_batch,
-                               self.settings.max_wait_ms / 1000, self.metrics.batch_sizes.observe,
+                               self.settings.max_wait_ms / 1000, self.metrics.batch,
                                lambda: self.metrics.in_flight)
 
-    def model(self, name: str | None, kind: type[Model], route: str) -> tuple[str, Any]:
-        """The named model (the first one by default), which must be of the kind the route serves."""
+    def model(self, name: str | None, route: str) -> tuple[str, Any]:
+        """The named model (the first one by default), which must be of the kind the route serves: a language model
+        for /v1/generate, a translator (PyTorch or exported) for the others."""
         name = name or next(iter(self.models))
         if name not in self.models:
             raise ApiError(404, f"model: unknown model {name!r} (loaded: {', '.join(self.models)})")
         found = self.models[name]
-        if not isinstance(found, kind):
+        if isinstance(found, TextGenerator) != (route == "/v1/generate"):
             other = "/v1/generate" if isinstance(found, TextGenerator) else "/v1/translate or /v1/chat"
             raise ApiError(400, f"model: {name!r} is a {_task(found)} model and does not serve {route}; "
                                 f"use {other}")
@@ -127,7 +127,7 @@ class Server:
     def _decode(self, key: Hashable, texts: list[str]) -> list[list[Translation]]:
         name, options = key[0], key[1]  # type: ignore[index]
         translator = self.models[name]
-        assert isinstance(translator, Translator)
+        assert not isinstance(translator, TextGenerator)
         return translator.translate_detailed(texts, options, batch_size=max(1, len(texts)))
 
     def queue_depth(self) -> int:
@@ -139,7 +139,8 @@ def create_app(models: Mapping[str, Model], settings: Settings | None = None,
     """A FastAPI app serving the models (the first is the default), for uvicorn or any ASGI server.
 
     Args:
-        models: name -> a Translator (translation, G2P, summarization, chat) or a TextGenerator (language model).
+        models: name -> a Translator (translation, G2P, summarization, chat; or an exported one, `OnnxTranslator`)
+            or a TextGenerator (language model).
         settings: batching and limits.
         paths: name -> the run directory it was loaded from (for its training metrics in /v1/models).
     """
@@ -184,20 +185,9 @@ def _add_handlers(app: FastAPI, server: Server) -> None:
         logger.exception("internal error on %s", request.url.path)
         return _error(500, "internal error")
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started, route = time.perf_counter(), request.url.path if request.url.path in ROUTES else "other"
-        if request.method == "POST" and server.metrics.in_flight >= server.limits.max_in_flight:
-            server.metrics.rejected += 1
-            response: Response = _error(429, f"too many requests in flight (limit {server.limits.max_in_flight})")
-        else:
-            server.metrics.in_flight += 1
-            try:
-                response = await call_next(request)
-            finally:
-                server.metrics.in_flight -= 1
-        server.metrics.record(route, response.status_code, time.perf_counter() - started)
-        return response
+    limit = server.limits.max_in_flight
+    app.add_middleware(Guard, metrics=server.metrics, routes=ROUTES, max_in_flight=limit,
+                       overloaded=_error(429, f"too many requests in flight (limit {limit})"))
 
 
 def _add_pages(app: FastAPI, server: Server) -> None:
@@ -224,7 +214,7 @@ def _add_routes(app: FastAPI, server: Server) -> None:
     @app.post("/v1/translate", openapi_extra=_body(TranslateRequest))
     async def translate(request: Request) -> dict[str, Any]:
         body = await parse(request, TranslateRequest, server.limits)
-        name, translator = server.model(body.model, Translator, "/v1/translate")
+        name, translator = server.model(body.model, "/v1/translate")
         texts = [_text(text, f"texts.{index}", server.limits) for index, text in enumerate(body.texts)]
         _check_count(len(texts), server.limits.max_texts, "texts")
         if body.attention and not translator.attends():
@@ -236,7 +226,7 @@ def _add_routes(app: FastAPI, server: Server) -> None:
     @app.post("/v1/generate", openapi_extra=_body(GenerateRequest))
     async def generate(request: Request) -> Any:
         body = await parse(request, GenerateRequest, server.limits)
-        _, generator = server.model(body.model, TextGenerator, "/v1/generate")
+        _, generator = server.model(body.model, "/v1/generate")
         prompt = _text(body.prompt, "prompt", server.limits, empty=True)
         knobs = _generation_knobs(body, server.limits)
         if body.stream:
@@ -249,7 +239,7 @@ def _add_routes(app: FastAPI, server: Server) -> None:
     @app.post("/v1/chat", openapi_extra=_body(ChatRequest))
     async def chat(request: Request) -> dict[str, Any]:
         body = await parse(request, ChatRequest, server.limits)
-        _, translator = server.model(body.model, Translator, "/v1/chat")
+        _, translator = server.model(body.model, "/v1/chat")
         message = _text(body.message, "message", server.limits)
         history = [_text(turn, f"history.{i}", server.limits, empty=True) for i, turn in enumerate(body.history)]
         _check_count(len(history), server.limits.max_history, "history", allow_empty=True)
@@ -426,7 +416,7 @@ def _task(model: Model) -> str:
 
 
 def _describe(name: str, model: Model, path: str | None, settings: Settings) -> dict[str, Any]:
-    config = model.config
+    config, parameters = model.config, _parameters(model)
     if isinstance(model, TextGenerator):
         tokens = {"tgt": config.data.tgt.kind}
         vocabulary = {"tgt": len(model.vocab)}
@@ -435,12 +425,18 @@ def _describe(name: str, model: Model, path: str | None, settings: Settings) -> 
         vocabulary = {"src": len(model.vocabs[0]), "tgt": len(model.vocabs[1])}
     return {"name": name, "task": _task(model), "tokens": tokens, "vocabulary": vocabulary,
             "architecture": dataclasses.asdict(config.model), "attention": _attends(model),
-            "parameters": sum(p.numel() for p in model.model.parameters()),
+            "parameters": parameters, "runtime": "onnxruntime" if parameters is None else "pytorch",
             "chat_history": settings.chat_history, "training": _training_metrics(path)}
 
 
+def _parameters(model: Model) -> int | None:
+    """The PyTorch model's parameter count; None for an exported model (its weights are in the ONNX graphs)."""
+    parameters = getattr(model.model, "parameters", None)
+    return sum(p.numel() for p in parameters()) if parameters else None
+
+
 def _attends(model: Model) -> bool:
-    return isinstance(model, Translator) and model.attends()
+    return not isinstance(model, TextGenerator) and model.attends()
 
 
 def _training_metrics(path: str | None) -> dict[str, Any]:

@@ -1,0 +1,192 @@
+"""Speech recognition of words and short sentences spoken by espeak-ng: CER and WER on a held-out voice after a time
+budget, and the speed of transcription against real time.
+
+The data is built reproducibly from --seed (and reused when the same arguments built it before): English words of
+the CMU Pronouncing Dictionary that occur in the English side of the Tatoeba eng-fra pairs, and short Tatoeba
+sentences (2 to 6 words, letters and apostrophes only, lower-cased), spoken by 14 espeak-ng voices (en and en-us,
+variants m1-m4, f1, f2, f4) at speeds 130-190 words per minute and pitches 30-75, with white noise 30 dB below the
+speech, written as 16 kHz mono WAV. The test sets are spoken by a voice that training never hears (variant f3, speed
+160, pitch 52): the training words again, new words, and new sentences.
+
+`seq2seq train --task speech` trains for --max-time seconds (data preparation included), then `seq2seq evaluate`
+scores each test set, and the real-time factor is measured by transcribing the new words in one process.
+
+usage: python bench/speech.py [--out DIR] [--words 3000] [--repeats 2] [--sentences 1000] [--test-words 300]
+                              [--test-sentences 100] [--seed 1] [--max-time 900] [key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import run_metered, write_section
+
+from seq2seq.synthesis import Voice, espeak_available, write_speech_list
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+TRAIN_VOICES = [f"{language}+{variant}" for language in ("en", "en-us")
+                for variant in ("m1", "m2", "m3", "m4", "f1", "f2", "f4")]
+SPEEDS, PITCHES = (130, 150, 170, 190), (30, 45, 60, 75)
+TEST_VOICE = Voice("en+f3", 160, 52)  # a variant, speed and pitch that no training utterance has
+SENTENCE = re.compile(r"[a-z']+(?: [a-z']+){1,5}")
+MODEL = ["model.hidden_size=256", "model.embedding_size=128", "model.conv_channels=32", "data.batch_size=32",
+         "data.audio.time_masks=2", "data.audio.time_mask_width=10", "data.audio.freq_masks=2",
+         "data.audio.freq_mask_width=8", "train.metric=cer", "train.eval_every=250"]
+
+
+def normalised(sentence: str) -> str | None:
+    """A Tatoeba sentence lower-cased without its punctuation, when it is 2 to 6 words of letters and apostrophes."""
+    text = re.sub(r"[.,!?;:\"]", " ", sentence.lower().replace("\u2019", "'"))
+    text = " ".join(text.split())
+    return text if SENTENCE.fullmatch(text) else None
+
+
+def texts(data: Path, seed: int) -> tuple[list[str], list[str]]:
+    """Common words (CMUdict words of 2 to 12 letters found in the Tatoeba sentences) and short sentences, both
+    shuffled by seed."""
+    lines = (data / "tatoeba" / "eng-fra.tsv").read_text(encoding="utf-8").splitlines()
+    sentences = sorted({s for s in (normalised(line.split("\t")[0]) for line in lines) if s})
+    used = {word for sentence in sentences for word in sentence.split()}
+    entries = (data / "cmudict" / "train.tsv").read_text(encoding="utf-8").splitlines()
+    words = sorted({word for word in (line.split("\t")[0] for line in entries)
+                    if word in used and word.isalpha() and 2 <= len(word) <= 12})
+    rng = random.Random(seed)
+    rng.shuffle(words)
+    rng.shuffle(sentences)
+    return words, sentences
+
+
+def training_voice(rng: random.Random) -> Voice:
+    return Voice(rng.choice(TRAIN_VOICES), rng.choice(SPEEDS), rng.choice(PITCHES))
+
+
+def build(args: argparse.Namespace) -> dict[str, Path]:
+    """Write the training, dev and test lists into args.out / data (unless the same arguments wrote them)."""
+    folder = args.out / "data"
+    recipe = {key: getattr(args, key) for key in ("words", "repeats", "sentences", "test_words", "test_sentences",
+                                                  "seed")}
+    names = ("train", "dev", "test_words_seen", "test_words_new", "test_sentences")
+    lists = {name: folder / f"{name}.tsv" for name in names}
+    stamp = folder / "recipe.json"
+    if stamp.is_file() and json.loads(stamp.read_text()) == recipe and all(p.is_file() for p in lists.values()):
+        return lists
+    words, sentences = texts(args.data, args.seed)
+    if len(words) < args.words + args.test_words + 100 or len(sentences) < args.sentences + args.test_sentences + 50:
+        sys.exit(f"not enough text: {len(words)} words, {len(sentences)} sentences")
+    rng = random.Random(args.seed)
+    seen, new = words[:args.words], words[args.words:args.words + args.test_words]
+    dev_words = words[args.words + args.test_words:args.words + args.test_words + 100]
+    heard = sentences[:args.sentences]
+    items = {"train": [(text, training_voice(rng)) for text in seen * args.repeats + heard],
+             "dev": [(text, training_voice(rng)) for text in dev_words + sentences[-50:]],
+             "test_words_seen": [(text, TEST_VOICE) for text in seen[:args.test_words]],
+             "test_words_new": [(text, TEST_VOICE) for text in new],
+             "test_sentences": [(text, TEST_VOICE) for text in sentences[args.sentences:][:args.test_sentences]]}
+    started = time.monotonic()
+    for number, (name, spoken) in enumerate(items.items()):
+        write_speech_list(folder, name, spoken, args.seed * 100 + number)
+    print(f"synthesized {sum(map(len, items.values()))} utterances in {time.monotonic() - started:.0f} s", flush=True)
+    stamp.write_text(json.dumps(recipe))
+    return lists
+
+
+def evaluate(run: Path, listing: Path) -> dict[str, float]:
+    command = [sys.executable, "-m", "seq2seq.cli", "evaluate", "--model", str(run), "--data", str(listing), "--json"]
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+
+
+def real_time(run: Path, listing: Path) -> tuple[float, float]:
+    """Seconds of audio and seconds that transcribing it took (WAV reading and features included, model loading
+    not), in a process of its own."""
+    code = (
+        "import json, sys, time, soundfile\n"
+        "from seq2seq import api\n"
+        "from seq2seq.audio import read_audio_list\n"
+        f"paths = [p.src for p in read_audio_list({str(listing)!r})]\n"
+        f"transcriber = api.load({str(run)!r})\n"
+        "transcriber.transcribe(paths[:8])\n"
+        "started = time.perf_counter()\n"
+        "transcriber.transcribe(paths)\n"
+        "seconds = time.perf_counter() - started\n"
+        "print(json.dumps([sum(soundfile.info(p).duration for p in paths), seconds]))\n")
+    audio, seconds = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                               text=True).stdout)
+    return audio, seconds
+
+
+def progress(run: Path) -> dict[str, float]:
+    """The last evaluation of the run (its step and epoch)."""
+    lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [record for record in map(json.loads, lines) if record["event"] == "eval"][-1]
+
+
+def report(args: argparse.Namespace, scores: dict[str, dict[str, float]], timing: Sequence[float]) -> str:
+    peak, wall, audio, seconds = timing
+    last = progress(args.out / "run")
+    rows = [f"| {label} | {scores[name]['cer']:.2f} | {scores[name]['wer']:.2f} | {scores[name]['exact_match']:.2f} |"
+            for name, label in (("test_words_seen", f"training words, {args.test_words} of them"),
+                                ("test_words_new", f"new words ({args.test_words})"),
+                                ("test_sentences", f"new sentences ({args.test_sentences})"))]
+    command = " ".join(["python bench/speech.py", *(f"--{key.replace('_', '-')} {getattr(args, key)}" for key in
+                        ("words", "repeats", "sentences", "test_words", "test_sentences", "seed", "max_time")),
+                        *map(shlex.quote, args.overrides)])
+    return "\n".join([
+        f"`{command}`: {args.words} words x {args.repeats} voices and {args.sentences} sentences spoken by 14 "
+        "espeak-ng voices (training), scored on the held-out voice `en+f3 -s 160 -p 52`. Model: "
+        f"`{' '.join(MODEL)}` (a bidirectional LSTM over 4x subsampled 80-channel log-mels, attention decoder over "
+        f"characters); best dev checkpoint by CER. Training took {wall:.0f} s (peak RSS {peak / 2**30:.2f} GiB), "
+        f"{last['step']} steps, {last['epoch']} epochs; data synthesis not included.", "",
+        "| held-out voice | CER % | WER % | exact % |", "|---|---|---|---|", *rows, "",
+        f"Transcription (greedy, {args.test_words} new words, {audio:.0f} s of audio): {seconds:.1f} s, "
+        f"{audio / seconds:.0f}x real time (real-time factor {seconds / audio:.3f}).",
+    ])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-speech", help="data and run folder")
+    parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder (cmudict/, tatoeba/)")
+    parser.add_argument("--words", type=int, default=3000, help="distinct training words")
+    parser.add_argument("--repeats", type=int, default=2, help="voices that speak each training word")
+    parser.add_argument("--sentences", type=int, default=1000, help="training sentences")
+    parser.add_argument("--test-words", type=int, default=300, help="words per test set (seen and new)")
+    parser.add_argument("--test-sentences", type=int, default=100, help="test sentences")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max-time", type=float, default=900.0, help="seconds of training (default 900)")
+    parser.add_argument("--no-write", action="store_true", help="print the section instead of writing BENCHMARKS.md")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for the model")
+    args = parser.parse_args()
+    if not espeak_available():
+        sys.exit("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
+    args.out = args.out.resolve()
+    lists = build(args)
+    run = args.out / "run"
+    subprocess.run(["rm", "-rf", str(run)], check=True)
+    command = [sys.executable, "-m", "seq2seq.cli", "train", "--task", "speech", "--train", str(lists["train"]),
+               "--dev", str(lists["dev"]), "--out", str(run), "--max-time", str(args.max_time), *MODEL,
+               *args.overrides]
+    _, peak, wall = run_metered(command, args.out / "train.log", dict(os.environ, TQDM_DISABLE="1"))
+    scores = {name: evaluate(run, lists[name]) for name in ("test_words_seen", "test_words_new", "test_sentences")}
+    print(json.dumps(scores), flush=True)
+    audio, seconds = real_time(run, lists["test_words_new"])
+    body = report(args, scores, (peak, wall, audio, seconds))
+    if args.no_write:
+        print(body)
+    else:
+        write_section("Speech recognition: espeak-ng voices", body)
+
+
+if __name__ == "__main__":
+    main()

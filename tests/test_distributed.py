@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from conftest import toy_pairs
 from seq2seq import api
 from seq2seq.checkpoint import load_checkpoint
 from seq2seq.config import Config, apply_overrides
+from seq2seq.corpus import prepare_corpus
 from seq2seq.distributed import process_count, rng_of_rank
 from seq2seq.errors import Seq2SeqError
 
@@ -115,6 +117,48 @@ def test_a_killed_rank_ends_the_run_with_a_clear_error(tmp_path: Path) -> None:
     assert time.monotonic() - killed < 10
     assert launcher.returncode == 1
     assert f"(pid {victim}) was killed by SIGKILL, and the other ranks were stopped" in err.splitlines()[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_two_nodes_on_loopback_train_from_a_prepared_directory(tmp_path: Path) -> None:
+    """Two torchrun "nodes" of one rank each meet at a c10d rendezvous on 127.0.0.1 (as the README's multi-node
+    command, both on this machine) and train from a prepared directory: both exit 0, rank 0 alone writes the run
+    directory, the weights are those of one process with a batch twice as large on the text, and the model
+    translates."""
+    data = tmp_path / "copy.tsv"
+    data.write_text("".join(f"{p.src}\t{p.tgt}\n" for p in PAIRS), encoding="utf-8")
+    prepare_corpus(apply_overrides(Config(), TINY), str(data), None, tmp_path / "corpus")
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{free_port()}", "--rdzv-id", run.parent.name,
+               "--local-addr", "127.0.0.1", "-m", "seq2seq.cli", "train", "--train", str(tmp_path / "corpus"),
+               "--out", str(run), *TINY[:5], "data.batch_size=8", "train.max_steps=4"]
+    nodes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True, env={**os.environ, "TQDM_DISABLE": "1"}) for _ in range(2)]
+    deadline = time.monotonic() + 120
+    try:
+        outputs = [node.communicate(timeout=max(1.0, deadline - time.monotonic())) for node in nodes]
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                os.killpg(node.pid, signal.SIGKILL)  # the node's launcher and its rank
+    assert [node.returncode for node in nodes] == [0, 0], "\n".join(err[-2000:] for _, err in outputs)
+    assert sum(f"model saved in {run}" in out for out, _ in outputs) == 1  # the node of rank 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["event"], r["step"]) for r in records] == [("train", 1), ("eval", 4)]  # one writer
+    assert load_checkpoint(run / "last.safetensors")[1]["training"]["state"]["ranks"] == 2
+    assert len(api.load_translator(run, device="cpu").translate(["a b c", "d e"])) == 2
+    torch.set_num_threads(1)
+    one_process = apply_overrides(Config(), [*TINY, "train.max_steps=4", "data.batch_size=16"])
+    api.train(one_process, PAIRS, [], tmp_path / "one")
+    expected = model_weights(tmp_path / "one")
+    for name, weight in model_weights(run).items():
+        torch.testing.assert_close(weight, expected[name], rtol=0, atol=1e-5, msg=name)
 
 
 def test_each_rank_restores_its_own_random_state_or_rank_0s() -> None:

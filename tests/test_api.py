@@ -11,6 +11,7 @@ import pytest
 from seq2seq import api, cli
 from seq2seq.decoding import DecodingOptions
 from seq2seq.errors import ConfigError
+from seq2seq.experiment_commands import temperature_sweep
 
 MODEL = Path(__file__).parent / "fixtures" / "v1" / "attention.safetensors"
 TEXTS = ["a b c", "j i h g f", "d", "e e e e e e e", "b a", "c h i"]
@@ -80,8 +81,9 @@ def test_every_decoding_option_has_a_cli_flag_with_the_same_effect() -> None:
 def test_generate_defaults_to_sampling_and_takes_the_same_flag_names() -> None:
     parser = cli.build_parser()
     args = parser.parse_args(["generate", "--model", "m", "--num-samples", "3", "--temperature", "0.5"])
-    options = cli.decoding_options(args)
+    [(header, options)] = temperature_sweep(args.decoding_defaults, cli.decoding_knobs(args))
     assert (options.strategy, options.num_samples, options.temperature, options.max_length) == ("sample", 3, 0.5, 200)
+    assert header == ""  # one temperature: no sweep headers
     assert cli.decoding_knobs(parser.parse_args(["generate", "--model", "m", "--num", "2"])) == {"num_samples": 2}
     assert isinstance(args, argparse.Namespace)
 

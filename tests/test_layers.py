@@ -15,12 +15,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "seq2seq"
 FLOORS: dict[int, set[str]] = {
     1: {"errors", "config", "vocab", "tokenizers", "metrics", "runtime", "device", "collector", "files", "plot",
         "options", "rundir", "reports"},
-    2: {"data", "text", "conversations", "download", "datasets", "labels", "checks"},
+    2: {"data", "text", "conversations", "download", "datasets", "labels", "checks", "curves",
+        "audio", "synthesis", "shards"},
     3: {"attention", "encoder", "kernels", "decoder", "model", "language_model", "ensemble", "loss", "objectives",
-        "decoding", "classifier", "search"},
-    4: {"optim", "train", "checkpoint", "metadata", "distributed", "divergence"},
-    5: {"preparation", "api", "generation", "classification"},
-    6: {"chat", "cli", "serve", "onnx", "export", "classify_command", "export_command"},
+        "decoding", "classifier", "search", "speech_encoder"},
+    4: {"optim", "train", "checkpoint", "metadata", "distributed", "divergence", "averaging", "board"},
+    5: {"preparation", "api", "generation", "classification", "speech", "corpus"},
+    6: {"chat", "cli", "serve", "onnx", "export", "classify_command", "export_command",
+        "average_command", "compare", "experiment_commands", "speech_command", "prepare_command"},
 }
 FLOOR_OF = {name: floor for floor, names in FLOORS.items() for name in names}
 

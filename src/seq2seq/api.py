@@ -1,5 +1,5 @@
-"""The Python API: `train(...)` builds and fits a model; `load(path)` returns a Translator (or a TextGenerator, or a
-TextClassifier)."""
+"""The Python API: `train(...)` builds and fits a model; `load(path)` returns a Translator (or a TextGenerator, a
+TextClassifier or a SpeechTranscriber)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ import torch
 from torch import nn
 
 from seq2seq import checkpoint, metrics
+from seq2seq.board import Sample, Sampler
 from seq2seq.checks import check_outputs_vary
 from seq2seq.classification import TextClassifier, classifier_from_checkpoint
 from seq2seq.collector import paused_gc
 from seq2seq.config import Config
+from seq2seq.corpus import open_corpus
 from seq2seq.data import Example, Pair, collate, encode_pairs, split_dev
 from seq2seq.decoding import BATCH_SIZE, DecodingOptions, Hypothesis, decode, with_knobs
 from seq2seq.device import mixed_precision, resolve_device
@@ -29,7 +31,8 @@ from seq2seq.metadata import ModelMetadata
 from seq2seq.model import Seq2Seq
 from seq2seq.objectives import sequence_loss, training_losses
 from seq2seq.options import output_cap
-from seq2seq.preparation import prepare_pairs, source_truncation
+from seq2seq.preparation import Prepared, prepare_pairs, source_truncation
+from seq2seq.speech import SpeechTranscriber, transcriber_from_checkpoint
 from seq2seq.tokenizers import Tokenizer
 from seq2seq.train import Trainer, run_training, start_run
 from seq2seq.vocab import PAD, PAD_ID, Vocab
@@ -158,11 +161,12 @@ class Translator:
 
 
 def load(path: str | Path | Sequence[str | Path], device: str = "auto", precision: str | None = None
-         ) -> Translator | TextGenerator | TextClassifier:
+         ) -> Translator | TextGenerator | TextClassifier | SpeechTranscriber:
     """Load a trained model from its run directory (best checkpoint) or a checkpoint file.
 
     A language model (task lm) comes back as a TextGenerator, like `load_generator(path)`, a classifier (task
-    classify) as a TextClassifier, like `classification.load_classifier(path)`. Several paths load an
+    classify) as a TextClassifier, like `classification.load_classifier(path)`, a speech model (task speech) as a
+    SpeechTranscriber, like `speech.load_transcriber(path)`: `load(path).transcribe(wav_paths)`. Several paths load an
     ensemble of translation models (`load_ensemble`). precision sets the autocast of decoding (default: as trained).
     """
     if not isinstance(path, str | Path):
@@ -173,6 +177,8 @@ def load(path: str | Path | Sequence[str | Path], device: str = "auto", precisio
     metadata = ModelMetadata.from_dict(values, str(file))
     if metadata.task == "classify":
         return classifier_from_checkpoint(tensors, metadata, path, device, precision)
+    if metadata.task == "speech":
+        return transcriber_from_checkpoint(tensors, metadata, path, device, precision)
     if metadata.task == "lm":
         return generator_from_checkpoint(tensors, metadata, path, device, precision)
     config, vocabs = metadata.config, metadata.vocabs
@@ -214,6 +220,8 @@ def load_translator(path: str | Path | Sequence[str | Path], device: str = "auto
     model = load(paths[0], device, precision)
     if isinstance(model, TextClassifier):
         raise CheckpointError(f"{paths[0]}: a classifier, not a translation model (use seq2seq classify)")
+    if isinstance(model, SpeechTranscriber):
+        raise CheckpointError(f"{paths[0]}: a speech model, not a translation model (use seq2seq transcribe)")
     if isinstance(model, TextGenerator):
         raise CheckpointError(f"{paths[0]}: a language model, not a translation model (use seq2seq generate)")
     return model
@@ -232,16 +240,41 @@ def train(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair]
     with paused_gc():
         prepared = prepare_pairs(config, train_pairs, dev_pairs, saved.metadata if saved else None)
     del train_pairs  # when the caller handed over its only reference, the texts are freed before training
+    trainer = _trainer(config, prepared, dev_pairs, out)
+    del prepared  # the trained weights, gradients and data go before the best checkpoint is loaded
+    run_training(trainer, saved, started)
+    del trainer
+    return load_translator(out, config.train.device)
+
+
+def train_prepared(config: Config, directory: str | Path, dev_pairs: Sequence[Pair] = (),
+                   out_dir: str | Path = "runs/model", resume: bool = False) -> Translator:
+    """`train` on a directory written by `seq2seq prepare` (`corpus.prepare_corpus`), without tokenizing: the
+    examples are read from its memory-mapped shards; its tokenizers, vocabularies and settings of preparation are
+    the run's (`Corpus.training_config`); the dev pairs are dev_pairs, or else those prepared with it."""
+    started = time.monotonic()
+    out = Path(out_dir)
+    corpus = open_corpus(directory)
+    config = corpus.training_config(config)
+    saved = start_run(config, out, resume)
+    dev_pairs = list(dev_pairs) or corpus.dev_pairs()
+    prepared = corpus.prepared(config, dev_pairs, saved.metadata if saved else None)
+    trainer = _trainer(config, prepared, dev_pairs, out)
+    del prepared
+    run_training(trainer, saved, started)
+    del trainer
+    return load_translator(out, config.train.device)
+
+
+def _trainer(config: Config, prepared: Prepared, dev_pairs: Sequence[Pair], out: Path) -> Trainer:
+    """A Trainer of a new Seq2Seq model (initialised from train.seed) on the prepared examples."""
     torch.manual_seed(config.train.seed)
     vocabs = prepared.metadata.vocabs
     model = Seq2Seq(config.model, len(vocabs[0]), len(vocabs[1]))
     scorer = _dev_scorer(prepared.metadata, dev_pairs) if config.train.metric != "loss" else None
-    trainer = Trainer(model, training_losses(config.task, config.train), config, prepared.examples,
-                      prepared.dev_examples, out, prepared.metadata.to_dict(), scorer)
-    del model, prepared  # the trained weights, gradients and data go before the best checkpoint is loaded
-    run_training(trainer, saved, started)
-    del trainer
-    return load_translator(out, config.train.device)
+    sampler = _dev_samples(prepared.metadata, dev_pairs) if config.train.tensorboard and dev_pairs else None
+    return Trainer(model, training_losses(config.task, config.train), config, prepared.examples,
+                   prepared.dev_examples, out, prepared.metadata.to_dict(), scorer, sampler)
 
 
 def saved_config(out_dir: str | Path) -> Config:
@@ -254,13 +287,30 @@ def _dev_scorer(metadata: ModelMetadata, dev_pairs: Sequence[Pair]):  # type: ig
     config = metadata.config
     if not dev_pairs:
         raise ConfigError(f"train.metric={config.train.metric} needs dev data (--dev or data.dev_size)")
-    tokenizers, vocabs = (metadata.tokenizers[0], metadata.tokenizers[1]), (metadata.vocabs[0], metadata.vocabs[1])
 
     def score(model: nn.Module) -> dict[str, float]:
-        device = next(model.parameters()).device
-        translator = Translator(model, config, tokenizers, vocabs, device)  # type: ignore[arg-type]
+        translator = _training_translator(metadata, model)
         sources, references = metrics.group_references([p.src for p in dev_pairs], [p.tgt for p in dev_pairs])
         outputs = [found[0].text for found in translator.translate_detailed(sources)]
         return metrics.score_corpus(outputs, references, (metrics.metric_group(config.train.metric),))
 
     return score
+
+
+def _training_translator(metadata: ModelMetadata, model: nn.Module) -> Translator:
+    """A Translator over the model being trained."""
+    tokenizers, vocabs = (metadata.tokenizers[0], metadata.tokenizers[1]), (metadata.vocabs[0], metadata.vocabs[1])
+    return Translator(model, metadata.config, tokenizers, vocabs,  # type: ignore[arg-type]
+                      next(model.parameters()).device)
+
+
+def _dev_samples(metadata: ModelMetadata, dev_pairs: Sequence[Pair], count: int = 3) -> Sampler:
+    """The Trainer's sampler (train.tensorboard): greedy outputs for count dev pairs spread over the dev set."""
+    head = list(dev_pairs[:: max(1, len(dev_pairs) // count)][:count])
+
+    def draw(model: nn.Module) -> list[Sample]:
+        found = _training_translator(metadata, model).translate_detailed([pair.src for pair in head])
+        return [Sample(f"dev {number}", best.text, pair.src, pair.tgt, best.attention, best.src_tokens, best.tokens)
+                for number, (pair, (best, *_)) in enumerate(zip(head, found, strict=True), start=1)]
+
+    return draw

@@ -7,6 +7,8 @@ complete checkpoint in place. Loading never unpickles anything.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,36 @@ def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], metadata: dict
         reason = error.strerror if isinstance(error, OSError) else str(error).rpartition(": ")[2]
         raise CheckpointError(f"{path.parent}: cannot write {path.name} ({reason}); the previous checkpoint is "
                               "kept") from None
+
+
+NUMBERED = "checkpoint-{step}.safetensors"
+"""The name of a kept copy of the last checkpoint (train.keep_last), by training step."""
+
+
+def keep_numbered(last: str | Path, step: int, keep: int) -> Path:
+    """Keep a copy of the last checkpoint as checkpoint-STEP.safetensors beside it (a hard link where the file
+    system allows, which `save_checkpoint`'s renames never change, else a copy; written atomically), then delete the
+    numbered checkpoints older than the keep newest."""
+    last = Path(last)
+    numbered = last.with_name(NUMBERED.format(step=step))
+    with atomic_path(numbered) as temporary:
+        try:
+            os.link(last, temporary)
+        except OSError:
+            shutil.copyfile(last, temporary)
+    for old in numbered_checkpoints(last.parent)[:-keep]:
+        old.unlink(missing_ok=True)
+    return numbered
+
+
+def numbered_checkpoints(directory: str | Path) -> list[Path]:
+    """The numbered checkpoints (checkpoint-STEP.safetensors) in directory, oldest step first."""
+    found = []
+    for path in Path(directory).glob(NUMBERED.format(step="*")):
+        step = path.name[len("checkpoint-"):-len(".safetensors")]
+        if step.isdigit():
+            found.append((int(step), path))
+    return [path for _, path in sorted(found)]
 
 
 def remove_temporaries(directory: str | Path) -> None:

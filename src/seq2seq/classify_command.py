@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +78,20 @@ def _plot_attention(results: Sequence[Classification], folder: Path) -> None:
 
 def run_train(args: argparse.Namespace, config: Config) -> int:
     """train --task classify: --train, --dev and --test are labelled texts (text<TAB>label TSV or JSONL)."""
+    return train_and_test(args, config, read_labelled, train_classifier, print_scores, "classify --model")
+
+
+def train_and_test(args: argparse.Namespace, config: Config, read: Callable[[str], list[Any]],
+                   train: Callable[..., Any], report: Callable[[dict[str, Any], bool], int], usage: str) -> int:
+    """train of a task whose --train, --dev and --test are lists that `read` loads: fit on them, print the test
+    scores with `report`, and how to use the model (`seq2seq {usage} DIR`)."""
     if not args.train:
         raise Seq2SeqError("--resume needs the same --train data as the run it continues")
-    dev = read_labelled(args.dev) if args.dev else []
-    classifier = train_classifier(config, read_labelled(args.train), dev, args.out, resume=args.resume)
+    dev = read(args.dev) if args.dev else []
+    model = train(config, read(args.train), dev, args.out, resume=args.resume)
     if args.test:
-        print_scores(classifier.evaluate(read_labelled(args.test)), as_json=False)
-    print(f"model saved in {args.out}; try: seq2seq classify --model {args.out}")
+        report(model.evaluate(read(args.test)), False)
+    print(f"model saved in {args.out}; try: seq2seq {usage} {args.out}")
     return 0
 
 

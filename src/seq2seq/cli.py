@@ -12,16 +12,31 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from seq2seq import api, chat, classify_command, distributed, export_command, plot, reports, runtime
+from seq2seq import (
+    api,
+    average_command,
+    chat,
+    classify_command,
+    distributed,
+    export_command,
+    plot,
+    prepare_command,
+    reports,
+    runtime,
+    speech_command,
+)
 from seq2seq.classification import TextClassifier
 from seq2seq.config import CHOICES, Config, apply_overrides, load_config
 from seq2seq.data import Pair, read_lines
-from seq2seq.datasets import load_pairs
+from seq2seq.datasets import is_prepared, load_pairs
 from seq2seq.decoding import BATCH_SIZE, KNOB_STRATEGY, STRATEGIES, DecodingOptions, with_knobs
 from seq2seq.device import resolve_device
 from seq2seq.errors import Seq2SeqError
+from seq2seq.experiment_commands import TEMPERATURE_FLAG, add_parsers, run_compare, run_plot, temperature_sweep
 from seq2seq.files import write_text_atomically
-from seq2seq.generation import GENERATION_DEFAULTS, TextGenerator, load_generator, train_language_model
+from seq2seq.generation import TextGenerator, train_language_model
+from seq2seq.options import GENERATION_DEFAULTS
+from seq2seq.speech import SpeechTranscriber
 from seq2seq.text import read_entries
 
 logger = logging.getLogger("seq2seq")
@@ -65,9 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_precision(evaluate)
     _add_generate(commands)
     classify_command.add_parser(commands)
+    transcribe = speech_command.add_parser(commands)
+    _add_decoding(transcribe)
+    _add_precision(transcribe)
     _add_chat(commands)
     _add_serve(commands)
     export_command.add_parser(commands)
+    prepare_command.add_parser(commands)
+    average_command.add_parser(commands)
+    add_parsers(commands)  # compare, plot
     return parser
 
 
@@ -90,7 +111,8 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "train", help="train a model", epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a seq2seq model. Data: FILE.tsv (src<TAB>tgt[<TAB>...]), FILE.jsonl ({src, tgt}), "
                     "SRC_FILE,TGT_FILE (aligned lines), or a named source: cmudict:train|dev|test, anki:fra-eng.")
-    train.add_argument("--train", help="training pairs (required unless --resume)")
+    train.add_argument("--train", help="training pairs, or a directory written by seq2seq prepare (required unless "
+                                       "--resume)")
     train.add_argument("--dev", help="dev pairs, for early stopping and the best checkpoint")
     train.add_argument("--test", help="held-out pairs scored (with sample outputs) after training")
     train.add_argument("--out", required=True, help="run directory for checkpoints and metrics.jsonl")
@@ -121,8 +143,10 @@ def _add_precision(parser: argparse.ArgumentParser) -> None:
 FLAG_ALIASES = {"no_repeat_ngram_size": ("--no-repeat-ngram",), "num_samples": ("--num",)}
 
 
-def _add_decoding(parser: argparse.ArgumentParser, defaults: DecodingOptions | None = None) -> None:
-    """--batch-size, and a flag for each DecodingOptions field (`beam_size` -> --beam-size), grouped by strategy."""
+def _add_decoding(parser: argparse.ArgumentParser, defaults: DecodingOptions | None = None,
+                  flags_of: dict[str, dict[str, Any]] | None = None) -> None:
+    """--batch-size, and a flag for each DecodingOptions field (`beam_size` -> --beam-size), grouped by strategy;
+    flags_of replaces the add_argument settings of some (by field name)."""
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"inputs per batch (default {BATCH_SIZE})")
     groups = {strategy: parser.add_argument_group(f"{strategy} (--strategy {strategy})") for strategy in STRATEGIES}
     types = typing.get_type_hints(DecodingOptions)
@@ -135,8 +159,9 @@ def _add_decoding(parser: argparse.ArgumentParser, defaults: DecodingOptions | N
             group.add_argument(*flags, dest=knob.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
             continue
         value_type = next(t for t in typing.get_args(types[knob.name]) or (types[knob.name],) if t is not type(None))
-        group.add_argument(*flags, dest=knob.name, type=value_type, default=argparse.SUPPRESS, help=help_text,
-                           metavar=knob.metadata["metavar"], choices=STRATEGIES if knob.name == "strategy" else None)
+        settings = {"type": value_type, "metavar": knob.metadata["metavar"],
+                    "choices": STRATEGIES if knob.name == "strategy" else None, **(flags_of or {}).get(knob.name, {})}
+        group.add_argument(*flags, dest=knob.name, default=argparse.SUPPRESS, help=help_text, **settings)
     parser.set_defaults(decoding_defaults=defaults or DecodingOptions())
 
 
@@ -159,8 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"train": run_train, "translate": run_translate, "summarize": run_translate,
                     "evaluate": run_evaluate, "generate": run_generate, "chat": run_chat,
-                    "classify": classify_command.run_classify,
-                    "serve": run_serve, "export": export_command.run_export}
+                    "classify": classify_command.run_classify, "transcribe": run_transcribe,
+                    "serve": run_serve, "export": export_command.run_export, "prepare": prepare_command.run_prepare,
+                    "average": average_command.run_average, "compare": run_compare, "plot": run_plot}
         return commands[args.command](args)
     except Seq2SeqError as error:
         print(f"seq2seq {args.command}: error: {error}", file=sys.stderr)
@@ -197,15 +223,22 @@ def run_train(args: argparse.Namespace) -> int:
         if processes > 1:  # the ranks run this command again (they see that torchrun started them)
             distributed.launch(processes, args.argv)
             return 0
+    prepared = bool(args.train) and is_prepared(args.train)
+    if prepared and config.task != "seq2seq":
+        raise Seq2SeqError(f"{args.train}: a prepared directory holds pairs for task seq2seq, not {config.task}")
     if config.task == "lm":
         return _train_language_model(args, config)
     if config.task == "classify":
         return classify_command.run_train(args, config)
+    if config.task == "speech":
+        return speech_command.run_train(args, config)
     if args.resume and not args.train:
         raise Seq2SeqError("--resume needs the same --train data as the run it continues")
     dev_pairs = load_pairs(args.dev) if args.dev else []
-    # handed over without a reference kept here, so that the texts are freed once they are encoded
-    translator = api.train(config, load_pairs(args.train), dev_pairs, args.out, resume=args.resume)
+    if prepared:  # tokenized by seq2seq prepare: the examples are read from its shards
+        translator = api.train_prepared(config, args.train, dev_pairs, args.out, resume=args.resume)
+    else:  # handed over without a reference kept here, so that the texts are freed once they are encoded
+        translator = api.train(config, load_pairs(args.train), dev_pairs, args.out, resume=args.resume)
     if not distributed.current().main:
         return 0
     if args.test:
@@ -279,6 +312,10 @@ def _plot_attention(results: list[list[api.Translation]], folder: Path) -> None:
         raise Seq2SeqError(f"{folder}: cannot write attention plots: {error.strerror}") from error
 
 
+def run_transcribe(args: argparse.Namespace) -> int:
+    return speech_command.run_transcribe(args, decoding_options(args))
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     options = decoding_options(args)
     translator = export_command.load(args.model, args.precision, api.load)
@@ -286,6 +323,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return classify_command.run_evaluate(args, translator, sorted(decoding_knobs(args)))
     if args.confusion:
         raise Seq2SeqError("--confusion applies to classifiers (train --task classify) only")
+    if isinstance(translator, SpeechTranscriber):
+        return speech_command.run_evaluate(args, translator, options)
     if isinstance(translator, TextGenerator):
         given = sorted(decoding_knobs(args))
         if given:
@@ -330,20 +369,23 @@ def _add_generate(commands: argparse._SubParsersAction) -> None:
         "generate", help="write text with a language model (train --task lm)",
         description="Continue a prompt in the style of the training text, one token at a time: by default sampled "
                     "at temperature 1 (below 1 safer, above 1 wilder; 0 = greedy), 200 tokens after the prompt. "
-                    "With --num-samples (or --num), the texts are separated by lines holding %%.")
-    generate.add_argument("--model", required=True, help="run directory or checkpoint file of a language model")
+                    "With --num-samples (or --num), the texts are separated by lines holding %%. A comma list of "
+                    "temperatures (--temperature 0.2,0.5,1) writes one group of texts per temperature, each after a "
+                    "line '# temperature T'.")
+    generate.add_argument("--model", required=True, help="run directory, checkpoint file or export (seq2seq export) "
+                                                          "of a language model")
     generate.add_argument("--prompt", default="", help="the start of the text (default: none, a new entry)")
     generate.add_argument("--stop-at-end", action="store_true",
                           help="end a text early where the model ends an entry (</s>)")
-    _add_decoding(generate, GENERATION_DEFAULTS)
+    _add_decoding(generate, GENERATION_DEFAULTS, {"temperature": TEMPERATURE_FLAG})
     _add_precision(generate)
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    generator = load_generator(args.model, precision=args.precision)
-    texts = generator.generate(args.prompt, args.decoding_defaults, stop_at_end=args.stop_at_end,
-                               **decoding_knobs(args))
-    sys.stdout.write("%\n".join(text + "\n" for text in texts))
+    generator = export_command.load_generator(args.model, args.precision)
+    for header, options in temperature_sweep(args.decoding_defaults, decoding_knobs(args)):
+        texts = generator.generate(args.prompt, options, stop_at_end=args.stop_at_end)
+        sys.stdout.write(header + "%\n".join(text + "\n" for text in texts))
     return 0
 
 
@@ -378,8 +420,9 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
                     "/v1/chat, /v1/models, /healthz, /metrics, and a web page at /. Concurrent requests with the "
                     "same model and options are decoded together.")
     parser.add_argument("--model", required=True, action="append", metavar="[NAME=]DIR",
-                        help="a run directory or checkpoint (DIR1,DIR2 for an ensemble); repeat for more models, the "
-                             "first is the default; a model is named after its directory unless NAME= is given")
+                        help="a run directory or checkpoint (DIR1,DIR2 for an ensemble), or a translation model's "
+                             "export (seq2seq export: runs on ONNX Runtime); repeat for more models, the first is the "
+                             "default; a model is named after its directory unless NAME= is given")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--max-batch", type=int, default=64, help="most sentences per batched decode (default 64)")

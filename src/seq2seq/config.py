@@ -15,7 +15,7 @@ import yaml
 from seq2seq.errors import ConfigError
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "task": ("seq2seq", "lm", "classify"),
+    "task": ("seq2seq", "lm", "classify", "speech"),
     "kind": ("char", "word", "subword"),
     "arch": ("context", "repeat", "attention"),
     "rnn": ("lstm", "gru"),
@@ -43,6 +43,20 @@ class TokenizerConfig:
 
 
 @dataclass
+class AudioConfig:
+    """Speech (task speech): log-mel features of 16 kHz mono WAV files, and SpecAugment masks while training."""
+
+    n_mels: int = 80  # mel filterbank channels per frame
+    n_fft: int = 512  # FFT size in samples (a 25 ms window is 400 samples)
+    win_length: int = 400  # window length in samples
+    hop_length: int = 160  # samples between frames (10 ms)
+    time_masks: int = 0  # SpecAugment while training: time masks per utterance (0 = off)
+    time_mask_width: int = 20  # the most frames one time mask covers
+    freq_masks: int = 0  # frequency masks per utterance (0 = off)
+    freq_mask_width: int = 8  # the most mel channels one frequency mask covers
+
+
+@dataclass
 class DataConfig:
     """Tokenization per side, length filtering and batching."""
 
@@ -58,6 +72,7 @@ class DataConfig:
     window: int = 100  # lm: tokens per training window (truncated backpropagation through time)
     entries: str = "file"  # lm: one entry (<s> ... </s>) is a whole file, a line, or text between delimiter lines
     entry_delimiter: str = "%"  # lm, entries=delimiter: the line that separates entries (fortune files)
+    audio: AudioConfig = field(default_factory=AudioConfig)  # speech: features and augmentation
 
 
 @dataclass
@@ -77,6 +92,7 @@ class ModelConfig:
     copy: bool = False  # attention: pointer-generator; may copy source tokens, unknown ones too (one shared vocabulary)
     coverage: bool = False  # attention: the sum of past attention feeds the scores, and a loss penalises re-attending
     pooling: str = "attention"  # classify: encoder outputs -> one vector: last state, mean, max or attention
+    conv_channels: int = 32  # speech: channels of the two stride-2 convolutions before the encoder RNN
 
 
 @dataclass
@@ -105,6 +121,9 @@ class TrainConfig:
     threads: int = 0  # CPU threads; 0 = torch's default
     accumulate: int = 1  # batches summed into one update; the effective batch is accumulate x batch x ranks
     class_weights: bool = False  # classify: weight each label's loss by its inverse training frequency
+    keep_last: int = 0  # also keep the last K 'last' checkpoints as checkpoint-STEP.safetensors (0 = none)
+    tensorboard: bool = False  # write scalars, dev samples and attention images to <run dir>/tensorboard/
+    sample_temperatures: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.2])  # lm: a sample each, per eval
 
 
 @dataclass
@@ -189,6 +208,10 @@ def _coerce(value: Any, expected: Any, key: str, source: str) -> Any:
     if expected is float and isinstance(value, str):  # YAML 1.1 reads 5e-4 (no dot) as a string
         with contextlib.suppress(ValueError):
             value = float(value)
+    if typing.get_origin(expected) is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: {key} must be a list, e.g. [0.5, 1.0], got {value!r}")
+        return [_coerce(item, typing.get_args(expected)[0], key, source) for item in value]
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ConfigError(f"{source}: {key} must be {expected.__name__}, got {value!r}")
     if name in CHOICES and value not in CHOICES[name]:
@@ -234,6 +257,8 @@ def validate(config: Config) -> None:
         _validate_language_model(config)
     elif config.task == "classify":
         _validate_classifier(config)
+    elif config.task == "speech":
+        _validate_speech(config)
     elif config.train.metric in CLASSIFIER_METRICS or config.train.class_weights:
         raise ConfigError(f"train.metric=accuracy|macro_f1 and train.class_weights apply to task classify only, not "
                           f"{config.task}")
@@ -276,3 +301,25 @@ def _validate_classifier(config: Config) -> None:
                           "or macro_f1)")
     if config.model.copy or config.model.coverage:
         raise ConfigError("model.copy and model.coverage do not apply to task classify (there is no decoder)")
+
+
+SPEECH_METRICS = ("loss", "cer", "wer", "exact_match")
+
+
+def _validate_speech(config: Config) -> None:
+    """A speech model reads log-mel frames (no source tokens to copy) and writes text."""
+    if config.train.metric not in SPEECH_METRICS:
+        raise ConfigError(f"train.metric={config.train.metric} does not apply to task speech (use "
+                          f"{', '.join(SPEECH_METRICS)})")
+    if config.model.copy:
+        raise ConfigError("model.copy does not apply to task speech (the source is audio, not tokens)")
+    if config.model.coverage:
+        _validate_copy_and_coverage(config)
+    audio = config.data.audio
+    for name in ("n_mels", "n_fft", "win_length", "hop_length"):
+        if getattr(audio, name) < 1:
+            raise ConfigError(f"data.audio.{name} must be at least 1")
+    if audio.win_length > audio.n_fft:
+        raise ConfigError(f"data.audio.win_length={audio.win_length} must not exceed data.audio.n_fft={audio.n_fft}")
+    if config.model.conv_channels < 1:
+        raise ConfigError("model.conv_channels must be at least 1")

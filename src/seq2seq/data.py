@@ -7,11 +7,13 @@ import json
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
 from seq2seq.errors import DataError
 from seq2seq.tokenizers import Tokenizer
@@ -29,9 +31,9 @@ class Pair(NamedTuple):
 
 
 class Example(NamedTuple):
-    """Token ids of one pair; tgt holds <s> ... </s>."""
+    """Token ids of one pair; tgt holds <s> ... </s>. A speech example's src is its frames (S, F), floats."""
 
-    src: list[int]
+    src: list[int] | Tensor
     tgt: list[int]
 
 
@@ -54,63 +56,89 @@ class Batch:
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text without newline); lines end at \\n, \\r\\n or \\r; bad UTF-8 raises DataError naming the
-    line and column."""
+    """Yield (line number, text without newline), reading one line at a time (a file larger than memory too); lines
+    end at \\n, \\r\\n or \\r; bad UTF-8 raises DataError naming the line and column."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        handle = open(path, "rb")  # noqa: SIM115 (closed by the with below, inside the generator)
     except OSError as error:
         raise DataError(f"{path}: cannot read: {error.strerror}") from error
-    raw = raw.removeprefix(codecs.BOM_UTF8)  # files saved by Windows editors may start with a byte order mark
+    number = 0
+    with handle:
+        for raw in handle:
+            if number == 0:  # files saved by Windows editors may start with a byte order mark
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            for line in _lines_of(raw, path, number) if raw else ():
+                number += 1
+                yield number, line
+
+
+def _lines_of(raw: bytes, path: Path, before: int) -> list[str]:
+    """The lines of one chunk of a file ending at its first \\n (or at the end); a \\r inside ends a line too (the line
+    ends of bytes.splitlines). before: the lines read before the chunk."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        before = raw[:error.start]
-        line_start = max(before.rfind(b"\n"), before.rfind(b"\r")) + 1
-        number = len(before[:line_start].splitlines()) + 1
+        prefix = raw[:error.start]
+        line_start = max(prefix.rfind(b"\n"), prefix.rfind(b"\r")) + 1
+        number = before + len(prefix[:line_start].splitlines()) + 1
         raise DataError(f"{path}:{number}: not valid UTF-8 (byte 0x{raw[error.start]:02x} at column "
                         f"{error.start - line_start + 1})") from None
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # the line ends of bytes.splitlines
-    if lines[-1] == "":
-        lines.pop()
-    yield from enumerate(lines, start=1)
+    text = text.replace("\r\n", "\n")
+    if text.endswith(("\n", "\r")):
+        text = text[:-1]
+    return text.replace("\r", "\n").split("\n")
 
 
 def read_tsv(path: str | Path) -> list[Pair]:
     """Read `source<TAB>target[<TAB>attribution...]` lines (the Tatoeba/Anki format); blank lines are skipped."""
-    pairs = []
+    return _non_empty(list(tsv_pairs(path)), path)
+
+
+def tsv_pairs(path: str | Path) -> Iterator[Pair]:
+    """The pairs of `read_tsv`, read one line at a time."""
     for number, line in read_lines(path):
         if not line.strip():
             continue
         columns = line.split("\t")
         if len(columns) < 2:
             raise DataError(f"{path}:{number}: expected source<TAB>target, found no tab")
-        pairs.append(_checked_pair(columns[0], columns[1], f"{path}:{number}"))
-    return _non_empty(pairs, path)
+        yield _checked_pair(columns[0], columns[1], f"{path}:{number}")
 
 
 def read_aligned(src_path: str | Path, tgt_path: str | Path) -> list[Pair]:
     """Read two files with one sentence per line, line i of one aligned with line i of the other."""
-    src_lines = list(read_lines(src_path))
-    tgt_lines = list(read_lines(tgt_path))
-    if len(src_lines) != len(tgt_lines):
-        raise DataError(f"{src_path} has {len(src_lines)} lines but {tgt_path} has {len(tgt_lines)}: "
-                        "aligned files must have the same number of lines")
-    pairs = [_checked_pair(s, t, f"{src_path}:{n}") for (n, s), (_, t) in zip(src_lines, tgt_lines, strict=True)]
-    return _non_empty(pairs, src_path)
+    return _non_empty(list(aligned_pairs(src_path, tgt_path)), src_path)
+
+
+def aligned_pairs(src_path: str | Path, tgt_path: str | Path) -> Iterator[Pair]:
+    """The pairs of `read_aligned`, read one line of each file at a time; files of different lengths raise DataError
+    (after the pairs of the shorter one)."""
+    src_lines, tgt_lines = read_lines(src_path), read_lines(tgt_path)
+    for src, tgt in zip_longest(src_lines, tgt_lines):
+        if src is None or tgt is None:
+            number = (src or tgt)[0]
+            longer = number + sum(1 for _ in (src_lines if tgt is None else tgt_lines))
+            counts = (number - 1, longer) if src is None else (longer, number - 1)
+            raise DataError(f"{src_path} has {counts[0]} lines but {tgt_path} has {counts[1]}: aligned files must "
+                            "have the same number of lines")
+        yield _checked_pair(src[1], tgt[1], f"{src_path}:{src[0]}")
 
 
 def read_jsonl(path: str | Path) -> list[Pair]:
     """Read one JSON object per line with "src" and "tgt" strings."""
-    pairs = []
+    return _non_empty(list(jsonl_pairs(path)), path)
+
+
+def jsonl_pairs(path: str | Path) -> Iterator[Pair]:
+    """The pairs of `read_jsonl`, read one line at a time."""
     for number, line in read_lines(path):
         if not line.strip():
             continue
         record = json_record(line, f"{path}:{number}")
         if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in ("src", "tgt")):
             raise DataError(f'{path}:{number}: expected an object with string fields "src" and "tgt"')
-        pairs.append(_checked_pair(record["src"], record["tgt"], f"{path}:{number}"))
-    return _non_empty(pairs, path)
+        yield _checked_pair(record["src"], record["tgt"], f"{path}:{number}")
 
 
 def json_record(line: str, origin: str) -> Any:
@@ -125,12 +153,21 @@ def json_record(line: str, origin: str) -> Any:
 
 def read_pairs(spec: str) -> list[Pair]:
     """Read pairs from `file.tsv`, `file.jsonl` or `source_file,target_file` (aligned)."""
-    if "," in spec and not Path(spec).exists():
-        src_path, tgt_path = spec.split(",", 1)
-        return read_aligned(src_path, tgt_path)
+    return _non_empty(list(stream_pairs(spec)), spec.split(",", 1)[0] if _aligned(spec) else spec)
+
+
+def stream_pairs(spec: str) -> Iterator[Pair]:
+    """The pairs of `read_pairs`, read one line at a time (a corpus larger than memory); none for an empty file."""
+    if _aligned(spec):
+        return aligned_pairs(*spec.split(",", 1))
     if not Path(spec).is_file():
         raise DataError(f"{spec}: no such file")
-    return read_jsonl(spec) if spec.endswith(".jsonl") else read_tsv(spec)
+    return jsonl_pairs(spec) if spec.endswith(".jsonl") else tsv_pairs(spec)
+
+
+def _aligned(spec: str) -> bool:
+    """Whether spec names two aligned files, `source_file,target_file`."""
+    return "," in spec and not Path(spec).exists()
 
 
 def _checked_pair(src: str, tgt: str, origin: str) -> Pair:
@@ -204,15 +241,25 @@ def batch_order(examples: Sequence[Example], batch_size: int, bucket: bool, seed
     """
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(examples), generator=generator)
+    src_lengths, tgt_lengths = example_lengths(examples)
     if bucket:  # a stable sort of the shuffled order: ties stay shuffled
-        src_lengths = torch.tensor([len(e.src) for e in examples])
-        keys = torch.tensor([len(e.tgt) for e in examples]) * (int(src_lengths.max()) + 1) + src_lengths
+        keys = tgt_lengths * (int(src_lengths.max()) + 1) + src_lengths
         order = order[torch.sort(keys[order], stable=True).indices]
     if batch_tokens:
-        batches = token_batches(order.tolist(), [len(e.tgt) - 1 for e in examples], batch_tokens)
+        batches = token_batches(order.tolist(), (tgt_lengths - 1).tolist(), batch_tokens)
     else:
         batches = [chunk.tolist() for chunk in order.split(batch_size)]
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+def example_lengths(examples: Sequence[Example]) -> tuple[Tensor, Tensor]:
+    """Each example's source and target length (int64): from the `lengths` array (N, 2) of a sequence that has one
+    (the examples of prepared shards, `shards.ShardedExamples`, which it saves reading), else counted."""
+    table = getattr(examples, "lengths", None)
+    if table is None:
+        return torch.tensor([len(e.src) for e in examples]), torch.tensor([len(e.tgt) for e in examples])
+    table = torch.as_tensor(table).long()
+    return table[:, 0], table[:, 1]
 
 
 def token_batches(order: Sequence[int], lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
@@ -236,8 +283,9 @@ def split_batch(indices: Sequence[int], parts: int) -> list[list[int]]:
 
 
 def collate(examples: Sequence[Example]) -> Batch:
-    """Pad a list of examples into a Batch."""
-    src = pad([e.src for e in examples])
+    """Pad a list of examples into a Batch; frames (speech) pad with zeros into src (B, S, F)."""
+    sources = [e.src for e in examples]
+    src = pad_sequence(sources, batch_first=True) if isinstance(sources[0], Tensor) else pad(sources)
     src_lengths = torch.tensor([len(e.src) for e in examples])
     tgt = pad([e.tgt for e in examples])
     return Batch(src, src_lengths, tgt[:, :-1], tgt[:, 1:])

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from seq2seq.collector import paused_gc
 from seq2seq.conversations import YAML_SUFFIXES, conversation_pairs, read_chatterbot
-from seq2seq.data import Pair, read_pairs
+from seq2seq.data import Pair, read_pairs, stream_pairs
 from seq2seq.download import download_anki
 from seq2seq.errors import DataError
+from seq2seq.shards import MANIFEST
 
 SPLITS = ("train", "dev", "test")
+NAMED = ("cmudict", "chatterbot", "anki")  # the named sources of `load_pairs`, `NAME:ARGUMENT`
 
 
 def hash_split(key: str) -> str:
@@ -84,6 +87,9 @@ def load_pairs(spec: str) -> list[Pair]:
 
 
 def _load_pairs(spec: str) -> list[Pair]:
+    if is_prepared(spec):
+        raise DataError(f"{spec}: a directory written by seq2seq prepare: only seq2seq train reads it (give the text "
+                        "it was prepared from here)")
     if Path(spec).exists():
         return conversation_pairs(read_chatterbot(spec)) if spec.endswith(YAML_SUFFIXES) else read_pairs(spec)
     name, _, argument = spec.partition(":")
@@ -94,3 +100,17 @@ def _load_pairs(spec: str) -> list[Pair]:
     if name == "anki":
         return read_pairs(str(download_anki(argument or "fra-eng")))
     return read_pairs(spec)
+
+
+def pair_stream(spec: str) -> Iterator[Pair]:
+    """The pairs of `load_pairs(spec)` one at a time: files of pairs (TSV, JSONL, aligned) are read line by line, so
+    that a corpus larger than memory passes through; named sources and YAML conversations are loaded whole."""
+    named = spec.partition(":")[0] in NAMED and not Path(spec).exists()
+    if named or spec.endswith(YAML_SUFFIXES) or is_prepared(spec):
+        return iter(load_pairs(spec))
+    return stream_pairs(spec)
+
+
+def is_prepared(spec: str) -> bool:
+    """Whether spec is a directory written by `seq2seq prepare` (`shards`)."""
+    return (Path(spec) / MANIFEST).is_file()

@@ -1,4 +1,4 @@
-"""RNN encoder: embeddings, then a (bidirectional, stacked) LSTM or GRU over packed sequences."""
+"""RNN encoder: embeddings (or given vectors), then a (bidirectional, stacked) LSTM or GRU over packed sequences."""
 
 from __future__ import annotations
 
@@ -12,20 +12,22 @@ RNN_TYPES: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class Encoder(nn.Module):
-    """Reads the source; the directions of a bidirectional RNN share hidden_size between them."""
+    """Reads the source: token ids through embeddings, or with vocab_size 0 vectors of embedding_size (speech
+    frames); the directions of a bidirectional RNN share hidden_size between them."""
 
     def __init__(self, vocab_size: int, embedding_size: int, hidden_size: int, num_layers: int, rnn: str,
                  bidirectional: bool, dropout: float) -> None:
         super().__init__()
         self.directions = 2 if bidirectional else 1
-        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD_ID)
+        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD_ID) if vocab_size else None
         self.dropout = nn.Dropout(dropout)
         self.rnn = RNN_TYPES[rnn](embedding_size, hidden_size // self.directions, num_layers, batch_first=True,
                                   bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
 
     def forward(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """Encode (B, S) ids; returns outputs (B, S, H) and the final state, each part (L, B, H)."""
-        embedded = self.dropout(self.embedding(src))  # (B, S, E)
+        """Encode (B, S) ids, or (B, S, E) vectors without embeddings; returns outputs (B, S, H) and the final state,
+        each part (L, B, H)."""
+        embedded = self.dropout(self.embedding(src) if self.embedding is not None else src)  # (B, S, E)
         packed = pack_padded_sequence(embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
         packed_outputs, final = self.rnn(packed)
         outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=src.size(1))

@@ -12,17 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from seq2seq import checkpoint, metrics
+from seq2seq.board import Sample, Sampler
 from seq2seq.config import Config
 from seq2seq.data import pad
-from seq2seq.decoding import Decoded, DecodingOptions, ban_tokens, build_processors, finish, stream, with_knobs
+from seq2seq.decoding import Decoded, DecodingOptions, ban_tokens, build_processors, finish, stream
 from seq2seq.device import mixed_precision, resolve_device
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.language_model import LanguageModel
 from seq2seq.metadata import ModelMetadata
 from seq2seq.objectives import training_losses
+from seq2seq.options import generation_options
 from seq2seq.preparation import prepare_text
 from seq2seq.text import count_characters, encode_stream, read_entries
 from seq2seq.tokenizers import Tokenizer
@@ -112,7 +114,7 @@ class TextGenerator:
         src = torch.tensor([[BOS_ID, *ids]], device=self.device)  # (1, P)
         processors = build_processors(options)
         if not stop_at_end:
-            processors.append(partial(ban_tokens, token_ids=(EOS_ID,)))
+            processors.insert(0, partial(ban_tokens, token_ids=(EOS_ID,)))  # a mask: before top-k / top-p
         lengths = torch.tensor([src.size(1)], device=self.device)
         self.model.eval()
         seeded = None if options.seed is None else torch.Generator(self.device).manual_seed(options.seed)
@@ -138,28 +140,6 @@ class TextGenerator:
         characters = count_characters(entries)
         return {"cross_entropy": nll / tokens, "perplexity": metrics.perplexity(nll, tokens),
                 "bpc": nll / math.log(2) / characters, "tokens": tokens, "characters": characters}
-
-
-GENERATION_DEFAULTS = DecodingOptions("sample", max_length=200)
-
-
-def generation_options(options: DecodingOptions | None, knobs: dict[str, Any]) -> DecodingOptions:
-    """options (default GENERATION_DEFAULTS) with knobs put in; `num` stands for num_samples, and temperature 0 for
-    greedy (one text: num_samples, seed, top_k and top_p do not apply)."""
-    knobs = dict(knobs)
-    if "num" in knobs:
-        knobs["num_samples"] = knobs.pop("num")
-    if knobs.get("temperature") == 0:
-        del knobs["temperature"]
-        if knobs.get("num_samples") == 1:
-            del knobs["num_samples"]
-        knobs["strategy"] = "greedy"
-    options = with_knobs(options or GENERATION_DEFAULTS, knobs)
-    if options.max_length < 1:
-        raise ConfigError(f"max_length must be at least 1, not {options.max_length}")
-    if options.strategy == "beam":
-        raise ConfigError("strategy beam does not apply to generating text (use greedy or sample)")
-    return options
 
 
 def stream_nll(model: LanguageModel, stream: Sequence[int], parts: int, window: int) -> tuple[float, int]:
@@ -220,6 +200,31 @@ def train_language_model(config: Config, train_entries: Sequence[str], dev_entri
     torch.manual_seed(config.train.seed)
     model = LanguageModel(config.model, len(prepared.metadata.vocabs[0]))
     trainer = Trainer(model, training_losses(config.task, config.train), config, prepared.examples,
-                      prepared.dev_examples, out, prepared.metadata.to_dict())
+                      prepared.dev_examples, out, prepared.metadata.to_dict(),
+                      sampler=training_samples(prepared.metadata))
     run_training(trainer, saved, started)
     return load_generator(out, config.train.device)
+
+
+SAMPLE_TOKENS = 60  # the most tokens of a sample drawn at an evaluation
+
+
+def training_samples(metadata: ModelMetadata) -> Sampler | None:
+    """The Trainer's sampler: a text of up to SAMPLE_TOKENS tokens at each of train.sample_temperatures, drawn with a
+    generator of its own seeded by train.seed (the training's random stream is left as it was); None without any."""
+    config = metadata.config
+    temperatures = config.train.sample_temperatures
+    if not temperatures:
+        return None
+
+    def draw(model: nn.Module) -> list[Sample]:
+        generator = TextGenerator(model, config, metadata.tokenizers[0], metadata.vocabs[0],  # type: ignore[arg-type]
+                                  next(model.parameters()).device)
+        samples = []
+        for temperature in temperatures:  # 0 is greedy, which draws nothing and takes no seed
+            seed = {"seed": config.train.seed} if temperature else {}
+            text = generator.generate(temperature=temperature, max_length=SAMPLE_TOKENS, stop_at_end=True, **seed)
+            samples.append(Sample(f"temperature {temperature:g}", text[0]))
+        return samples
+
+    return draw

@@ -14,7 +14,7 @@ from seq2seq.errors import CheckpointError
 from seq2seq.tokenizers import Tokenizer, tokenizer_from_dict
 from seq2seq.vocab import Vocab
 
-SIDES = {"seq2seq": (2, 2), "lm": (1, 1), "classify": (1, 2)}
+SIDES = {"seq2seq": (2, 2), "lm": (1, 1), "classify": (1, 2), "speech": (1, 1)}
 """How many tokenizers and vocabularies each task has (see ModelMetadata)."""
 
 
@@ -23,8 +23,9 @@ class ModelMetadata:
     """What a model needs besides its weights to read and write text.
 
     tokenizers and vocabs are (source, target) for task seq2seq, (text,) for task lm, and (text,) and (text,
-    labels) for task classify (`labels.LABEL_OFFSET`: a label's id past the specials); target_lengths holds
-    the mean, 99th percentile and maximum training target length in tokens (seq2seq only; empty when unknown).
+    labels) for task classify (`labels.LABEL_OFFSET`: a label's id past the specials), (transcript,) for task
+    speech; target_lengths holds the mean, 99th percentile and maximum training target length in tokens (seq2seq
+    and speech only; empty when unknown).
     """
 
     config: Config

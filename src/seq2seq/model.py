@@ -34,12 +34,16 @@ class Seq2Seq(nn.Module):
     Its step then returns log-probabilities over the vocabulary and the batch's extension (`Memory.width`).
     """
 
-    def __init__(self, config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> None:
+    def __init__(self, config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int,
+                 encoder: nn.Module | None = None) -> None:
+        """encoder: one that reads other sources than token ids (a speech model's, which also overrides `encode`);
+        by default an `Encoder` of src_vocab_size token ids."""
         super().__init__()
         self.config = config
         self.src_vocab_size, self.tgt_vocab_size = src_vocab_size, tgt_vocab_size
-        self.encoder = Encoder(src_vocab_size, config.embedding_size, config.hidden_size, config.num_layers,
-                               config.rnn, config.bidirectional, config.dropout)
+        self.encoder = encoder if encoder is not None else Encoder(
+            src_vocab_size, config.embedding_size, config.hidden_size, config.num_layers, config.rnn,
+            config.bidirectional, config.dropout)
         self.decoder = DECODERS[config.arch](config, tgt_vocab_size)
         self.generator = nn.Linear(config.hidden_size, tgt_vocab_size)
         self.pointer = nn.Linear(config.hidden_size, 1) if config.copy else None  # p(generate) from the features
@@ -47,12 +51,16 @@ class Seq2Seq(nn.Module):
     def encode(self, src: Tensor, src_lengths: Tensor) -> Memory:
         """Run the encoder over src (B, S) once per sentence."""
         outputs, final = self.encoder(_known(src, self.src_vocab_size) if self.config.copy else src, src_lengths)
-        attention = getattr(self.decoder, "attention", None)
-        keys = attention.prepare_keys(outputs) if attention is not None else outputs
+        keys = self.attention_keys(outputs)
         if not self.config.copy:
             return Memory(outputs, keys, src != PAD_ID, final)
         width = max(self.tgt_vocab_size, int(src.max()) + 1)
         return Memory(outputs, keys, src != PAD_ID, final, src, width)
+
+    def attention_keys(self, outputs: Tensor) -> Tensor:
+        """What the decoder's attention compares its queries with, made once from the encoder outputs (B, S, H)."""
+        attention = getattr(self.decoder, "attention", None)
+        return attention.prepare_keys(outputs) if attention is not None else outputs
 
     def init_state(self, memory: Memory) -> DecoderState:
         """The decoder's state before its first step."""

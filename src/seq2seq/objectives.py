@@ -67,7 +67,7 @@ def classification_loss(model: Classifier, batch: Batch, label_smoothing: float 
 def training_losses(task: str, train: TrainConfig, class_weights: Tensor | None = None
                     ) -> tuple[LossFunction, LossFunction]:
     """The task's loss for training steps (with train.* regularisers) and for dev evaluation (plain); class_weights
-    (C,) weigh a classifier's training loss."""
+    (C,) weigh a classifier's training loss. Task speech trains a Seq2Seq (reading frames) as task seq2seq does."""
     if task == "classify":
         return (partial(classification_loss, label_smoothing=train.label_smoothing,  # type: ignore[return-value]
                         class_weights=class_weights), classification_loss)

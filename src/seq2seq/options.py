@@ -100,6 +100,28 @@ def with_knobs(options: DecodingOptions | None, knobs: dict[str, Any]) -> Decodi
     return replace(options or DecodingOptions(), **knobs)
 
 
+GENERATION_DEFAULTS = DecodingOptions("sample", max_length=200)
+
+
+def generation_options(options: DecodingOptions | None, knobs: dict[str, Any]) -> DecodingOptions:
+    """options (default GENERATION_DEFAULTS) with knobs put in; `num` stands for num_samples, and temperature 0 for
+    greedy (one text: num_samples, seed, top_k and top_p do not apply)."""
+    knobs = dict(knobs)
+    if "num" in knobs:
+        knobs["num_samples"] = knobs.pop("num")
+    if knobs.get("temperature") == 0:
+        del knobs["temperature"]
+        if knobs.get("num_samples") == 1:
+            del knobs["num_samples"]
+        knobs["strategy"] = "greedy"
+    options = with_knobs(options or GENERATION_DEFAULTS, knobs)
+    if options.max_length < 1:
+        raise ConfigError(f"max_length must be at least 1, not {options.max_length}")
+    if options.strategy == "beam":
+        raise ConfigError("strategy beam does not apply to generating text (use greedy or sample)")
+    return options
+
+
 @dataclass
 class Hypothesis:
     """One output: token ids (</s> last unless cut at the maximum length), their total log-probability under the

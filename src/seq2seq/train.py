@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from seq2seq import checkpoint, distributed, rundir
+from seq2seq import board, checkpoint, distributed, rundir
 from seq2seq.collector import frozen_gc
 from seq2seq.config import Config, save_config, validate
 from seq2seq.data import Batch, Example, batch_order, collate, split_batch
@@ -101,8 +101,9 @@ class Trainer:
 
     def __init__(self, model: nn.Module, losses: tuple[LossFunction, LossFunction], config: Config,
                  train_examples: Sequence[Example], dev_examples: Sequence[Example], out_dir: str | Path,
-                 metadata: dict[str, Any], scorer: Scorer | None = None) -> None:
-        """losses: the loss of a training step and the loss on dev (`objectives.training_losses`)."""
+                 metadata: dict[str, Any], scorer: Scorer | None = None, sampler: board.Sampler | None = None) -> None:
+        """losses: the loss of a training step and the loss on dev (`objectives.training_losses`); sampler: texts
+        to log (and show in TensorBoard) at each evaluation."""
         self.config = config
         self.train_loss, self.dev_loss = losses
         self.device = resolve_device(config.train.device)
@@ -110,11 +111,12 @@ class Trainer:
         self.train_examples, self.dev_examples = train_examples, dev_examples
         self.out_dir = Path(out_dir)
         self.metadata = metadata
-        self.scorer = scorer
+        self.scorer, self.sampler = scorer, sampler
         self.amp_dtype = autocast_dtype(config.train.precision, self.device)
         self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
         self.optimizer = FusedAdam(model.parameters(), lr=config.train.lr)
         self.ranks = distributed.current()
+        self.board = board.Board(self.out_dir / board.FOLDER if config.train.tensorboard and self.ranks.main else None)
         self._replica = self._replicate(metadata)
         self._gradients = EmbeddingRowGradients(self.model) if self.ranks.size == 1 else None
         self.state = TrainState(ranks=self.ranks.size)
@@ -311,6 +313,17 @@ class Trainer:
         record["lr"] = self.optimizer.param_groups[0]["lr"]
         self._write_log(record)
         logger.info("step %d: %s", self.state.step, json.dumps(record))
+        self._show_samples()
+
+    @torch.no_grad()
+    def _show_samples(self) -> None:
+        """Log the sampler's texts, and write them to TensorBoard."""
+        if self.sampler is None:
+            return
+        samples = self.sampler(self.model)
+        for sample in samples:
+            logger.info("step %d, %s", self.state.step, sample.line())
+        self.board.samples(samples, self.state.step)
 
     def _follow_main(self) -> None:
         """Take rank 0's best value, evaluations without improvement and learning rate."""
@@ -340,7 +353,10 @@ class Trainer:
                 group["lr"] *= train.lr_decay
 
     def save_last(self) -> None:
+        """Write the last checkpoint; with train.keep_last, keep a numbered copy of it too."""
         self.save("last.safetensors", with_training_state=True)
+        if self.config.train.keep_last and self.ranks.main:
+            checkpoint.keep_numbered(self.out_dir / "last.safetensors", self.state.step, self.config.train.keep_last)
 
     def save(self, name: str, with_training_state: bool) -> None:
         """Write a checkpoint; the last one also carries the optimizer (its learning rate too), RNG and progress.
@@ -387,7 +403,8 @@ class Trainer:
                              epoch=self.state.epoch)
         self._write_log({"event": "train", "step": self.state.step, "epoch": self.state.epoch,
                          "elapsed": round(self.state.elapsed, 1), "tokens": self.state.tokens, "loss": round(loss, 4),
-                         "perplexity": round(perplexity, 2), "tokens_per_second": round(tokens_per_second)})
+                         "perplexity": round(perplexity, 2), "tokens_per_second": round(tokens_per_second),
+                         "lr": self.optimizer.param_groups[0]["lr"]})
 
     def _write_log(self, record: dict[str, Any]) -> None:
         if not self.ranks.main:
@@ -395,6 +412,7 @@ class Trainer:
         record["time"] = round(time.time(), 3)
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
+        self.board.record(record)
 
 
 class SavedRun(NamedTuple):
@@ -409,6 +427,7 @@ def start_run(config: Config, out_dir: str | Path, resume: bool) -> SavedRun | N
     """Check the config, set the CPU threads and join the other ranks (when torchrun started several); with resume,
     the last checkpoint of out_dir to continue from."""
     validate(config)
+    board.check_available(config)
     if distributed.current().main:  # a run directory that cannot be written fails here, before any work
         rundir.check_writable(out_dir)
     if config.train.threads:
@@ -431,7 +450,7 @@ def run_training(trainer: Trainer, saved: SavedRun | None, started: float) -> Tr
         logger.info("model: %s parameters, device %s, mixed precision %s",
                     f"{sum(p.numel() for p in trainer.model.parameters()):,}", trainer.device, trainer.amp_dtype)
         deadline = started + config.train.max_time - trainer.state.elapsed if config.train.max_time else None
-        with frozen_gc():
+        with frozen_gc(), trainer.board.opened(trainer.state.step):
             state = trainer.fit(deadline)
     distributed.stop()
     return state

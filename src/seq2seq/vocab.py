@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -29,7 +29,11 @@ class Vocab:
     @classmethod
     def build(cls, sequences: Iterable[Sequence[str]], min_freq: int = 1, max_size: int = 0) -> Vocab:
         """Most frequent tokens first (ties alphabetical), keeping those seen at least min_freq times."""
-        counts = Counter(chain.from_iterable(sequences))
+        return cls.from_counts(Counter(chain.from_iterable(sequences)), min_freq, max_size)
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], min_freq: int = 1, max_size: int = 0) -> Vocab:
+        """`build` from each token's count (e.g. summed over parts of a corpus counted apart)."""
         ranked = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
         return cls(ranked[:max_size] if max_size else ranked)
 

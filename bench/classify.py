@@ -51,14 +51,28 @@ def baselines(data: Path) -> dict[str, tuple[dict[str, float], float]]:
 
 
 def train_rnn(args: argparse.Namespace) -> tuple[int, float]:
-    """Train the RNN classifier for the budget; returns its peak memory and wall seconds."""
+    """Train the RNN classifier for the budget; returns its peak memory and wall seconds. The one-minute load
+    average before and after goes into args.load (the two cores are shared)."""
     out = args.work / "rnn"
     subprocess.run(["rm", "-rf", str(out)], check=True)
     command = [sys.executable, "-m", "seq2seq.cli", "train", "--task", "classify", "--config",
                str(ROOT / "configs" / "classify.yaml"), "--train", str(args.data / "train.tsv"), "--dev",
                str(args.data / "dev.tsv"), "--out", str(out), "--max-time", str(args.budget), *args.overrides]
+    before = os.getloadavg()[0]
     _, peak, wall = run_metered(command, args.work / "rnn.log", dict(os.environ, TQDM_DISABLE="1"))
+    args.load = (before, os.getloadavg()[0])
     return peak, wall
+
+
+def training_summary(args: argparse.Namespace) -> str:
+    """What the RNN's budget bought: steps, epochs, the rate of training proper and the load on the machine."""
+    records = [json.loads(line) for line in (args.work / "rnn" / "metrics.jsonl").read_text().splitlines()]
+    trains = [record for record in records if record["event"] == "train"]
+    last = [record for record in records if record["event"] == "eval"][-1]
+    rate = (trains[-1]["tokens"] - trains[0]["tokens"]) / max(trains[-1]["elapsed"] - trains[0]["elapsed"], 1e-9)
+    return (f"The RNN trained {last['step']:,} steps ({last['epoch']} full epochs, {rate:.0f} texts/s with the dev "
+            f"evaluations, {last['elapsed']:.0f} s of the budget after data preparation); the one-minute load average "
+            f"was {args.load[0]:.1f} before it and {args.load[1]:.1f} after.")
 
 
 def evaluate_rnn(args: argparse.Namespace) -> tuple[dict[str, object], float]:
@@ -94,7 +108,7 @@ def report(args: argparse.Namespace, rnn: dict[str, object], seconds: tuple[int,
         "`configs/classify.yaml` on the 48,151 training descriptions, scored on the 2,587 dev descriptions (56 of "
         "the 58 labels occur there). Accuracy and macro-F1 in percent; the RNN's best dev checkpoint "
         f"(`train.metric=accuracy`). `seq2seq evaluate` of the dev split took {evaluation:.0f} s.", "",
-        "| model | accuracy | macro-F1 | training |", "|---|---|---|---|", *rows, "",
+        "| model | accuracy | macro-F1 | training |", "|---|---|---|---|", *rows, "", training_summary(args), "",
         f"Labels (10 or more dev texts) where the RNN's F1 falls furthest below that of {best}:", "",
         "| label | dev texts | RNN F1 | baseline F1 |", "|---|---|---|---|",
         *losses_to_baseline(rnn["per_class"], baseline[best][0]["per_class"]),  # type: ignore[arg-type]

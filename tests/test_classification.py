@@ -12,9 +12,10 @@ import seq2seq
 from seq2seq import metrics
 from seq2seq.api import load_translator
 from seq2seq.classification import TextClassifier, class_weights, load_classifier, train_classifier
-from seq2seq.classifier import Classifier
+from seq2seq.classifier import Classifier, last_states, read_padded, reverse_within
 from seq2seq.config import Config, ModelConfig, apply_overrides, validate
 from seq2seq.data import Example, Pair, collate
+from seq2seq.encoder import Encoder
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.labels import read_labelled
 from seq2seq.objectives import classification_loss
@@ -121,6 +122,31 @@ def test_padding_changes_nothing_batched_equals_one_by_one(pooling: str, bidirec
             assert weights is not None and single_weights is not None
             torch.testing.assert_close(weights[row, :len(example.src)], single_weights[0])
             assert float(weights[row, len(example.src):].sum()) == 0.0
+
+
+def test_reverse_within_reverses_each_row_up_to_its_length() -> None:
+    values = torch.arange(8.0).view(2, 4, 1)
+    reversed_ = reverse_within(values, torch.tensor([3, 1]))
+    assert reversed_.squeeze(-1).tolist() == [[2.0, 1.0, 0.0, 3.0], [4.0, 5.0, 6.0, 7.0]]
+    torch.testing.assert_close(reverse_within(reversed_, torch.tensor([3, 1])), values)
+
+
+@pytest.mark.parametrize(("rnn", "layers", "bidirectional"), [("gru", 1, True), ("lstm", 2, True), ("gru", 2, False),
+                                                              ("lstm", 1, False)])
+def test_reading_padded_equals_the_encoders_packed_run(rnn: str, layers: int, bidirectional: bool) -> None:
+    torch.manual_seed(0)
+    encoder = Encoder(20, 6, 8, layers, rnn, bidirectional, 0.0)
+    lengths = torch.tensor([7, 2, 5, 1])
+    real = torch.arange(7)[None, :] < lengths[:, None]  # (B, S)
+    src = torch.randint(4, 20, (4, 7)).masked_fill(~real, 0)
+    packed, final = encoder(src, lengths)
+    padded = read_padded(encoder.rnn, encoder.embedding(src), lengths)
+    torch.testing.assert_close(padded[real], packed[real])
+    torch.testing.assert_close(last_states(padded, lengths, bidirectional), final[0][-1])
+    weights = list(encoder.rnn.parameters())
+    expected = torch.autograd.grad(packed[real].square().sum(), weights)
+    for found, wanted in zip(torch.autograd.grad(padded[real].square().sum(), weights), expected, strict=True):
+        torch.testing.assert_close(found, wanted)
 
 
 def test_class_weights_are_inverse_frequency_and_weigh_the_loss() -> None:

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
 
 from seq2seq.config import ModelConfig
 from seq2seq.encoder import Encoder
@@ -29,10 +30,10 @@ class Pooling(nn.Module):
         self.projection = nn.Linear(hidden_size, hidden_size) if kind == "attention" else None
         self.query = nn.Linear(hidden_size, 1, bias=False) if kind == "attention" else None
 
-    def forward(self, outputs: Tensor, mask: Tensor, final: tuple[Tensor, ...]) -> Pooled:
-        """outputs (B, S, H), mask (B, S) true at real tokens, final state parts (L, B, H)."""
+    def forward(self, outputs: Tensor, mask: Tensor, last: Tensor) -> Pooled:
+        """outputs (B, S, H), mask (B, S) true at real tokens, last (B, H) the top layer's final h."""
         if self.kind == "last":
-            return Pooled(final[0][-1], None)  # h of the top layer (an LSTM's cell state is final[1])
+            return Pooled(last, None)
         if self.kind == "mean":
             total = outputs.masked_fill(~mask[:, :, None], 0.0).sum(dim=1)  # (B, H)
             return Pooled(total / mask.sum(dim=1, keepdim=True).to(total.dtype), None)
@@ -61,10 +62,18 @@ class Classifier(nn.Module):
         self.output = nn.Linear(config.hidden_size, num_classes)
 
     def pool(self, src: Tensor, src_lengths: Tensor) -> Pooled:
-        """One vector (B, H) per text of src (B, S), with the attention weights (B, S) of attention pooling."""
-        outputs, final = self.encoder(src, src_lengths)  # (B, S, H)
+        """One vector (B, H) per text of src (B, S), with the attention weights (B, S) of attention pooling.
+
+        On CPU the RNN reads the padded batch (`read_padded`); elsewhere (cuDNN) the encoder reads it packed."""
+        lengths = src_lengths.to(src.device)
+        if src.device.type == "cpu":
+            outputs = read_padded(self.encoder.rnn, self.encoder.dropout(self.encoder.embedding(src)), lengths)
+            last = last_states(outputs, lengths, self.config.bidirectional)
+        else:
+            outputs, final = self.encoder(src, src_lengths)  # (B, S, H)
+            last = final[0][-1]  # h of the top layer (an LSTM's cell state is final[1])
         positions = torch.arange(src.size(1), device=src.device)
-        return self.pooling(outputs, positions[None, :] < src_lengths.to(src.device)[:, None], final)
+        return self.pooling(outputs, positions[None, :] < lengths[:, None], last)
 
     def scores(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor | None]:
         """Logits (B, C) over the classes, and the attention pooling's weights (B, S) (else None)."""
@@ -74,3 +83,47 @@ class Classifier(nn.Module):
     def forward(self, src: Tensor, src_lengths: Tensor) -> Tensor:
         """Logits (B, C) over the classes."""
         return self.scores(src, src_lengths)[0]
+
+
+def read_padded(rnn: nn.RNNBase, inputs: Tensor, lengths: Tensor) -> Tensor:
+    """The outputs (B, S, H) of a batch-first GRU or LSTM (any layers, one or two directions) over padded inputs
+    (B, S, E) whose rows have the given lengths (B,): at real steps those of a packed run, padding read last.
+
+    Each direction reads the batch on its own, the backward one each text reversed within its length. On CPU this
+    is several times faster than a packed run, whose backward pass fills a zero gradient of the whole batch for
+    every time step.
+    """
+    layer_input = inputs
+    for layer in range(rnn.num_layers):
+        if layer:
+            layer_input = nn.functional.dropout(layer_input, rnn.dropout, rnn.training)
+        directions = [_read_direction(rnn, f"_l{layer}", layer_input)]
+        if rnn.bidirectional:
+            backward = _read_direction(rnn, f"_l{layer}_reverse", reverse_within(layer_input, lengths))
+            directions.append(reverse_within(backward, lengths))
+        layer_input = torch.cat(directions, dim=-1)
+    return layer_input
+
+
+def _read_direction(rnn: nn.RNNBase, suffix: str, inputs: Tensor) -> Tensor:
+    """Outputs (B, S, H / directions) of one layer and direction of rnn (its weights named with suffix)."""
+    single = type(rnn)(inputs.size(-1), rnn.hidden_size, bias=rnn.bias, batch_first=True, device="meta")
+    weights = {name: getattr(rnn, name.removesuffix("_l0") + suffix) for name, _ in single.named_parameters()}
+    return functional_call(single, weights, (inputs,))[0]
+
+
+def reverse_within(values: Tensor, lengths: Tensor) -> Tensor:
+    """values (B, S, D) with each row's first lengths[b] steps in reverse order; the padding after them stays."""
+    steps = torch.arange(values.size(1), device=values.device)[None, :]
+    index = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # (B, S)
+    return values.gather(1, index[:, :, None].expand_as(values))
+
+
+def last_states(outputs: Tensor, lengths: Tensor, bidirectional: bool) -> Tensor:
+    """The final states (B, H) of the top layer in outputs (B, S, H): forward at each text's last real step,
+    backward (the second half of H) at its first."""
+    forward = outputs[torch.arange(outputs.size(0), device=outputs.device), lengths - 1]  # (B, H)
+    if not bidirectional:
+        return forward
+    half = outputs.size(-1) // 2
+    return torch.cat([forward[:, :half], outputs[:, 0, half:]], dim=-1)

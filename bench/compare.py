@@ -1,12 +1,17 @@
-"""Design comparisons with `seq2seq compare`: LSTM against GRU, and the three attention scores (dot, general,
-bahdanau), on CMUdict G2P and Tatoeba eng-fra; every variant trains for the same budget, one after another.
+"""Design comparisons with `seq2seq compare`, and checkpoint averaging on the same runs: LSTM against GRU, and the
+three attention scores (dot, general, bahdanau), on CMUdict G2P and Tatoeba eng-fra.
 
-G2P: configs/g2p.yaml on the data folder's cmudict/train.tsv, scored on its dev.tsv (6,210 words; the test words are
-held out of the folder). eng-fra: configs/eng-fra-peers.yaml with Moses tokenization of the raw Tatoeba pairs
-(tatoeba/eng-fra.tsv, shuffled with seed 1: 2,000 dev, 2,000 test, the rest to train), scored on test.
+One `seq2seq compare` per task trains four variants one after another for the same budget: the config itself (LSTM
+with general attention), then GRU, dot and bahdanau attention, each a single override of it. Every run keeps its
+last 5 numbered checkpoints (train.keep_last=5, one every --every steps); afterwards `seq2seq average --last 5`
+averages them and `seq2seq evaluate` scores the best single checkpoint and the average on the same held-out set.
+
+G2P: configs/g2p.yaml on cmudict:train, dev loss on cmudict:dev, scored on cmudict:test. eng-fra:
+configs/eng-fra-peers.yaml with its own punctuation splitting on the raw Tatoeba pairs (tatoeba/eng-fra.tsv shuffled
+with seed 1: 2,000 dev, 2,000 test, the rest to train), scored on test.
 
 usage: python bench/compare.py --work SCRATCH_DIR [--max-time 900] [--data DATA_DIR] [--tasks g2p,eng-fra]
-           [--studies rnn,attention] [--threads 2] [--reuse] [--note TEXT]
+           [--threads 2] [--every 500] [--reuse] [--note TEXT]
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,20 +29,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_metered, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDIES = {"rnn": ("LSTM or GRU", ["model.rnn=lstm", "model.rnn=gru"]),
-           "attention": ("Attention score", ["model.attention=dot", "model.attention=general",
-                                             "model.attention=bahdanau"])}
+VARIANTS = ["model.rnn=lstm", "model.rnn=gru", "model.attention=dot", "model.attention=bahdanau"]
+KEEP = 5
 TITLES = {"g2p": "Design comparison: CMUdict G2P", "eng-fra": "Design comparison: Tatoeba eng-fra"}
 
 
-def g2p_data(data: Path, work: Path) -> list[str]:
-    """compare's data and base config flags for G2P."""
-    return ["--train", str(data / "cmudict" / "train.tsv"), "--dev", str(data / "cmudict" / "dev.tsv"),
-            "--config", str(ROOT / "configs" / "g2p.yaml")]
+def g2p_data(data: Path, work: Path) -> tuple[list[str], str]:
+    """compare's data and base config flags for G2P, and the scored data."""
+    return (["--train", "cmudict:train", "--dev", "cmudict:dev", "--test", "cmudict:test", "--config",
+             str(ROOT / "configs" / "g2p.yaml")], "cmudict:test")
 
 
-def eng_fra_data(data: Path, work: Path) -> list[str]:
-    """compare's data and base config flags for eng-fra: the split is written into work once."""
+def eng_fra_data(data: Path, work: Path) -> tuple[list[str], str]:
+    """compare's data and base config flags for eng-fra (the split is written into work once), and the scored data."""
     folder = work / "eng-fra-data"
     if not (folder / "test.tsv").exists():
         lines = (data / "tatoeba" / "eng-fra.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
@@ -44,42 +49,69 @@ def eng_fra_data(data: Path, work: Path) -> list[str]:
         folder.mkdir(parents=True, exist_ok=True)
         for name, part in (("dev", lines[:2000]), ("test", lines[2000:4000]), ("train", lines[4000:])):
             (folder / f"{name}.tsv").write_text("".join(part), encoding="utf-8")
-    return ["--train", str(folder / "train.tsv"), "--dev", str(folder / "dev.tsv"), "--test", str(folder / "test.tsv"),
-            "--config", str(ROOT / "configs" / "eng-fra-peers.yaml"), "--set", "data.src.split_punctuation=true",
-            "--set", "data.tgt.split_punctuation=true"]
+    return (["--train", str(folder / "train.tsv"), "--dev", str(folder / "dev.tsv"), "--test", str(folder / "test.tsv"),
+             "--config", str(ROOT / "configs" / "eng-fra-peers.yaml"), "--set", "data.src.split_punctuation=true",
+             "--set", "data.tgt.split_punctuation=true"], str(folder / "test.tsv"))
 
 
 DATA = {"g2p": g2p_data, "eng-fra": eng_fra_data}
 
 
-def run_study(task: str, study: str, flags: list[str], work: Path, args: argparse.Namespace) -> tuple[str, dict]:
-    """One `seq2seq compare` (with --reuse, the one already in work when it finished); returns its Markdown table and
-    its JSON summary."""
-    out = work / f"{task}-{study}"
+def environment(threads: int) -> dict[str, str]:
+    return dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TQDM_DISABLE="1")
+
+
+def run_compare(task: str, flags: list[str], out: Path, args: argparse.Namespace) -> tuple[str, dict]:
+    """The task's `seq2seq compare` (with --reuse, the one already in out when it finished); returns its Markdown
+    table and its JSON summary."""
     if not (args.reuse and (out / "compare.json").exists()):
         shutil.rmtree(out, ignore_errors=True)
         command = [sys.executable, "-m", "seq2seq.cli", "compare", *flags, "--out", str(out), "--max-time",
-                   str(args.max_time), "--set", f"train.threads={args.threads}", *STUDIES[study][1]]
-        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), TQDM_DISABLE="1")
-        _, _, wall = run_metered(command, work / f"{task}-{study}.log", env)
-        print(f"{task} {study}: {wall:.0f} s", file=sys.stderr)
+                   str(args.max_time), "--set", f"train.threads={args.threads}", "--set", f"train.keep_last={KEEP}",
+                   "--set", f"train.checkpoint_every={args.every}", *VARIANTS]
+        _, _, wall = run_metered(command, out.parent / f"{out.name}.log", environment(args.threads))
+        print(f"{task}: compare took {wall:.0f} s", file=sys.stderr)
     table = (out / "compare.md").read_text(encoding="utf-8").split("\n\n", 2)[2]
     return table, json.loads((out / "compare.json").read_text(encoding="utf-8"))
 
 
-def section(task: str, results: dict[str, tuple[str, dict]], args: argparse.Namespace) -> str:
-    summary = next(iter(results.values()))[1]
-    scored = summary["variants"][0]["scored"]
+def evaluate(model: Path, scored: str, threads: int) -> dict[str, float]:
+    """`seq2seq evaluate --json` of a run directory on the scored data."""
+    command = [sys.executable, "-m", "seq2seq.cli", "evaluate", "--model", str(model), "--data", scored, "--json"]
+    return json.loads(subprocess.run(command, env=environment(threads), check=True, capture_output=True,
+                                     text=True).stdout)
+
+
+def averaging_table(summary: dict, scored: str, threads: int) -> str:
+    """Per variant: the best single checkpoint against the mean of its last KEEP numbered checkpoints."""
+    columns = summary["columns"]  # label -> evaluate key
+    header = ["variant", *(f"{label}, {kind}" for label in columns for kind in ("best", f"last {KEEP} averaged"))]
+    rows = [header, ["---"] * len(header)]
+    for variant in summary["variants"]:
+        run = Path(variant["directory"])
+        averaged = run.parent / f"{run.name}-avg{KEEP}"
+        shutil.rmtree(averaged, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "seq2seq.cli", "average", "--model", str(run), "--last", str(KEEP),
+                        "--out", str(averaged)], env=environment(threads), check=True, capture_output=True)
+        best, mean = evaluate(run, scored, threads), evaluate(averaged, scored, threads)
+        rows.append([variant["name"], *(f"{scores[key]:.2f}" for key in columns.values() for scores in (best, mean))])
+    return "".join("| " + " | ".join(cells) + " |\n" for cells in rows)
+
+
+def section(task: str, table: str, summary: dict, averaging: str, args: argparse.Namespace) -> str:
     budget = summary["max_time"]  # with --reuse, that of the runs found
-    body = (f"Each variant trained for {budget:g} s, one after another on the same cores (side by side, the "
-            f"runs would slow each other and distort their tokens/s), {args.threads} threads; greedy scores on the "
-            f"{summary['scored_on']} set ({scored:,} inputs), decoding speed on the same set. Target tokens/s: the "
-            "median of the training log's windows.\n\n")
-    for study, (table, _) in results.items():
-        body += f"**{STUDIES[study][0]}** (`{' '.join(STUDIES[study][1])}`):\n\n{table}\n"
-    body += (f"Command: `python bench/compare.py --work SCRATCH --max-time {budget:g} --tasks {task} "
-             f"--studies {','.join(results)} --threads {args.threads}` (each table is one `seq2seq compare`; "
-             "the dev loss curves are in SCRATCH/TASK-STUDY/curves.png).")
+    body = (f"Each variant trained for {budget:g} s, one after another on the same cores, {args.threads} "
+            f"thread(s); greedy scores on the {summary['scored_on']} set "
+            f"({summary['variants'][0]['scored']:,} inputs), decoding speed on the same set. The config itself is "
+            "LSTM with general attention: its row (`rnn=lstm`) is both the LSTM row of the LSTM/GRU question and the "
+            "general row of the attention question; every other row changes one thing. Target tokens/s: the median "
+            f"of the training log's windows.\n\n{table}\n"
+            f"**Checkpoint averaging** on the same runs: the best single checkpoint (by the config's dev metric) "
+            f"against the mean of the last {KEEP} numbered checkpoints (one every {args.every} updates, "
+            f"`seq2seq average --last {KEEP}`), both scored by `seq2seq evaluate` on the {summary['scored_on']} "
+            f"set:\n\n{averaging}\n"
+            f"Command: `python bench/compare.py --work SCRATCH --max-time {budget:g} --tasks {task} --threads "
+            f"{args.threads} --every {args.every}`; the dev loss curves are in SCRATCH/{task}/curves.png.")
     return body + (f"\n\n{args.note}" if args.note else "")
 
 
@@ -89,17 +121,17 @@ def main() -> None:
     parser.add_argument("--max-time", type=float, default=900.0, help="seconds of training per variant")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="the data sets' folder")
     parser.add_argument("--tasks", default="g2p,eng-fra", help="g2p, eng-fra or both (comma-separated)")
-    parser.add_argument("--studies", default="rnn,attention", help="rnn, attention or both (comma-separated)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--reuse", action="store_true", help="take the studies already finished in --work as they are")
+    parser.add_argument("--every", type=int, default=500, help="updates between numbered checkpoints")
+    parser.add_argument("--reuse", action="store_true", help="take the comparisons already finished in --work")
     parser.add_argument("--note", help="a paragraph added to the section (e.g. what else ran on the machine)")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     for task in args.tasks.split(","):
-        flags = DATA[task](args.data, work)
-        results = {study: run_study(task, study, flags, work, args) for study in args.studies.split(",")}
-        body = section(task, results, args)
+        flags, scored = DATA[task](args.data, work)
+        table, summary = run_compare(task, flags, work / task, args)
+        body = section(task, table, summary, averaging_table(summary, scored, args.threads), args)
         print(f"## {TITLES[task]}\n\n{body}")
         write_section(TITLES[task], body)
 

@@ -1,11 +1,11 @@
-"""ONNX benchmark: PyTorch fp32 against ONNX Runtime fp32 and int8: size, speed, quality, and a torch-free start.
+"""ONNX benchmark: PyTorch fp32 and bf16 against ONNX Runtime fp32 and int8: size, speed, quality, torch-free start.
 
 usage: python bench/onnx_runtime.py [--model RUN_DIR] [--data TEST_DATA] [--subset 400] [--threads 2] [--train-time 150]
-                            [--no-write]
+                            [--title SECTION] [--no-write]
 
 Without --model, trains a small G2P model on cmudict:train for --train-time seconds (configs/g2p.yaml, smaller).
 Exports it (fp32 and --int8), then measures on the first --subset pairs of TEST_DATA (default cmudict:test): model
-size on disk, greedy sentences/s at batch 1 (first 100 inputs) and 64, beam 5 at batch 64, BLEU, exact match, the
+size on disk, greedy and beam 5 sentences/s at batch 1 (first 100 inputs) and 64, BLEU, exact match, the
 share of outputs identical to PyTorch fp32, and the time and peak memory of a fresh torch-free process from start to
 its first translation. Writes the "ONNX" section of BENCHMARKS.md. (Not named onnx.py: a script's folder comes first
 on sys.path, and the file would hide the onnx package.)
@@ -39,6 +39,7 @@ from seq2seq.options import DecodingOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {"greedy, batch 1": (DecodingOptions(), 1), "greedy, batch 64": (DecodingOptions(), 64),
+        "beam 5, batch 1": (DecodingOptions("beam", beam_size=5), 1),
         "beam 5, batch 64": (DecodingOptions("beam", beam_size=5), 64)}
 BATCH_1_INPUTS = 100
 SMALL_G2P = ["model.embedding_size=64", "model.hidden_size=128", "train.eval_every=100000", "train.device=cpu"]
@@ -127,6 +128,7 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=400, help="test pairs used")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-time", type=int, default=150, help="seconds of training without --model")
+    parser.add_argument("--title", default="ONNX", help="the BENCHMARKS.md section written (one per model)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -134,13 +136,14 @@ def main() -> None:
     model = Path(args.model) if args.model else train_small_g2p(scratch / "g2p", args.train_time)
     pairs = load_pairs(args.data)[:args.subset]
     sources, references = metrics.group_references([p.src for p in pairs], [p.tgt for p in pairs])
-    translator = api.load_translator(model, device="cpu", precision="fp32")
     exports = {"fp32": scratch / "fp32", "int8": scratch / "int8"}
     manifests = {name: export(model, path, int8=name == "int8") for name, path in exports.items()}
     rows: dict[str, dict[str, Any]] = {}
-    print("PyTorch fp32", file=sys.stderr)
-    rows["PyTorch fp32"] = {**measure(lambda t, o, b: translator.translate(t, o, batch_size=b), sources, references),
-                            "size": size_mb([resolve_checkpoint(model)])}
+    for precision in ("fp32", "bf16"):
+        print(f"PyTorch {precision}", file=sys.stderr)
+        translator = api.load_translator(model, device="cpu", precision=precision)
+        rows[f"PyTorch {precision}"] = {**measure(lambda t, o, b, m=translator: m.translate(t, o, batch_size=b),
+                                                  sources, references), "size": size_mb([resolve_checkpoint(model)])}
     for name, path in exports.items():
         print(f"ONNX Runtime {name}", file=sys.stderr)
         onnx = load_export(path, threads=args.threads)
@@ -164,7 +167,7 @@ def main() -> None:
     figures = {name: {k: v for k, v in row.items() if not k.startswith("outputs")} for name, row in rows.items()}
     print(json.dumps(figures), file=sys.stderr)
     if not args.no_write:
-        write_section("ONNX", body)
+        write_section(args.title, body)
 
 
 if __name__ == "__main__":

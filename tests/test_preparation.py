@@ -11,6 +11,7 @@ from torch import nn
 from seq2seq.config import Config, apply_overrides
 from seq2seq.data import Pair, collate
 from seq2seq.device import autocast_dtype, resolve_device
+from seq2seq.encoder import Encoder
 from seq2seq.errors import DataError
 from seq2seq.language_model import LanguageModel
 from seq2seq.model import Seq2Seq
@@ -99,3 +100,20 @@ def test_device_and_precision_choices() -> None:
     assert autocast_dtype("bf16", cpu) is torch.bfloat16 and autocast_dtype("fp16", cpu) is torch.float16
     native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
     assert autocast_dtype("auto", cpu) is (torch.bfloat16 if native else None)
+
+
+@pytest.mark.parametrize(("rnn", "bidirectional"), [("lstm", True), ("lstm", False), ("gru", True)])
+def test_the_encoder_reads_under_cpu_bf16_autocast_without_gradients(rnn: str, bidirectional: bool) -> None:
+    """oneDNN's bf16 RNN fails on CPUs without native bf16 in inference: the encoder's RNN then leaves autocast,
+    and its outputs equal the fp32 ones."""
+    torch.manual_seed(0)
+    encoder = Encoder(12, 6, 8, 2, rnn, bidirectional, 0.0).eval()
+    src, lengths = torch.randint(4, 12, (3, 5)), torch.tensor([5, 3, 1])
+    with torch.no_grad():
+        fp32, _ = encoder(src, lengths)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed, _ = encoder(src, lengths)
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        torch.testing.assert_close(mixed, fp32)
+    else:
+        torch.testing.assert_close(mixed.float(), fp32, atol=0.05, rtol=0.05)

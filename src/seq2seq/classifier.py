@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from seq2seq.config import ModelConfig
+from seq2seq.device import rnn_autocast
 from seq2seq.encoder import Encoder
 
 
@@ -67,7 +68,8 @@ class Classifier(nn.Module):
         On CPU the RNN reads the padded batch (`read_padded`); elsewhere (cuDNN) the encoder reads it packed."""
         lengths = src_lengths.to(src.device)
         if src.device.type == "cpu":
-            outputs = read_padded(self.encoder.rnn, self.encoder.dropout(self.encoder.embedding(src)), lengths)
+            with rnn_autocast(src.device):
+                outputs = read_padded(self.encoder.rnn, self.encoder.dropout(self.encoder.embedding(src)), lengths)
             last = last_states(outputs, lengths, self.config.bidirectional)
         else:
             outputs, final = self.encoder(src, src_lengths)  # (B, S, H)

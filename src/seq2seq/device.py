@@ -32,3 +32,12 @@ def mixed_precision(precision: str, device: torch.device) -> contextlib.Abstract
     """An autocast context for the precision setting, or a no-op for fp32."""
     dtype = autocast_dtype(precision, device)
     return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+def rnn_autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """The context for a multi-step RNN call (nn.LSTM / nn.GRU): on a CPU without native bf16, outside autocast,
+    where oneDNN's bf16 RNN fails (in inference, and whenever it is given a state); elsewhere nothing changes."""
+    if (device.type == "cpu" and torch.is_autocast_enabled("cpu")
+            and not torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+        return torch.autocast("cpu", enabled=False)
+    return contextlib.nullcontext()

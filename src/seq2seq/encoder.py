@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seq2seq.device import rnn_autocast
 from seq2seq.vocab import PAD_ID
 
 RNN_TYPES: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU}
@@ -29,7 +30,8 @@ class Encoder(nn.Module):
         each part (L, B, H)."""
         embedded = self.dropout(self.embedding(src) if self.embedding is not None else src)  # (B, S, E)
         packed = pack_padded_sequence(embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_outputs, final = self.rnn(packed)
+        with rnn_autocast(src.device):
+            packed_outputs, final = self.rnn(packed)
         outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=src.size(1))
         parts = final if isinstance(final, tuple) else (final,)
         return outputs, tuple(self._merge_directions(part) for part in parts)

@@ -9,9 +9,6 @@ Every later step reads the token chosen before it: one RNN step per generated to
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -19,6 +16,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from seq2seq import kernels
 from seq2seq.config import ModelConfig
 from seq2seq.decoder import DecoderState, Memory, _rnn_state
+from seq2seq.device import rnn_autocast
 from seq2seq.encoder import RNN_TYPES
 from seq2seq.loss import projected_cross_entropy
 from seq2seq.vocab import PAD_ID
@@ -62,7 +60,7 @@ class LanguageModel(nn.Module):
         """
         inputs = self.dropout(self.embedding(tokens))  # (B, T, E)
         state = None if hidden is None else _rnn_state(hidden)  # None: zeros
-        with _cpu_rnn_in_fp32(inputs):
+        with rnn_autocast(inputs.device):
             if lengths is None:
                 outputs, final = self.rnn(inputs.float(), state)
             else:
@@ -105,10 +103,3 @@ class LanguageModel(nn.Module):
         """One time step of self.rnn: inputs (B, E), state parts (L, B, H) -> features (B, H), state."""
         return kernels.rnn_step(self.rnn, inputs, hidden)
 
-
-def _cpu_rnn_in_fp32(inputs: Tensor) -> contextlib.AbstractContextManager[Any]:
-    """On CPU the multi-step RNN runs outside bf16 autocast: oneDNN's bf16 LSTM fails there on CPUs without native
-    bf16 whenever it is given a state or unpacked input. Elsewhere, and in fp32, nothing changes."""
-    if inputs.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-        return torch.autocast("cpu", enabled=False)
-    return contextlib.nullcontext()

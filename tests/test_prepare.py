@@ -66,8 +66,8 @@ def test_shards_hold_the_examples_batches_and_metadata_of_the_text(data: Path, t
     assert list(shards.examples) == text.examples
     assert shards.metadata.to_dict() == text.metadata.to_dict()
     for bucket, batch_tokens in [(True, 0), (False, 0), (True, 40)]:
-        assert (batch_order(shards.examples, 16, bucket, 7, batch_tokens)
-                == batch_order(text.examples, 16, bucket, 7, batch_tokens))
+        assert ([batch.tolist() for batch in batch_order(shards.examples, 16, bucket, 7, batch_tokens)]
+                == [batch.tolist() for batch in batch_order(text.examples, 16, bucket, 7, batch_tokens)])
 
 
 def test_two_workers_write_the_same_files_as_one(data: Path, prepared_dir: Path, tmp_path: Path) -> None:

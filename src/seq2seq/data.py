@@ -11,6 +11,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
@@ -233,8 +234,9 @@ def encode_tokens(token_pairs: Sequence[TokenPair], vocabs: tuple[Vocab, Vocab],
 
 
 def batch_order(examples: Sequence[Example], batch_size: int, bucket: bool, seed: int, batch_tokens: int = 0
-                ) -> list[list[int]]:
-    """Indices of each batch: similar lengths together when bucketing, batch order shuffled by seed.
+                ) -> list[np.ndarray]:
+    """Indices of each batch (int64 views of one array: 8 bytes an example, however large the corpus): similar
+    lengths together when bucketing, batch order shuffled by seed.
 
     A batch holds batch_size examples, or with batch_tokens as many as fit that many target positions (padding
     included: examples x the longest target); an example longer than batch_tokens is a batch of its own.
@@ -245,10 +247,13 @@ def batch_order(examples: Sequence[Example], batch_size: int, bucket: bool, seed
     if bucket:  # a stable sort of the shuffled order: ties stay shuffled
         keys = tgt_lengths * (int(src_lengths.max()) + 1) + src_lengths
         order = order[torch.sort(keys[order], stable=True).indices]
+    if not len(order):
+        return []
     if batch_tokens:
-        batches = token_batches(order.tolist(), (tgt_lengths - 1).tolist(), batch_tokens)
+        cuts = token_batch_starts((tgt_lengths[order] - 1).tolist(), batch_tokens)
     else:
-        batches = [chunk.tolist() for chunk in order.split(batch_size)]
+        cuts = list(range(batch_size, len(order), batch_size))
+    batches = np.split(order.numpy(), cuts)
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
@@ -262,24 +267,27 @@ def example_lengths(examples: Sequence[Example]) -> tuple[Tensor, Tensor]:
     return table[:, 0], table[:, 1]
 
 
-def token_batches(order: Sequence[int], lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
-    """Cut order into consecutive batches of at most batch_tokens positions (size x the longest length in it)."""
-    batches: list[list[int]] = [[]]
-    longest = 0
-    for index in order:
-        longest = max(longest, lengths[index])
-        if batches[-1] and (len(batches[-1]) + 1) * longest > batch_tokens:
-            batches.append([])
-            longest = lengths[index]
-        batches[-1].append(index)
-    return batches if batches[0] else []
+def token_batch_starts(lengths: Sequence[int], batch_tokens: int) -> list[int]:
+    """Where to cut a sequence of examples with these lengths into consecutive batches of at most batch_tokens
+    positions (size x the longest length in it): the positions that start a new batch, the first one aside."""
+    starts: list[int] = []
+    start, longest = 0, 0
+    for position, length in enumerate(lengths):
+        longest = max(longest, length)
+        if position > start and (position - start + 1) * longest > batch_tokens:
+            starts.append(position)
+            start, longest = position, length
+    return starts
 
 
-def split_batch(indices: Sequence[int], parts: int) -> list[list[int]]:
+Indices = TypeVar("Indices", list[int], np.ndarray)
+
+
+def split_batch(indices: Indices, parts: int) -> list[Indices]:
     """indices cut into `parts` consecutive parts whose sizes differ by at most one (empty when too few)."""
     size, extra = divmod(len(indices), parts)
     bounds = [k * size + min(k, extra) for k in range(parts + 1)]
-    return [list(indices[bounds[k]:bounds[k + 1]]) for k in range(parts)]
+    return [indices[bounds[k]:bounds[k + 1]] for k in range(parts)]
 
 
 def collate(examples: Sequence[Example]) -> Batch:

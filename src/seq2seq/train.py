@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
@@ -120,7 +121,7 @@ class Trainer:
         self._replica = self._replicate(metadata)
         self._gradients = EmbeddingRowGradients(self.model) if self.ranks.size == 1 else None
         self.state = TrainState(ranks=self.ranks.size)
-        self._order: list[list[int]] = []
+        self._order: list[np.ndarray] = []
         self._order_epoch = -1
         self._last_eval_step = -1
         self._non_finite = NonFiniteSteps()
@@ -211,10 +212,10 @@ class Trainer:
         if self.state.batch_in_epoch == len(self._order):
             self.state.epoch, self.state.batch_in_epoch = self.state.epoch + 1, 0
         share = split_batch(indices, self.ranks.size)[self.ranks.rank]
-        return [collate([self.train_examples[i] for i in part]).to(self.device)
-                for part in split_batch(share, self.config.train.accumulate) if part]
+        return [collate([self.train_examples[i] for i in part.tolist()]).to(self.device)
+                for part in split_batch(share, self.config.train.accumulate) if len(part)]
 
-    def _epoch_order(self) -> list[list[int]]:
+    def _epoch_order(self) -> list[np.ndarray]:
         """The epoch's steps: batches of ranks x accumulate x data.batch_size sentences (or data.batch_tokens), less
         those too small to give every rank an example."""
         data, parts = self.config.data, self.ranks.size * self.config.train.accumulate
@@ -282,7 +283,7 @@ class Trainer:
         order = batch_order(self.dev_examples, data.batch_size, True, 0, data.batch_tokens)[:limit]
         for indices in order:
             with self._autocast():
-                loss, count = self.dev_loss(self.model, collate([self.dev_examples[i] for i in indices])
+                loss, count = self.dev_loss(self.model, collate([self.dev_examples[i] for i in indices.tolist()])
                                             .to(self.device))
             total, tokens = total + float(loss), tokens + count
         metrics = {"loss": total / tokens, "perplexity": math.exp(min(total / tokens, 50.0))}

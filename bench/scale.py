@@ -4,7 +4,7 @@ threads and as 2 data-parallel processes x 1 thread (`--nproc 2`), one after the
 Tokens/s is the steady rate from the first step to the last (setup and the final evaluation left out); the word
 error rate is that of the best checkpoint on the dev split, greedy (100 - exact match, the run's own dev metric).
 
-usage: python bench/scale.py --work SCRATCH_DIR [--budget 120]
+usage: python bench/scale.py --work SCRATCH_DIR [--budget 120] [--setups 0,1,2]
 """
 
 from __future__ import annotations
@@ -59,12 +59,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--budget", type=float, default=120.0, help="seconds of training per setup")
+    parser.add_argument("--setups", default=",".join(map(str, range(len(SETUPS)))),
+                        help="which setups to run (numbers into the SETUPS list, comma-separated)")
     args = parser.parse_args()
+    chosen = [SETUPS[int(number)] for number in args.setups.split(",")]
     root = args.work.resolve() / "scale"
     subprocess.run(["rm", "-rf", str(root)], check=True)
     root.mkdir(parents=True)
     rows, baseline = [], 0.0
-    for number, setup in enumerate(SETUPS):
+    for number, setup in enumerate(chosen):
         out = root / f"setup{number}"
         peak, wall = train(setup, out, args.budget)
         rate, updates, word_error_rate = results(out)
@@ -74,7 +77,8 @@ def main() -> None:
         print(rows[-1], flush=True)
     body = ("| G2P, 2 cores | target tokens/s | speed-up | updates | dev WER (greedy) | peak memory | wall "
             "| load (5 min) |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
-            f"Command: `python bench/scale.py --work SCRATCH --budget {args.budget:g}` (configs/g2p.yaml, "
+            f"Command: `python bench/scale.py --work SCRATCH --budget {args.budget:g} --setups {args.setups}` "
+            "(configs/g2p.yaml, "
             f"--max-time {args.budget:g} for each setup, run one after the other; the linear schedule decays over "
             "the budget). Tokens/s runs from the first step to the last, setup left out; the budget includes each "
             "run's setup (data, and for 2 processes the launch and process group); wall includes the final dev "

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "seq2seq"
 FLOORS: dict[int, set[str]] = {
     1: {"errors", "config", "vocab", "tokenizers", "metrics", "runtime", "device", "collector", "files", "plot",
         "options", "rundir", "reports"},
-    2: {"data", "text", "conversations", "download", "datasets", "labels", "checks", "curves",
+    2: {"data", "text", "lm_text", "conversations", "download", "datasets", "labels", "checks", "curves",
         "audio", "synthesis", "shards"},
     3: {"attention", "encoder", "kernels", "decoder", "model", "language_model", "ensemble", "loss", "objectives",
         "decoding", "classifier", "search", "speech_encoder"},

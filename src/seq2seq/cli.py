@@ -34,7 +34,7 @@ from seq2seq.device import resolve_device
 from seq2seq.errors import Seq2SeqError
 from seq2seq.experiment_commands import TEMPERATURE_FLAG, add_parsers, run_compare, run_plot, temperature_sweep
 from seq2seq.files import write_text_atomically
-from seq2seq.generation import TextGenerator, train_language_model
+from seq2seq.generation import train_language_model
 from seq2seq.options import GENERATION_DEFAULTS
 from seq2seq.speech import SpeechTranscriber
 from seq2seq.text import read_entries
@@ -318,19 +318,21 @@ def run_transcribe(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     options = decoding_options(args)
-    translator = export_command.load(args.model, args.precision, api.load)
+    translator = export_command.load(args.model, args.precision, api.load, task=None)
     if isinstance(translator, TextClassifier):
         return classify_command.run_evaluate(args, translator, sorted(decoding_knobs(args)))
     if args.confusion:
         raise Seq2SeqError("--confusion applies to classifiers (train --task classify) only")
     if isinstance(translator, SpeechTranscriber):
         return speech_command.run_evaluate(args, translator, options)
-    if isinstance(translator, TextGenerator):
+    if export_command.is_language_model(translator):
         given = sorted(decoding_knobs(args))
         if given:
             raise Seq2SeqError("decoding flags do not apply to a language model, which is scored on the text itself "
                                f"(given: {', '.join(given)})")
-        return _print_text_scores(translator.evaluate(translator.read(args.data)), args.json)
+        data = translator.config.data
+        return _print_text_scores(translator.evaluate(read_entries(args.data, data.entries, data.entry_delimiter)),
+                                  args.json)
     scores = translator.evaluate(load_pairs(args.data), batch_size=args.batch_size, options=options)
     if args.json:
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()}))
@@ -377,6 +379,8 @@ def _add_generate(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--prompt", default="", help="the start of the text (default: none, a new entry)")
     generate.add_argument("--stop-at-end", action="store_true",
                           help="end a text early where the model ends an entry (</s>)")
+    generate.add_argument("--stream", action="store_true",
+                          help="write the text as it is produced, token by token (one text: not with --num)")
     _add_decoding(generate, GENERATION_DEFAULTS, {"temperature": TEMPERATURE_FLAG})
     _add_precision(generate)
 
@@ -384,9 +388,22 @@ def _add_generate(commands: argparse._SubParsersAction) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     generator = export_command.load_generator(args.model, args.precision)
     for header, options in temperature_sweep(args.decoding_defaults, decoding_knobs(args)):
+        if args.stream:
+            _stream_text(generator, args.prompt, options, args.stop_at_end, header)
+            continue
         texts = generator.generate(args.prompt, options, stop_at_end=args.stop_at_end)
         sys.stdout.write(header + "%\n".join(text + "\n" for text in texts))
     return 0
+
+
+def _stream_text(generator: Any, prompt: str, options: DecodingOptions, stop_at_end: bool, header: str) -> None:
+    """Write the prompt (as generate writes it back), then each piece of the text as soon as it is produced."""
+    pieces = generator.stream(prompt, options, stop_at_end=stop_at_end)  # checks the options before any output
+    sys.stdout.write(header + generator.tokenizer.detokenize(generator.tokenizer.tokenize(prompt)))
+    for piece in pieces:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
 
 
 def _add_chat(commands: argparse._SubParsersAction) -> None:
@@ -420,9 +437,10 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
                     "/v1/chat, /v1/models, /healthz, /metrics, and a web page at /. Concurrent requests with the "
                     "same model and options are decoded together.")
     parser.add_argument("--model", required=True, action="append", metavar="[NAME=]DIR",
-                        help="a run directory or checkpoint (DIR1,DIR2 for an ensemble), or a translation model's "
-                             "export (seq2seq export: runs on ONNX Runtime); repeat for more models, the first is the "
-                             "default; a model is named after its directory unless NAME= is given")
+                        help="a run directory or checkpoint (DIR1,DIR2 for an ensemble), or an export of a "
+                             "translation or language model (seq2seq export: runs on ONNX Runtime); repeat for more "
+                             "models, the first is the default; a model is named after its directory unless NAME= "
+                             "is given")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--max-batch", type=int, default=64, help="most sentences per batched decode (default 64)")

@@ -1,5 +1,5 @@
-"""`seq2seq export`: a translation model's encoder and decoder step, or a language model's prompt reading and step,
-as ONNX graphs, checked against PyTorch."""
+"""`seq2seq export`: a translation model's encoder and decoder step (an ensemble's: each member's), or a language
+model's prompt reading and step, as ONNX graphs, checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import onnxruntime
@@ -20,12 +20,14 @@ from torch import Tensor, nn
 
 from seq2seq import checkpoint
 from seq2seq.decoder import DecoderState, Memory
+from seq2seq.ensemble import Ensemble
 from seq2seq.errors import CheckpointError, ConfigError, RunDirectoryError
 from seq2seq.files import atomic_directory, write_text_atomically
 from seq2seq.language_model import LanguageModel
 from seq2seq.metadata import ModelMetadata
 from seq2seq.model import Seq2Seq
 from seq2seq.onnx import graphs
+from seq2seq.onnx.ensemble import OnnxEnsemble, open_model
 from seq2seq.onnx.model import OnnxModel, file_sha256
 from seq2seq.options import GENERATION_DEFAULTS, DecodingOptions
 from seq2seq.vocab import EOS_ID, PAD_ID
@@ -97,9 +99,11 @@ class StepGraph(nn.Module):
         return (logits, *self.layout.state_tensors(state))
 
 
-def export(model_path: str | Path, out_dir: str | Path, int8: bool = False, force: bool = False) -> dict[str, Any]:
+def export(model_path: str | Path | Sequence[str | Path], out_dir: str | Path, int8: bool = False,
+           force: bool = False) -> dict[str, Any]:
     """Write the graphs, model.json and manifest.json of the translation or language model at model_path into the
-    directory out_dir; returns the manifest.
+    directory out_dir; returns the manifest. Several paths are an ensemble of translation models sharing their
+    vocabularies: each member's graphs go into members/I, model.json (the first's) and the manifest are written once.
 
     The export is built in a folder beside out_dir and renamed to it only once its graphs, run with ONNX Runtime on
     a few batches, match PyTorch: a difference above TOLERANCE is a CheckpointError, and a failed or interrupted
@@ -108,15 +112,13 @@ def export(model_path: str | Path, out_dir: str | Path, int8: bool = False, forc
     """
     out = Path(out_dir)
     _check_out(out, force)
-    file = checkpoint.resolve_checkpoint(model_path)
-    tensors, values = checkpoint.load_checkpoint(file)
-    metadata = ModelMetadata.from_dict(values, str(file))
-    model = _model(metadata, file)
-    checkpoint.load_model_weights(model, tensors, file)
+    paths = [model_path] if isinstance(model_path, str | Path) else list(model_path)
+    loaded = [_load(path) for path in paths]
+    model = _ensemble(paths, loaded)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_directory(out, replace=force) as building:
-            return _build(model.eval(), metadata, file, building, out, int8)
+            return _build(model, loaded[0][1], [file for file, _, _ in loaded], building, out, int8)
     except OSError as error:
         raise RunDirectoryError(f"{out}: cannot write the export: {error.strerror or error}") from None
 
@@ -133,6 +135,37 @@ def _check_out(out: Path, force: bool) -> None:
         raise ConfigError(f"{out}: not an export (no {graphs.MANIFEST}); --force replaces only an earlier export")
 
 
+def _load(path: str | Path) -> tuple[Path, ModelMetadata, Model]:
+    """The checkpoint file of a run directory (or the file itself), its metadata and its trained model."""
+    file = checkpoint.resolve_checkpoint(path)
+    tensors, values = checkpoint.load_checkpoint(file)
+    metadata = ModelMetadata.from_dict(values, str(file))
+    model = _model(metadata, file)
+    checkpoint.load_model_weights(model, tensors, file)
+    return file, metadata, model.eval()
+
+
+def _ensemble(paths: list[str | Path], loaded: list[tuple[Path, ModelMetadata, Model]]) -> Model | Ensemble:
+    """The one model, or the Ensemble of translation models that share tokenizers, vocabularies and copy setting
+    (as `api.load_ensemble` requires)."""
+    if len(loaded) == 1:
+        return loaded[0][2]
+    for file, metadata, _ in loaded:
+        if metadata.task != "seq2seq":
+            raise ConfigError(f"{file}: an ensemble exports translation (seq2seq) models only, not task "
+                              f"{metadata.task}")
+    for path, (_, metadata, _) in zip(paths[1:], loaded[1:], strict=True):
+        if _vocabularies(metadata) != _vocabularies(loaded[0][1]):
+            raise CheckpointError(f"{path}: its tokenizers, vocabularies or copy setting differ from those of "
+                                  f"{paths[0]}; the models of an ensemble must share them")
+    return Ensemble([cast(Seq2Seq, model) for _, _, model in loaded])  # each a Seq2Seq: checked above
+
+
+def _vocabularies(metadata: ModelMetadata) -> tuple[Any, ...]:
+    return (metadata.config.model.copy, *(t.to_dict() for t in metadata.tokenizers),
+            *(v.to_dict() for v in metadata.vocabs))
+
+
 def _model(metadata: ModelMetadata, file: Path) -> Model:
     """The untrained model of the checkpoint's task: Seq2Seq or LanguageModel."""
     sizes = [len(vocab) for vocab in metadata.vocabs]
@@ -144,30 +177,52 @@ def _model(metadata: ModelMetadata, file: Path) -> Model:
                       f"{metadata.task}")
 
 
-def _build(model: Model, metadata: ModelMetadata, file: Path, directory: Path, out: Path,
+def _build(model: Model | Ensemble, metadata: ModelMetadata, files: list[Path], directory: Path, out: Path,
            int8: bool) -> dict[str, Any]:
     """Export and check the graphs in directory (to become out), then write the metadata and manifest."""
-    layout = _write_graphs(model, directory)
-    manifest = _manifest(file, directory, layout, metadata)
+    manifest = _write(model, metadata, files, directory)
     largest = check(model, directory, manifest)
     if largest > TOLERANCE:
         raise CheckpointError(f"{out}: the exported graphs differ from PyTorch by {largest:.2e} (> {TOLERANCE:.0e}); "
                               "nothing was exported")
     manifest["check"] = {"tolerance": TOLERANCE, "fp32_max_difference": largest}
     if int8:
-        manifest.update(_quantize(directory, model, manifest))
+        manifest = _quantize(directory, model, manifest)
     write_text_atomically(directory / graphs.METADATA, json.dumps(metadata.to_dict()))
     write_text_atomically(directory / graphs.MANIFEST, json.dumps(manifest, indent=2))
     return manifest
 
 
-def _manifest(file: Path, out: Path, layout: Layout, metadata: ModelMetadata) -> dict[str, Any]:
-    decoding = GENERATION_DEFAULTS if layout.prompt else DecodingOptions()
-    return {"format": graphs.FORMAT, "task": metadata.task, "opset": OPSET, "precision": "fp32",
-            "checkpoint": {"file": file.name, "sha256": file_sha256(file)},
-            "graphs": {name: file_sha256(out / name) for name in (graphs.ENCODER, graphs.STEP)},
-            "layout": {**dataclasses.asdict(layout), "target_vocab_size": len(metadata.vocabs[-1])},
-            "decoding": dataclasses.asdict(decoding), "metadata": graphs.METADATA,
+def _write(model: Model | Ensemble, metadata: ModelMetadata, files: list[Path], directory: Path) -> dict[str, Any]:
+    """Export the graphs into directory (an ensemble's: member I's into members/I); the manifest listing them."""
+    if not isinstance(model, Ensemble):
+        return _manifest(metadata, _graphs_entry(model, files[0], directory, metadata))
+    members = []
+    for index, (member, file) in enumerate(zip(model.members, files, strict=True)):
+        folder = f"{graphs.MEMBERS}/{index}"
+        (directory / folder).mkdir(parents=True)
+        members.append({"directory": folder, **_graphs_entry(member, file, directory / folder, metadata)})
+    return _manifest(metadata, {"members": members})
+
+
+def _graphs_entry(model: Model, file: Path, folder: Path, metadata: ModelMetadata) -> dict[str, Any]:
+    """Export one model's graphs into folder; their source checkpoint, hashes and layout."""
+    layout = _write_graphs(model, folder)
+    return {"checkpoint": {"file": file.name, "sha256": file_sha256(file)}, "graphs": _hashes(folder),
+            "layout": {**dataclasses.asdict(layout), "target_vocab_size": len(metadata.vocabs[-1])}}
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {name: file_sha256(folder / name) for name in (graphs.ENCODER, graphs.STEP)}
+
+
+def _manifest(metadata: ModelMetadata, entries: dict[str, Any]) -> dict[str, Any]:
+    """The manifest around the graphs' entries (one model's checkpoint, graphs and layout, or an ensemble's
+    members)."""
+    decoding = GENERATION_DEFAULTS if metadata.task == "lm" else DecodingOptions()
+    return {"format": graphs.ENSEMBLE_FORMAT if "members" in entries else graphs.FORMAT, "task": metadata.task,
+            "opset": OPSET, "precision": "fp32", **entries, "decoding": dataclasses.asdict(decoding),
+            "metadata": graphs.METADATA,
             "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__}}
 
 
@@ -240,48 +295,71 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 @torch.no_grad()
-def check(model: Model, out: Path, manifest: dict[str, Any]) -> float:
+def check(model: Model | Ensemble, out: Path, manifest: dict[str, Any]) -> float:
     """The largest absolute difference between PyTorch and the exported graphs in out over the encoder's outputs
-    and CHECK_STEPS decoder steps on a few random batches."""
-    onnx_model = OnnxModel(out, manifest, threads=1)
-    return max(_difference(model, onnx_model, *sample_batch(model, lengths, seed))
+    and CHECK_STEPS decoder steps on a few random batches (an ensemble's: its log-probabilities, its members'
+    memories and states)."""
+    onnx_model = open_model(out, manifest, threads=1)
+    first = model.members[0] if isinstance(model, Ensemble) else model
+    return max(_difference(model, onnx_model, *sample_batch(first, lengths, seed))
                for seed, lengths in enumerate(([7, 4, 1], [1], [12, 12, 3, 9])))
 
 
-def _difference(model: Model, onnx_model: OnnxModel, src: Tensor, src_lengths: Tensor) -> float:
-    """Largest absolute difference of the memory, the states and the logits over CHECK_STEPS steps."""
+def _difference(model: Model | Ensemble, onnx_model: OnnxModel | OnnxEnsemble, src: Tensor,
+                src_lengths: Tensor) -> float:
+    """Largest absolute difference of the memories, the states and the logits over CHECK_STEPS steps."""
     memory = model.encode(src, src_lengths)
     state = model.init_state(memory)
     onnx_memory = onnx_model.encode(src.numpy(), src_lengths.numpy())
     onnx_state = onnx_model.init_state(onnx_memory)
-    layout = Layout.of(model, memory, state)
-    differences = [_largest(getattr(memory, name), onnx_memory.values[name]) for name in layout.memory
-                   if name in onnx_memory.values]
+    layouts = [Layout.of(*parts) for parts in _members(model, memory, state)]
+    differences = [_largest(getattr(mine, name), theirs.values[name])
+                   for layout, (_, mine, theirs) in zip(layouts, _members(model, memory, onnx_memory), strict=True)
+                   for name in layout.memory if name in theirs.values]
     tokens = torch.full((src.size(0),), EOS_ID + 1)
     for _ in range(CHECK_STEPS):
         logits, state = model.step(tokens, state, memory)
         onnx_logits, onnx_state = onnx_model.step(tokens.numpy(), onnx_state, onnx_memory)
         differences.append(_largest(logits, onnx_logits))
-        differences += [_largest(mine, onnx_state.values[name])
-                        for name, mine in zip(layout.state, layout.state_tensors(state), strict=True)]
+        differences += [_largest(mine, theirs.values[name])
+                        for layout, (_, part, theirs) in zip(layouts, _members(model, state, onnx_state), strict=True)
+                        for name, mine in zip(layout.state, layout.state_tensors(part), strict=True)]
         tokens = logits[:, EOS_ID + 1:].argmax(dim=1) + EOS_ID + 1  # keep stepping on ordinary tokens
     return max(differences)
+
+
+def _members(model: Model | Ensemble, *values: Any) -> list[tuple[Any, ...]]:
+    """(member, its part of each value) for every member of an ensemble, whose memories and states hold parts;
+    (model, *values) for one model."""
+    if isinstance(model, Ensemble):
+        return list(zip(model.members, *(value.parts for value in values), strict=True))
+    return [(model, *values)]
 
 
 def _largest(mine: Tensor, theirs: np.ndarray) -> float:
     return float(np.abs(mine.float().numpy() - theirs.astype(np.float32)).max(initial=0.0))
 
 
-def _quantize(out: Path, model: Model, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Replace the graphs by ONNX Runtime's dynamic int8 quantization of their weights; returns the manifest's
-    updated entries, with the largest difference from PyTorch measured (not bounded: int8 changes the numbers)."""
+def _quantize(out: Path, model: Model | Ensemble, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Replace the graphs (every member's) by ONNX Runtime's dynamic int8 quantization of their weights; returns the
+    updated manifest, with the largest difference from PyTorch measured (not bounded: int8 changes the numbers)."""
+    if "members" in manifest:
+        quantized = {**manifest, "members": [{**member, "graphs": _quantize_graphs(out / member["directory"])}
+                                             for member in manifest["members"]]}
+    else:
+        quantized = {**manifest, "graphs": _quantize_graphs(out)}
+    quantized["precision"] = "int8"
+    quantized["check"] = {**manifest["check"], "int8_max_difference": check(model, out, quantized)}
+    return quantized
+
+
+def _quantize_graphs(folder: Path) -> dict[str, str]:
+    """Quantize the two graphs in folder in place; their new hashes."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     for name in (graphs.ENCODER, graphs.STEP):
-        quantized = out / f"int8-{name}"
+        quantized = folder / f"int8-{name}"
         with _quiet_stderr():
-            quantize_dynamic(out / name, quantized, weight_type=QuantType.QInt8)
-        os.replace(quantized, out / name)
-    hashes = {name: file_sha256(out / name) for name in (graphs.ENCODER, graphs.STEP)}
-    return {"precision": "int8", "graphs": hashes,
-            "check": {**manifest["check"], "int8_max_difference": check(model, out, {**manifest, "graphs": hashes})}}
+            quantize_dynamic(folder / name, quantized, weight_type=QuantType.QInt8)
+        os.replace(quantized, folder / name)
+    return _hashes(folder)

@@ -12,7 +12,7 @@ from seq2seq.errors import CheckpointError, ConfigError
 
 MANIFEST = "manifest.json"  # = seq2seq.onnx.graphs.MANIFEST, named here so that plain checkpoints load without onnx
 OTHER_TASK = {"seq2seq": "an exported translation model, not a language model (use seq2seq translate)",
-              "lm": "an exported language model, which only seq2seq generate runs"}
+              "lm": "an exported language model, which seq2seq generate, evaluate and serve run"}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -21,9 +21,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description="Write the encoder (a language model's prompt reading) and the decoder step as ONNX graphs, the "
                     "tokenizers, vocabularies and a manifest into --out; the graphs are checked against PyTorch "
                     "before --out appears. seq2seq translate / evaluate (generate for a language model) --model OUT "
-                    "then run on ONNX Runtime.")
-    parser.add_argument("--model", required=True, help="run directory or checkpoint file of a translation model or "
-                                                       "a language model")
+                    "then run on ONNX Runtime. Several translation models sharing their vocabularies export as an "
+                    "ensemble (each member's graphs in OUT/members/I), which decodes as translate --model A B does.")
+    parser.add_argument("--model", required=True, nargs="+",
+                        help="run directory or checkpoint file of a translation model or a language model; several "
+                             "translation models: an ensemble")
     parser.add_argument("--out", required=True, help="directory to write the export into (new or empty)")
     parser.add_argument("--force", action="store_true", help="replace --out when it holds an earlier export")
     parser.add_argument("--int8", action="store_true",
@@ -35,8 +37,8 @@ def run_export(args: argparse.Namespace) -> int:
     from seq2seq.export import export
 
     manifest = export(args.model, args.out, int8=args.int8, force=args.force)
-    check = manifest["check"]
-    print(f"exported {args.model} to {args.out} ({manifest['precision']}, opset {manifest['opset']}); largest "
+    check, models = manifest["check"], " ".join(args.model)
+    print(f"exported {models} to {args.out} ({manifest['precision']}, opset {manifest['opset']}); largest "
           f"difference from PyTorch in fp32: {check['fp32_max_difference']:.1e} (tolerance {check['tolerance']:.0e})"
           + (f", in int8: {check['int8_max_difference']:.1e}" if "int8_max_difference" in check else ""))
     print(f"try: seq2seq {'generate' if manifest['task'] == 'lm' else 'translate'} --model {args.out}")
@@ -49,9 +51,9 @@ def is_export(models: Sequence[str]) -> bool:
 
 
 def load(models: Sequence[str], precision: str | None, loader: Callable[..., Any] = api.load_translator,
-         task: str = "seq2seq") -> Any:
-    """An exported directory of the task on ONNX Runtime (precision is then the export's own), else
-    loader(models, ...)."""
+         task: str | None = "seq2seq") -> Any:
+    """An exported directory of the task (None: of any task) on ONNX Runtime (precision is then the export's own),
+    else loader(models, ...)."""
     if not is_export(models):
         return loader(models, precision=precision)
     if precision:
@@ -60,7 +62,7 @@ def load(models: Sequence[str], precision: str | None, loader: Callable[..., Any
 
     loaded = load_export(models[0])
     found = loaded.manifest.get("task", "seq2seq")
-    if found != task:
+    if task is not None and found != task:
         raise CheckpointError(f"{models[0]}: {OTHER_TASK.get(found, f'an exported model of task {found}')}")
     return loaded
 
@@ -70,3 +72,9 @@ def load_generator(model: str, precision: str | None) -> Any:
     checkpoint (`generation.load_generator`)."""
     return load([model], precision, lambda models, precision: generation.load_generator(models[0], precision=precision),
                 task="lm")
+
+
+def is_language_model(model: Any) -> bool:
+    """Whether a loaded model writes text: a TextGenerator, or an exported language model (`seq2seq.onnx`'s
+    OnnxGenerator, known by its manifest's task: onnxruntime is an extra, not imported here)."""
+    return isinstance(model, generation.TextGenerator) or getattr(model, "manifest", {}).get("task") == "lm"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -14,19 +13,26 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from seq2seq import checkpoint, metrics
+from seq2seq import checkpoint
 from seq2seq.board import Sample, Sampler
 from seq2seq.config import Config
-from seq2seq.data import pad
 from seq2seq.decoding import Decoded, DecodingOptions, ban_tokens, build_processors, finish, stream
 from seq2seq.device import mixed_precision, resolve_device
-from seq2seq.errors import CheckpointError, ConfigError, DataError
+from seq2seq.errors import CheckpointError
 from seq2seq.language_model import LanguageModel
+from seq2seq.lm_text import (
+    check_streamable,
+    scored_stream,
+    stream_rows,
+    stream_targets,
+    text_scores,
+    written_pieces,
+)
 from seq2seq.metadata import ModelMetadata
 from seq2seq.objectives import training_losses
 from seq2seq.options import generation_options
 from seq2seq.preparation import prepare_text
-from seq2seq.text import count_characters, encode_stream, read_entries
+from seq2seq.text import read_entries
 from seq2seq.tokenizers import Tokenizer
 from seq2seq.train import Trainer, run_training, start_run
 from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
@@ -76,23 +82,10 @@ class TextGenerator:
         prompt with the same options (same seed, same text).
         """
         options = generation_options(options, knobs)
-        if options.per_input != 1:
-            raise ConfigError(f"streaming writes one text, not num_samples={options.num_samples}")
+        check_streamable(options)
         prompt_tokens = self.tokenizer.tokenize(prompt)
-        steps = self._steps(prompt_tokens, options, stop_at_end)
-
-        def pieces() -> Iterator[str]:
-            written, produced = self.tokenizer.detokenize(prompt_tokens), []
-            for tokens in self._under_precision(steps):
-                if int(tokens[0]) in (EOS_ID, PAD_ID):
-                    return
-                produced.append(int(tokens[0]))
-                text = self.tokenizer.detokenize(prompt_tokens + self.vocab.decode(produced))
-                if text.startswith(written) and len(text) > len(written):
-                    yield text[len(written):]
-                    written = text
-
-        return pieces()
+        steps = self._under_precision(self._steps(prompt_tokens, options, stop_at_end))
+        return written_pieces(steps, prompt_tokens, self.tokenizer, self.vocab)
 
     def _under_precision(self, steps: Iterator[Tensor]) -> Iterator[Tensor]:
         """The steps, each computed under the precision's autocast, which is left between steps (the caller's code
@@ -130,16 +123,11 @@ class TextGenerator:
         `</s>` is, as the newline or delimiter that ends an entry, so that for character tokens bpc equals
         cross_entropy / ln 2.
         """
-        if not entries:
-            raise DataError("no text to evaluate")
-        token_lists = [self.tokenizer.tokenize(entry) for entry in entries]
-        stream = encode_stream(token_lists, self.vocab)
+        stream = scored_stream(entries, self.tokenizer, self.vocab)
         self.model.eval()
         with mixed_precision(self.precision, self.device):
             nll, tokens = stream_nll(self.model, stream, self.config.data.batch_size, self.config.data.window)
-        characters = count_characters(entries)
-        return {"cross_entropy": nll / tokens, "perplexity": metrics.perplexity(nll, tokens),
-                "bpc": nll / math.log(2) / characters, "tokens": tokens, "characters": characters}
+        return text_scores(nll, tokens, entries)
 
 
 def stream_nll(model: LanguageModel, stream: Sequence[int], parts: int, window: int) -> tuple[float, int]:
@@ -148,11 +136,9 @@ def stream_nll(model: LanguageModel, stream: Sequence[int], parts: int, window: 
     The stream is cut into at most `parts` contiguous rows (B, L), read `window` tokens at a time with the state
     carried over; targets `<s>` are not counted.
     """
-    parts = max(1, min(parts, (len(stream) - 1) // window))
-    size = math.ceil((len(stream) - 1) / parts)
-    ids = pad([stream[start:start + size + 1] for start in range(0, len(stream) - 1, size)])  # (B, L + 1)
-    ids = ids.to(next(model.parameters()).device)
-    inputs, targets = ids[:, :-1], ids[:, 1:].masked_fill(ids[:, 1:] == BOS_ID, PAD_ID)  # (B, L)
+    rows = stream_rows(stream, parts, window)  # (B, L + 1)
+    device = next(model.parameters()).device
+    inputs, targets = (torch.from_numpy(ids).to(device) for ids in (rows[:, :-1], stream_targets(rows)))  # (B, L)
     total, count, hidden = 0.0, 0, None
     with torch.no_grad():
         for start in range(0, inputs.size(1), window):

@@ -8,12 +8,13 @@ backpropagation through time without carrying the state from one window to the n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from seq2seq.data import Example, read_lines
 from seq2seq.errors import DataError
-from seq2seq.vocab import Vocab
+from seq2seq.lm_text import count_characters as count_characters  # the torch-free part of the text's
+from seq2seq.lm_text import encode_stream as encode_stream  # handling, re-exported
 
 
 def read_entries(source: str | Path, entries: str = "file", delimiter: str = "%") -> list[str]:
@@ -70,16 +71,6 @@ def _split(lines: list[str], entries: str, delimiter: str) -> list[str]:
                 groups[-1].append(line)
     texts = ("\n".join(group) for group in groups)
     return [text for text in texts if text.strip()]
-
-
-def count_characters(entries: Iterable[str]) -> int:
-    """Characters of the text: those of each entry plus one for the newline (or delimiter) that ends it."""
-    return sum(len(entry) + 1 for entry in entries)
-
-
-def encode_stream(token_lists: Iterable[Sequence[str]], vocab: Vocab) -> list[int]:
-    """One stream of ids: `<s> tokens </s>` for each entry's tokens, in order; unknown tokens map to <unk>."""
-    return [index for tokens in token_lists for index in vocab.encode(tokens, add_bos=True, add_eos=True)]
 
 
 def windows(stream: Sequence[int], length: int) -> list[Example]:

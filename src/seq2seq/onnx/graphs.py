@@ -9,6 +9,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 FORMAT = "seq2seq-onnx-1"
+ENSEMBLE_FORMAT = "seq2seq-onnx-ensemble-1"  # the manifest lists members, each with its graphs in its own folder
+MEMBERS = "members"  # an ensemble's member i has its graphs in members/i
 MANIFEST, METADATA = "manifest.json", "model.json"
 ENCODER, STEP = "encoder.onnx", "step.onnx"  # a language model's encoder graph reads the prompt
 TOKENS, LOGITS, EXTENSION = "tokens", "logits", "extension"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from seq2seq.errors import CheckpointError
 from seq2seq.metadata import ModelMetadata
+from seq2seq.onnx.ensemble import open_model
 from seq2seq.onnx.generator import OnnxGenerator
 from seq2seq.onnx.graphs import MANIFEST, METADATA
 from seq2seq.onnx.model import OnnxModel, read_manifest
@@ -19,8 +20,9 @@ def is_export(path: str | Path) -> bool:
 
 
 def load(path: str | Path, threads: int = 0) -> OnnxTranslator | OnnxGenerator:
-    """Load an exported model directory: an OnnxTranslator, or for a language model (task lm) an OnnxGenerator;
-    threads 0 lets ONNX Runtime choose. A missing or corrupted file is a CheckpointError naming it."""
+    """Load an exported model directory: an OnnxTranslator (of one model or an ensemble), or for a language model
+    (task lm) an OnnxGenerator; threads 0 lets ONNX Runtime choose. A missing or corrupted file is a CheckpointError
+    naming it."""
     directory = Path(path)
     manifest = read_manifest(directory)
     metadata_path = directory / METADATA
@@ -29,5 +31,6 @@ def load(path: str | Path, threads: int = 0) -> OnnxTranslator | OnnxGenerator:
     except (OSError, ValueError) as error:
         raise CheckpointError(f"{metadata_path}: unreadable model description ({error})") from None
     metadata = ModelMetadata.from_dict(values, str(metadata_path))
-    kind = OnnxGenerator if manifest.get("task") == "lm" else OnnxTranslator
-    return kind(OnnxModel(directory, manifest, threads), metadata, manifest)
+    if manifest.get("task") == "lm":
+        return OnnxGenerator(OnnxModel(directory, manifest, threads), metadata, manifest)
+    return OnnxTranslator(open_model(directory, manifest, threads), metadata, manifest)

@@ -14,6 +14,7 @@ import onnxruntime
 from seq2seq.errors import CheckpointError
 from seq2seq.onnx.graphs import (
     ENCODER,
+    ENSEMBLE_FORMAT,
     EXTENSION,
     FORMAT,
     LOGITS,
@@ -53,7 +54,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     except (OSError, ValueError) as error:
         raise CheckpointError(f"{path}: unreadable manifest ({error})") from None
     found = manifest.get("format") if isinstance(manifest, dict) else None
-    if found != FORMAT:
+    if found not in (FORMAT, ENSEMBLE_FORMAT):
         raise CheckpointError(f"{path}: unsupported export format {found!r} (expected {FORMAT})")
     return manifest
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from seq2seq import search
 from seq2seq.metadata import ModelMetadata
+from seq2seq.onnx.ensemble import OnnxEnsemble
 from seq2seq.onnx.graphs import Array
 from seq2seq.onnx.model import OnnxModel
 from seq2seq.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
@@ -32,9 +33,10 @@ class Translation:
 
 @dataclass
 class OnnxTranslator:
-    """An exported translation model with its tokenizers and vocabularies; `Translator`'s methods without torch."""
+    """An exported translation model (or ensemble) with its tokenizers and vocabularies; `Translator`'s methods
+    without torch."""
 
-    model: OnnxModel
+    model: OnnxModel | OnnxEnsemble
     metadata: ModelMetadata
     manifest: dict[str, Any]
 
@@ -110,7 +112,8 @@ class OnnxTranslator:
         return scores
 
     def attends(self) -> bool:
-        return bool(self.config.model.arch == "attention")
+        """Whether the model (every member of an ensemble) has attention weights to show: its state holds them."""
+        return all("attention" in member["layout"]["state"] for member in self.manifest.get("members", [self.manifest]))
 
     def summary_length(self) -> int:
         """As `Translator.summary_length`."""

@@ -20,7 +20,7 @@ def load_models(specs: Sequence[str], device: str = "auto", precision: str | Non
     """Load `DIR` or `NAME=DIR` specs (DIR1,DIR2 for an ensemble): name -> model, and name -> its first directory.
 
     Unnamed models take their directory's name; precision is the autocast of decoding (`api.load`; None: as trained).
-    A directory written by `seq2seq export` (a translation model) runs on ONNX Runtime.
+    A directory written by `seq2seq export` (a translation or language model) runs on ONNX Runtime.
     """
     models: dict[str, Model] = {}
     paths: dict[str, str] = {}
@@ -32,7 +32,7 @@ def load_models(specs: Sequence[str], device: str = "auto", precision: str | Non
         name = name or Path(directories[0]).resolve().name
         if name in models:
             raise Seq2SeqError(f"--model {spec}: a model named {name!r} is already loaded; name it NAME=DIR")
-        model = export_command.load(directories, precision, partial(_load, device=device))
+        model = export_command.load(directories, precision, partial(_load, device=device), task=None)
         if isinstance(model, TextClassifier):
             raise Seq2SeqError(f"--model {spec}: a classifier; serve does not serve classifiers yet")
         models[name] = model

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Str
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
+from seq2seq import export_command
 from seq2seq.api import Translation, Translator
 from seq2seq.chat import Chatbot
 from seq2seq.decoding import DecodingOptions
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 ROUTES = ("/", "/healthz", "/metrics", "/v1/models", "/v1/translate", "/v1/generate", "/v1/chat")
-Model = Translator | TextGenerator  # an exported translation model (`seq2seq.onnx.OnnxTranslator`) serves as one
+Model = Translator | TextGenerator  # exports (`seq2seq.onnx`'s OnnxTranslator, OnnxGenerator) serve as these
 RequestT = TypeVar("RequestT", bound=BaseModel)
 
 
@@ -101,8 +102,8 @@ class Server:
         if name not in self.models:
             raise ApiError(404, f"model: unknown model {name!r} (loaded: {', '.join(self.models)})")
         found = self.models[name]
-        if isinstance(found, TextGenerator) != (route == "/v1/generate"):
-            other = "/v1/generate" if isinstance(found, TextGenerator) else "/v1/translate or /v1/chat"
+        if export_command.is_language_model(found) != (route == "/v1/generate"):
+            other = "/v1/generate" if export_command.is_language_model(found) else "/v1/translate or /v1/chat"
             raise ApiError(400, f"model: {name!r} is a {_task(found)} model and does not serve {route}; "
                                 f"use {other}")
         return name, found
@@ -410,14 +411,14 @@ async def _events(server: Server, pieces: Iterator[str]) -> AsyncIterator[str]:
 
 def _task(model: Model) -> str:
     """What the model does, for /v1/models and error messages: generate, summarize (copying models) or translate."""
-    if isinstance(model, TextGenerator):
+    if export_command.is_language_model(model):
         return "generate"
     return "summarize" if model.config.model.copy else "translate"
 
 
 def _describe(name: str, model: Model, path: str | None, settings: Settings) -> dict[str, Any]:
     config, parameters = model.config, _parameters(model)
-    if isinstance(model, TextGenerator):
+    if export_command.is_language_model(model):
         tokens = {"tgt": config.data.tgt.kind}
         vocabulary = {"tgt": len(model.vocab)}
     else:
@@ -436,7 +437,7 @@ def _parameters(model: Model) -> int | None:
 
 
 def _attends(model: Model) -> bool:
-    return not isinstance(model, TextGenerator) and model.attends()
+    return not export_command.is_language_model(model) and model.attends()  # type: ignore[union-attr]
 
 
 def _training_metrics(path: str | None) -> dict[str, Any]:

@@ -5,10 +5,10 @@ usage: python bench/onnx_runtime.py [--model RUN_DIR] [--data TEST_DATA] [--subs
 
 Without --model, trains a small G2P model on cmudict:train for --train-time seconds (configs/g2p.yaml, smaller).
 Exports it (fp32 and --int8), then measures on the first --subset pairs of TEST_DATA (default cmudict:test): model
-size on disk, greedy and beam 5 sentences/s at batch 1 (first 100 inputs) and 64, BLEU, exact match, the
-share of outputs identical to PyTorch fp32, and the time and peak memory of a fresh torch-free process from start to
-its first translation. Writes the "ONNX" section of BENCHMARKS.md. (Not named onnx.py: a script's folder comes first
-on sys.path, and the file would hide the onnx package.)
+size on disk, greedy and beam 5 sentences/s at batch 1 (first 100 inputs) and 64, BLEU, exact match, the share of
+outputs identical to PyTorch fp32, and the time and peak memory of a fresh torch-free process from start to its first
+translation. Writes the --title section of BENCHMARKS.md (default "ONNX"). (Not named onnx.py: a script's folder
+comes first on sys.path, and the file would hide the onnx package.)
 """
 
 from __future__ import annotations

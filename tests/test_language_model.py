@@ -22,7 +22,8 @@ from seq2seq.decoding import greedy
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.generation import TextGenerator, train_language_model
 from seq2seq.language_model import LanguageModel
-from seq2seq.text import count_characters, encode_stream, read_entries, windows
+from seq2seq.lm_text import count_characters, encode_stream
+from seq2seq.text import read_entries, windows
 from seq2seq.tokenizers import CharTokenizer
 from seq2seq.vocab import BOS_ID, EOS_ID, UNK_ID, Vocab
 

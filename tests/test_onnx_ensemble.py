@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +149,25 @@ def test_ensemble_runtime_imports_no_torch(exported: Runs) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == exported[0].translate(["a b c"])[0]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda m: m["members"][1].update(directory="../elsewhere"), "must be a folder inside the export"),
+    (lambda m: m["members"][0].pop("layout"), "lacks its graphs' hashes or its layout"),
+    (lambda m: m.update(members=[]), "without its list of members"),
+    (lambda m: m.update(format="seq2seq-onnx-1"), "lacks its graphs' hashes or its layout"),
+], ids=["outside", "no-layout", "no-members", "wrong-format"])
+def test_damaged_ensemble_manifests_are_one_line_errors(exported: Runs, tmp_path: Path,
+                                                        change: Callable[[dict], object], message: str) -> None:
+    copy = tmp_path / "export"
+    shutil.copytree(exported[2][0].parent / "export", copy)
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    change(manifest)
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(CheckpointError, match=message):
+        load(copy, threads=1)
+
+
+def test_an_empty_ensemble_is_a_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="needs at least one model"):
+        export([], tmp_path / "export")

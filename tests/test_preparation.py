@@ -117,3 +117,15 @@ def test_the_encoder_reads_under_cpu_bf16_autocast_without_gradients(rnn: str, b
         torch.testing.assert_close(mixed, fp32)
     else:
         torch.testing.assert_close(mixed.float(), fp32, atol=0.05, rtol=0.05)
+
+
+def test_the_frame_encoder_reads_bf16_frames_under_cpu_autocast() -> None:
+    """Speech frames come out of a Linear in bf16 under autocast; the encoder reads them as the fp32 encoder would."""
+    torch.manual_seed(0)
+    encoder = Encoder(0, 6, 8, 1, "lstm", True, 0.0).eval()
+    frames, lengths = torch.randn(3, 5, 6).bfloat16(), torch.tensor([5, 3, 1])
+    with torch.no_grad():
+        fp32, _ = encoder(frames.float(), lengths)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed, _ = encoder(frames, lengths)
+    torch.testing.assert_close(mixed.float(), fp32, atol=0.05, rtol=0.05)

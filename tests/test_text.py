@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from seq2seq.errors import DataError
-from seq2seq.text import count_characters, encode_stream, read_entries, windows
+from seq2seq.lm_text import count_characters, encode_stream
+from seq2seq.text import read_entries, windows
 from seq2seq.vocab import BOS_ID, EOS_ID, UNK_ID, Vocab
 
 FORTUNES = "A fool and\nhis money.\n%\nSecond one.\n%\n%\n  \n%\nLast\r\nwith CRLF\n"

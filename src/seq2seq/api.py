@@ -27,7 +27,7 @@ from seq2seq.device import mixed_precision, resolve_device
 from seq2seq.ensemble import Ensemble
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.generation import TextGenerator, generator_from_checkpoint
-from seq2seq.metadata import ModelMetadata
+from seq2seq.metadata import ModelMetadata, check_ensemble_members, vocabulary_signature
 from seq2seq.model import Seq2Seq
 from seq2seq.objectives import sequence_loss, training_losses
 from seq2seq.options import output_cap
@@ -192,23 +192,14 @@ def load(path: str | Path | Sequence[str | Path], device: str = "auto", precisio
 def load_ensemble(paths: Sequence[str | Path], device: str = "auto", precision: str | None = None) -> Translator:
     """Translation models trained with the same tokenizers and vocabularies, decoding as one: each output token is
     chosen from the mean of their next-token probabilities."""
-    if not paths:
-        raise CheckpointError("an ensemble needs at least one model")
     translators = [load_translator(path, device, precision) for path in paths]
+    check_ensemble_members(paths, [vocabulary_signature(translator.config.model.copy, translator.tokenizers,
+                                                        translator.vocabs) for translator in translators])
     first = translators[0]
-    for path, other in zip(paths[1:], translators[1:], strict=True):
-        if _vocabulary_signature(other) != _vocabulary_signature(first):
-            raise CheckpointError(f"{path}: its tokenizers, vocabularies or copy setting differ from those of "
-                                  f"{paths[0]}; the models of an ensemble must share them")
     if len(translators) == 1:
         return first
     members = [cast(Seq2Seq, translator.model) for translator in translators]  # each loaded from one path
     return dataclasses.replace(first, model=Ensemble(members))
-
-
-def _vocabulary_signature(translator: Translator) -> tuple[Any, ...]:
-    return (translator.config.model.copy, *(t.to_dict() for t in translator.tokenizers),
-            *(v.to_dict() for v in translator.vocabs))
 
 
 def load_translator(path: str | Path | Sequence[str | Path], device: str = "auto", precision: str | None = None

@@ -69,7 +69,7 @@ class Classifier(nn.Module):
         lengths = src_lengths.to(src.device)
         if src.device.type == "cpu":
             with rnn_autocast(src.device):
-                outputs = read_padded(self.encoder.rnn, self.encoder.dropout(self.encoder.embedding(src)), lengths)
+                outputs = read_padded(self.encoder.rnn, self.encoder.embed(src), lengths)
             last = last_states(outputs, lengths, self.config.bidirectional)
         else:
             outputs, final = self.encoder(src, src_lengths)  # (B, S, H)

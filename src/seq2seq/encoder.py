@@ -28,13 +28,17 @@ class Encoder(nn.Module):
     def forward(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
         """Encode (B, S) ids, or (B, S, E) vectors without embeddings; returns outputs (B, S, H) and the final state,
         each part (L, B, H)."""
-        embedded = self.dropout(self.embedding(src) if self.embedding is not None else src)  # (B, S, E)
-        packed = pack_padded_sequence(embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
+        embedded = self.embed(src)  # (B, S, E)
+        packed = pack_padded_sequence(embedded.float(), src_lengths.cpu(), batch_first=True, enforce_sorted=False)
         with rnn_autocast(src.device):
             packed_outputs, final = self.rnn(packed)
         outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=src.size(1))
         parts = final if isinstance(final, tuple) else (final,)
         return outputs, tuple(self._merge_directions(part) for part in parts)
+
+    def embed(self, src: Tensor) -> Tensor:
+        """The RNN's inputs (B, S, E): (B, S) ids through the embeddings, or given vectors; dropout applied."""
+        return self.dropout(self.embedding(src) if self.embedding is not None else src)
 
     def _merge_directions(self, state: Tensor) -> Tensor:
         """(L * dirs, B, H / dirs) -> (L, B, H): the directions of each layer side by side."""

@@ -24,7 +24,7 @@ from seq2seq.ensemble import Ensemble
 from seq2seq.errors import CheckpointError, ConfigError, RunDirectoryError
 from seq2seq.files import atomic_directory, write_text_atomically
 from seq2seq.language_model import LanguageModel
-from seq2seq.metadata import ModelMetadata
+from seq2seq.metadata import ModelMetadata, check_ensemble_members, vocabulary_signature
 from seq2seq.model import Seq2Seq
 from seq2seq.onnx import graphs
 from seq2seq.onnx.ensemble import OnnxEnsemble, open_model
@@ -152,18 +152,11 @@ def _ensemble(paths: list[str | Path], loaded: list[tuple[Path, ModelMetadata, M
         return loaded[0][2]
     for file, metadata, _ in loaded:
         if metadata.task != "seq2seq":
-            raise ConfigError(f"{file}: an ensemble exports translation (seq2seq) models only, not task "
+            raise CheckpointError(f"{file}: an ensemble exports translation (seq2seq) models only, not task "
                               f"{metadata.task}")
-    for path, (_, metadata, _) in zip(paths[1:], loaded[1:], strict=True):
-        if _vocabularies(metadata) != _vocabularies(loaded[0][1]):
-            raise CheckpointError(f"{path}: its tokenizers, vocabularies or copy setting differ from those of "
-                                  f"{paths[0]}; the models of an ensemble must share them")
+    check_ensemble_members(paths, [vocabulary_signature(metadata.config.model.copy, metadata.tokenizers,
+                                                        metadata.vocabs) for _, metadata, _ in loaded])
     return Ensemble([cast(Seq2Seq, model) for _, _, model in loaded])  # each a Seq2Seq: checked above
-
-
-def _vocabularies(metadata: ModelMetadata) -> tuple[Any, ...]:
-    return (metadata.config.model.copy, *(t.to_dict() for t in metadata.tokenizers),
-            *(v.to_dict() for v in metadata.vocabs))
 
 
 def _model(metadata: ModelMetadata, file: Path) -> Model:

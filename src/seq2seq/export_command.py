@@ -20,9 +20,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "export", help="export a translation or language model to ONNX (runs without PyTorch: seq2seq.onnx)",
         description="Write the encoder (a language model's prompt reading) and the decoder step as ONNX graphs, the "
                     "tokenizers, vocabularies and a manifest into --out; the graphs are checked against PyTorch "
-                    "before --out appears. seq2seq translate / evaluate (generate for a language model) --model OUT "
-                    "then run on ONNX Runtime. Several translation models sharing their vocabularies export as an "
-                    "ensemble (each member's graphs in OUT/members/I), which decodes as translate --model A B does.")
+                    "before --out appears. seq2seq translate / evaluate (generate / evaluate for a language model) "
+                    "--model OUT then run on ONNX Runtime. Several translation models sharing their vocabularies "
+                    "export as an ensemble (each member's graphs in OUT/members/I), which decodes as translate "
+                    "--model A B does.")
     parser.add_argument("--model", required=True, nargs="+",
                         help="run directory or checkpoint file of a translation model or a language model; several "
                              "translation models: an ensemble")

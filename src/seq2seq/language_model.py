@@ -102,4 +102,3 @@ class LanguageModel(nn.Module):
     def _advance(self, inputs: Tensor, hidden: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One time step of self.rnn: inputs (B, E), state parts (L, B, H) -> features (B, H), state."""
         return kernels.rnn_step(self.rnn, inputs, hidden)
-

@@ -6,7 +6,9 @@ Read and written only here. Checkpoints of every version load: a language model'
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from seq2seq.config import Config, config_from_dict
@@ -59,3 +61,18 @@ class ModelMetadata:
             raise CheckpointError(f"{origin}: task {config.task} needs {expected[0]} tokenizer(s) and {expected[1]} "
                                   "vocabularies")
         return parsed
+
+
+def vocabulary_signature(copy: bool, tokenizers: Sequence[Tokenizer], vocabs: Sequence[Vocab]) -> tuple[Any, ...]:
+    """What the members of an ensemble must share: the copy setting, the tokenizers and the vocabularies."""
+    return (copy, *(tokenizer.to_dict() for tokenizer in tokenizers), *(vocab.to_dict() for vocab in vocabs))
+
+
+def check_ensemble_members(paths: Sequence[str | Path], signatures: Sequence[tuple[Any, ...]]) -> None:
+    """CheckpointError unless there is at least one member and every member's vocabulary_signature is the first's."""
+    if not paths:
+        raise CheckpointError("an ensemble needs at least one model")
+    for path, signature in zip(paths[1:], signatures[1:], strict=True):
+        if signature != signatures[0]:
+            raise CheckpointError(f"{path}: its tokenizers, vocabularies or copy setting differ from those of "
+                                  f"{paths[0]}; the models of an ensemble must share them")

@@ -15,8 +15,9 @@ from seq2seq.config import Config
 from seq2seq.data import Example, Pair, TokenPair, encode_pairs, encode_tokens, split_dev, tokenize_pairs
 from seq2seq.errors import DataError
 from seq2seq.labels import LABEL_OFFSET, build_labels, encode_labelled, example_class, labelled_examples
+from seq2seq.lm_text import encode_stream
 from seq2seq.metadata import ModelMetadata
-from seq2seq.text import encode_stream, windows
+from seq2seq.text import windows
 from seq2seq.tokenizers import Tokenizer, build_tokenizer
 from seq2seq.vocab import Vocab
 

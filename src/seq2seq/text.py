@@ -13,8 +13,6 @@ from pathlib import Path
 
 from seq2seq.data import Example, read_lines
 from seq2seq.errors import DataError
-from seq2seq.lm_text import count_characters as count_characters  # the torch-free part of the text's
-from seq2seq.lm_text import encode_stream as encode_stream  # handling, re-exported
 
 
 def read_entries(source: str | Path, entries: str = "file", delimiter: str = "%") -> list[str]:

@@ -55,7 +55,8 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: unreadable manifest ({error})") from None
     found = manifest.get("format") if isinstance(manifest, dict) else None
     if found not in (FORMAT, ENSEMBLE_FORMAT):
-        raise CheckpointError(f"{path}: unsupported export format {found!r} (expected {FORMAT})")
+        raise CheckpointError(f"{path}: unsupported export format {found!r} (expected {FORMAT} or "
+                              f"{ENSEMBLE_FORMAT})")
     return manifest
 
 

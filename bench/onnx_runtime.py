@@ -1,7 +1,7 @@
 """ONNX benchmark: PyTorch fp32 and bf16 against ONNX Runtime fp32 and int8: size, speed, quality, torch-free start.
 
 usage: python bench/onnx_runtime.py [--model RUN_DIR] [--data TEST_DATA] [--subset 400] [--threads 2] [--train-time 150]
-                            [--title SECTION] [--no-write]
+                            [--label TEXT] [--title SECTION] [--no-write]
 
 Without --model, trains a small G2P model on cmudict:train for --train-time seconds (configs/g2p.yaml, smaller).
 Exports it (fp32 and --int8), then measures on the first --subset pairs of TEST_DATA (default cmudict:test): model
@@ -128,6 +128,7 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=400, help="test pairs used")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-time", type=int, default=150, help="seconds of training without --model")
+    parser.add_argument("--label", help="what the model is, for the report (default: RUN_DIR)")
     parser.add_argument("--title", default="ONNX", help="the BENCHMARKS.md section written (one per model)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args()
@@ -151,9 +152,11 @@ def main() -> None:
                                                   references),
                                         "size": size_mb(sorted(path.glob("*.onnx")))}
     start = {name: first_output(path, sources[0]) for name, path in exports.items()}
-    described = model if args.model else f"a small G2P model trained {args.train_time} s"
+    described = args.label or (f"a small G2P model trained {args.train_time} s" if not args.model else "RUN_DIR")
+    shown = [("RUN_DIR" if value == args.model else "TEST_FILE" if value == args.data and Path(value).exists()
+              else value) for value in sys.argv[1:]]  # no paths of this machine in the report
     body = "\n\n".join([
-        f"`python bench/onnx_runtime.py {shlex.join(sys.argv[1:])}`: {described}, "
+        f"`python bench/onnx_runtime.py {shlex.join(shown)}`: {described}, "
         f"{len(sources)} test inputs of {args.data} ({BATCH_1_INPUTS} at batch 1), {args.threads} threads; "
         "speeds in sentences/s; size: the checkpoint file (with its vocabularies) against the two graphs.",
         table(rows, rows["PyTorch fp32"]),

@@ -119,7 +119,8 @@ def main() -> None:
     if not args.skip_text:
         runs["the text (tokenized at the start)"] = train(corpus, root / "from-text", args.steps)
         print(runs, flush=True)
-    write_section("Prepared corpora (seq2seq prepare)", report(args.pairs, args.workers, prepared, runs, args.steps))
+    write_section(f"Prepared corpora (seq2seq prepare): {args.pairs:,} pairs",
+                  report(args.pairs, args.workers, prepared, runs, args.steps))
 
 
 if __name__ == "__main__":

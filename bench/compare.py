@@ -78,23 +78,26 @@ def run_compare(task: str, flags: list[str], out: Path, args: argparse.Namespace
 def evaluate(model: Path, scored: str, threads: int) -> dict[str, float]:
     """`seq2seq evaluate --json` of a run directory on the scored data."""
     command = [sys.executable, "-m", "seq2seq.cli", "evaluate", "--model", str(model), "--data", scored, "--json"]
-    return json.loads(subprocess.run(command, env=environment(threads), check=True, capture_output=True,
+    return json.loads(subprocess.run(command, env=environment(threads), check=True, stdout=subprocess.PIPE,
                                      text=True).stdout)
 
 
 def averaging_table(summary: dict, scored: str, threads: int) -> str:
     """Per variant: the best single checkpoint against the mean of its last KEEP numbered checkpoints."""
     columns = summary["columns"]  # label -> evaluate key
-    header = ["variant", *(f"{label}, {kind}" for label in columns for kind in ("best", f"last {KEEP} averaged"))]
+    header = ["variant", "checkpoints averaged (updates)",
+              *(f"{label}, {kind}" for label in columns for kind in ("best", "averaged"))]
     rows = [header, ["---"] * len(header)]
     for variant in summary["variants"]:
         run = Path(variant["directory"])
-        averaged = run.parent / f"{run.name}-avg{KEEP}"
+        steps = sorted(int(path.stem.split("-")[1]) for path in run.glob("checkpoint-*.safetensors"))[-KEEP:]
+        averaged = run.parent / f"{run.name}-avg"
         shutil.rmtree(averaged, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "seq2seq.cli", "average", "--model", str(run), "--last", str(KEEP),
-                        "--out", str(averaged)], env=environment(threads), check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "seq2seq.cli", "average", "--model", str(run), "--last",
+                        str(len(steps)), "--out", str(averaged)], env=environment(threads), check=True)
         best, mean = evaluate(run, scored, threads), evaluate(averaged, scored, threads)
-        rows.append([variant["name"], *(f"{scores[key]:.2f}" for key in columns.values() for scores in (best, mean))])
+        rows.append([variant["name"], f"{len(steps)} ({', '.join(f'{step:,}' for step in steps)})",
+                     *(f"{scores[key]:.2f}" for key in columns.values() for scores in (best, mean))])
     return "".join("| " + " | ".join(cells) + " |\n" for cells in rows)
 
 
@@ -107,9 +110,9 @@ def section(task: str, table: str, summary: dict, averaging: str, args: argparse
             "general row of the attention question; every other row changes one thing. Target tokens/s: the median "
             f"of the training log's windows.\n\n{table}\n"
             f"**Checkpoint averaging** on the same runs: the best single checkpoint (by the config's dev metric) "
-            f"against the mean of the last {KEEP} numbered checkpoints (one every {args.every} updates, "
-            f"`seq2seq average --last {KEEP}`), both scored by `seq2seq evaluate` on the {summary['scored_on']} "
-            f"set:\n\n{averaging}\n"
+            f"against the mean of the last {KEEP} numbered checkpoints (one every {args.every} updates and one at "
+            f"the end; fewer where the run made fewer; `seq2seq average --last N`), both scored by `seq2seq "
+            f"evaluate` on the {summary['scored_on']} set:\n\n{averaging}\n"
             f"Command: `python bench/compare.py --work SCRATCH --max-time {budget:g} --tasks {task} --threads "
             f"{args.threads} --every {args.every}`; the dev loss curves are in SCRATCH/{task}/curves.png.")
     return body + (f"\n\n{args.note}" if args.note else "")

@@ -82,6 +82,14 @@ def test_every_architecture_exports_with_equal_outputs(tmp_path: Path, overrides
         assert_same_outputs(translator, onnx, options)
 
 
+def test_models_trained_with_dropout_export_equal(tmp_path: Path) -> None:
+    """Dropout is off in the exported graphs and in the PyTorch model the export is checked against (the configs
+    train with dropout; export once compared against a model it had left in training mode)."""
+    translator, onnx = trained(tmp_path, ["model.dropout=0.3", "model.num_layers=2"])
+    assert_same_outputs(translator, onnx, STRATEGIES[0])
+    assert json.loads((tmp_path / "export" / "manifest.json").read_text())["check"]["fp32_max_difference"] < 1e-4
+
+
 def test_processors_equal_decodings(exported: tuple[api.Translator, OnnxTranslator, Path]) -> None:
     """The numpy logits processors give what seq2seq.decoding's give, for every knob that picks one."""
     generator = torch.Generator().manual_seed(0)

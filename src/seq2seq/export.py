@@ -249,7 +249,7 @@ def _write_graphs(model: Model, out: Path) -> Layout:
         state = model.init_state(memory)
     layout = Layout.of(model, memory, state)
     encoder_outputs = layout.memory + layout.state + ([graphs.LOGITS] if layout.prompt else [])
-    _export(EncoderGraph(model, layout), (src, src_lengths), out / graphs.ENCODER, ["src", "src_lengths"],
+    _export(EncoderGraph(model, layout).eval(), (src, src_lengths), out / graphs.ENCODER, ["src", "src_lengths"],
             encoder_outputs, {"src": {0: BATCH, 1: SOURCE}, "src_lengths": {0: BATCH},
                               **{name: _axes(name) for name in encoder_outputs}})
     step_inputs = [graphs.TOKENS, *layout.state, *layout.memory] + ([graphs.EXTENSION] if layout.copy else [])
@@ -258,7 +258,7 @@ def _write_graphs(model: Model, out: Path) -> Layout:
     inputs = (tokens, *layout.state_tensors(state), *(getattr(memory, name) for name in layout.memory))
     if layout.copy:
         inputs = (*inputs, torch.zeros(3))
-    _export(StepGraph(model, layout), inputs, out / graphs.STEP, step_inputs, step_outputs,
+    _export(StepGraph(model, layout).eval(), inputs, out / graphs.STEP, step_inputs, step_outputs,
             {graphs.TOKENS: {0: BATCH}, graphs.LOGITS: {0: BATCH, **({1: "width"} if layout.copy else {})},
              **{name: _axes(name) for name in step_inputs[1:]},
              **{graphs.NEXT + name: _axes(name) for name in layout.state}})
@@ -267,7 +267,10 @@ def _write_graphs(model: Model, out: Path) -> Layout:
 
 def _export(module: nn.Module, inputs: tuple[Tensor, ...], path: Path, input_names: list[str],
             output_names: list[str], dynamic_axes: dict[str, dict[int, str]]) -> None:
-    """torch.onnx's TorchScript exporter (it maps packed sequences onto ONNX's LSTM / GRU with sequence lengths)."""
+    """torch.onnx's TorchScript exporter (it maps packed sequences onto ONNX's LSTM / GRU with sequence lengths).
+
+    The module must be in eval mode: the exporter puts it back in the mode it found, and a new wrapper module starts
+    in training mode, which would leave the wrapped model's dropout on for the check against PyTorch."""
     with torch.no_grad(), warnings.catch_warnings(), _quiet_stderr():
         warnings.simplefilter("ignore")
         torch.onnx.export(module, inputs, str(path), dynamo=False, opset_version=OPSET, input_names=input_names,

@@ -116,7 +116,8 @@ def verdict(rows: dict[str, dict[str, Any]]) -> str:
     loss = fp32["exact_match"] - int8["exact_match"]
     worth = faster >= 1.2 and loss <= 0.5 and kept >= 99
     return (f"int8 is {fp32['size'] / int8['size']:.1f}x smaller and {faster:.2f}x as fast as fp32 at greedy batch 64; "
-            f"it changes {100 - kept:.1f}% of the greedy outputs and loses {loss:+.2f} points of exact match: "
+            f"it changes {100 - kept:.1f}% of the greedy outputs and {'loses' if loss > 0 else 'gains'} "
+            f"{abs(loss):.2f} points of exact match: "
             + ("worth it here." if worth else "not worth it on this CPU unless disk or download size is what "
                "matters; use fp32."))
 

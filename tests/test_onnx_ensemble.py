@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import torch
 pytest.importorskip("onnxruntime")
 
 from conftest import toy_pairs
-from test_onnx import TEXTS, TINY, assert_same_outputs
+from test_onnx import TEXTS, TINY, assert_same_outputs, translate_without_torch
 
 from seq2seq import api, checkpoint, cli
 from seq2seq.config import Config, apply_overrides
@@ -138,17 +136,7 @@ def test_cli_exports_int8_members(exported: Runs, tmp_path: Path, capsys: pytest
 
 def test_ensemble_runtime_imports_no_torch(exported: Runs) -> None:
     """With torch unimportable, the exported ensemble loads and decodes with every strategy."""
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "import seq2seq.onnx\n"
-            f"model = seq2seq.onnx.load({str(exported[2][0].parent / 'export')!r})\n"
-            "print(model.translate(['a b c'])[0])\n"
-            "print(model.translate(['a b c'], strategy='beam', n_best=2), model.translate(['a b c'], strategy='sample',"
-            " seed=1))\n"
-            "del sys.modules['torch']\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == exported[0].translate(["a b c"])[0]
+    assert translate_without_torch(exported[2][0].parent / "export")[0] == exported[0].translate(["a b c"])[0]
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -93,7 +93,8 @@ def report(pairs: int, workers: int, prepared: dict[str, float], runs: dict[str,
             "| training from | time to the training loop | to the end of the first step | peak memory | steps | "
             "wall | load (1 min) at the end |\n|---|---|---|---|---|---|---|\n"
             + "\n".join(rows) + "\n\n"
-            f"Command: `python bench/prepare.py --work SCRATCH --pairs {pairs} --steps {steps} --workers {workers}`. "
+            f"Command: `python bench/prepare.py --work SCRATCH --pairs {pairs} --steps {steps} --workers {workers}"
+            f"{'' if len(runs) > 1 else ' --skip-text'}`. "
             "Times count from the start of the command: to the training loop (interpreter, imports, data, model, "
             "before the epoch's batch order) and to the end of the first step (as logged in metrics.jsonl); peak "
             "memory is the RSS of the process tree sampled every 0.5 s (memory-mapped shard pages count in it).")

@@ -158,7 +158,8 @@ def main() -> None:
               else value) for value in sys.argv[1:]]  # no paths of this machine in the report
     body = "\n\n".join([
         f"`python bench/onnx_runtime.py {shlex.join(shown)}`: {described}, "
-        f"{len(sources)} test inputs of {'TEST_FILE' if Path(args.data).exists() else args.data} ({BATCH_1_INPUTS} at batch 1), {args.threads} threads; "
+        f"{len(sources)} test inputs of {'TEST_FILE' if Path(args.data).exists() else args.data} "
+        f"({BATCH_1_INPUTS} at batch 1), {args.threads} threads; "
         "speeds in sentences/s; size: the checkpoint file (with its vocabularies) against the two graphs.",
         table(rows, rows["PyTorch fp32"]),
         "Fresh torch-free process, from start to its first translation (import seq2seq.onnx, load, translate one "

@@ -159,3 +159,15 @@ def test_damaged_ensemble_manifests_are_one_line_errors(exported: Runs, tmp_path
 def test_an_empty_ensemble_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="needs at least one model"):
         export([], tmp_path / "export")
+
+
+def test_an_export_among_several_models_is_a_one_line_error(exported: Runs, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """translate --model EXPORT RUN cannot mix runtimes: the error says to export the checkpoints together."""
+    source = tmp_path / "in.txt"
+    source.write_text("a b c\n", encoding="utf-8")
+    export_dir = exported[2][0].parent / "export"
+    assert cli.main(["translate", "--model", str(export_dir), str(exported[2][1]), "--input", str(source)]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"{export_dir}: an exported model cannot join" in error
+    assert "seq2seq export --model A B --out DIR" in error

@@ -56,6 +56,10 @@ def load(models: Sequence[str], precision: str | None, loader: Callable[..., Any
     """An exported directory of the task (None: of any task) on ONNX Runtime (precision is then the export's own),
     else loader(models, ...)."""
     if not is_export(models):
+        exports = [model for model in models if (Path(model) / MANIFEST).is_file()]
+        if exports:
+            raise ConfigError(f"{exports[0]}: an exported model cannot join other models; export the checkpoints "
+                              "together instead (seq2seq export --model A B --out DIR), then --model DIR")
         return loader(models, precision=precision)
     if precision:
         raise ConfigError("--precision does not apply to an exported model (export --int8 chooses int8)")

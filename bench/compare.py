@@ -28,6 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_metered, write_section
 
+from seq2seq.config import load_config
+
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ["model.rnn=lstm", "model.rnn=gru", "model.attention=dot", "model.attention=bahdanau"]
 KEEP = 5
@@ -101,20 +103,28 @@ def averaging_table(summary: dict, scored: str, threads: int) -> str:
     return "".join("| " + " | ".join(cells) + " |\n" for cells in rows)
 
 
+def run_settings(summary: dict) -> tuple[int, int]:
+    """The threads and the updates between numbered checkpoints that the compared runs trained with (with --reuse,
+    those of the runs found, not of this command line)."""
+    train = load_config(Path(summary["variants"][0]["directory"]) / "config.yaml").train
+    return train.threads, train.checkpoint_every
+
+
 def section(task: str, table: str, summary: dict, averaging: str, args: argparse.Namespace) -> str:
     budget = summary["max_time"]  # with --reuse, that of the runs found
-    body = (f"Each variant trained for {budget:g} s, one after another on the same cores, {args.threads} "
+    threads, every = run_settings(summary)
+    body = (f"Each variant trained for {budget:g} s, one after another on the same cores, {threads} "
             f"thread(s); greedy scores on the {summary['scored_on']} set "
             f"({summary['variants'][0]['scored']:,} inputs), decoding speed on the same set. The config itself is "
             "LSTM with general attention: its row (`rnn=lstm`) is both the LSTM row of the LSTM/GRU question and the "
             "general row of the attention question; every other row changes one thing. Target tokens/s: the median "
             f"of the training log's windows.\n\n{table}\n"
             f"**Checkpoint averaging** on the same runs: the best single checkpoint (by the config's dev metric) "
-            f"against the mean of the last {KEEP} numbered checkpoints (one every {args.every} updates and one at "
+            f"against the mean of the last {KEEP} numbered checkpoints (one every {every} updates and one at "
             f"the end; fewer where the run made fewer; `seq2seq average --last N`), both scored by `seq2seq "
             f"evaluate` on the {summary['scored_on']} set:\n\n{averaging}\n"
             f"Command: `python bench/compare.py --work SCRATCH --max-time {budget:g} --tasks {task} --threads "
-            f"{args.threads} --every {args.every}`; the dev loss curves are in SCRATCH/{task}/curves.png.")
+            f"{threads} --every {every}`; the dev loss curves are in SCRATCH/{task}/curves.png.")
     return body + (f"\n\n{args.note}" if args.note else "")
 
 

@@ -48,7 +48,11 @@ def run_export(args: argparse.Namespace) -> int:
 
 def is_export(models: Sequence[str]) -> bool:
     """Whether --model names one directory written by `seq2seq export`."""
-    return len(models) == 1 and (Path(models[0]) / MANIFEST).is_file()
+    return len(models) == 1 and _exported(models[0])
+
+
+def _exported(model: str) -> bool:
+    return (Path(model) / MANIFEST).is_file()
 
 
 def load(models: Sequence[str], precision: str | None, loader: Callable[..., Any] = api.load_translator,
@@ -56,7 +60,7 @@ def load(models: Sequence[str], precision: str | None, loader: Callable[..., Any
     """An exported directory of the task (None: of any task) on ONNX Runtime (precision is then the export's own),
     else loader(models, ...)."""
     if not is_export(models):
-        exports = [model for model in models if (Path(model) / MANIFEST).is_file()]
+        exports = [model for model in models if _exported(model)]
         if exports:
             raise ConfigError(f"{exports[0]}: an exported model cannot join other models; export the checkpoints "
                               "together instead (seq2seq export --model A B --out DIR), then --model DIR")

@@ -103,9 +103,17 @@ def build(args: argparse.Namespace) -> dict[str, Path]:
     return lists
 
 
-def evaluate(run: Path, listing: Path) -> dict[str, float]:
-    command = [sys.executable, "-m", "seq2seq.cli", "evaluate", "--model", str(run), "--data", str(listing), "--json"]
-    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+STRATEGIES = {"greedy": ["--strategy", "greedy"], "beam 5": ["--strategy", "beam", "--beam-size", "5"]}
+
+
+def evaluate(run: Path, listing: Path) -> dict[str, dict[str, float]]:
+    """CER, WER and exact match of the run on the listing, per decoding strategy."""
+    scores = {}
+    for name, options in STRATEGIES.items():
+        command = [sys.executable, "-m", "seq2seq.cli", "evaluate", "--model", str(run), "--data", str(listing),
+                   "--json", *options]
+        scores[name] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    return scores
 
 
 def real_time(run: Path, listing: Path) -> tuple[float, float]:
@@ -133,10 +141,11 @@ def progress(run: Path) -> dict[str, float]:
     return [record for record in map(json.loads, lines) if record["event"] == "eval"][-1]
 
 
-def report(args: argparse.Namespace, scores: dict[str, dict[str, float]], timing: Sequence[float]) -> str:
+def report(args: argparse.Namespace, scores: dict[str, dict[str, dict[str, float]]], timing: Sequence[float]) -> str:
     peak, wall, audio, seconds = timing
     last = progress(args.out / "run")
-    rows = [f"| {label} | {scores[name]['cer']:.2f} | {scores[name]['wer']:.2f} | {scores[name]['exact_match']:.2f} |"
+    columns = [(metric, strategy) for metric in ("cer", "wer", "exact_match") for strategy in STRATEGIES]
+    rows = [f"| {label} | " + " | ".join(f"{scores[name][strategy][metric]:.2f}" for metric, strategy in columns) + " |"
             for name, label in (("test_words_seen", f"training words, {args.test_words} of them"),
                                 ("test_words_new", f"new words ({args.test_words})"),
                                 ("test_sentences", f"new sentences ({args.test_sentences})"))]
@@ -149,7 +158,8 @@ def report(args: argparse.Namespace, scores: dict[str, dict[str, float]], timing
         f"`{' '.join(MODEL)}` (a bidirectional LSTM over 4x subsampled 80-channel log-mels, attention decoder over "
         f"characters); best dev checkpoint by CER. Training took {wall:.0f} s (peak RSS {peak / 2**30:.2f} GiB), "
         f"{last['step']} steps, {last['epoch']} epochs; data synthesis not included.", "",
-        "| held-out voice | CER % | WER % | exact % |", "|---|---|---|---|", *rows, "",
+        "| held-out voice | CER % greedy | CER % beam 5 | WER % greedy | WER % beam 5 | exact % greedy | "
+        "exact % beam 5 |", "|---|---|---|---|---|---|---|", *rows, "",
         f"Transcription (greedy, {args.test_words} new words, {audio:.0f} s of audio): {seconds:.1f} s, "
         f"{audio / seconds:.0f}x real time (real-time factor {seconds / audio:.3f}).",
     ])

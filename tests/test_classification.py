@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import seq2seq
 from seq2seq import metrics
 from seq2seq.api import load_translator
 from seq2seq.classification import TextClassifier, class_weights, load_classifier, train_classifier
-from seq2seq.classifier import Classifier, last_states, read_padded, reverse_within
+from seq2seq.classifier import Classifier, WordScores, last_states, read_padded, reverse_within
 from seq2seq.config import Config, ModelConfig, apply_overrides, validate
 from seq2seq.data import Example, Pair, collate
 from seq2seq.encoder import Encoder
@@ -40,10 +41,11 @@ def tiny_config(*overrides: str) -> Config:
     return apply_overrides(Config(task="classify"), [*TINY, *overrides])
 
 
-@pytest.mark.parametrize(("pooling", "rnn"), [("attention", "lstm"), ("mean", "gru"), ("max", "lstm"),
-                                              ("last", "gru")])
-def test_a_tiny_classifier_learns_the_majority_symbol(tmp_path: Path, pooling: str, rnn: str) -> None:
-    config = tiny_config(f"model.pooling={pooling}", f"model.rnn={rnn}", "train.epochs=10", "train.metric=accuracy")
+@pytest.mark.parametrize(("pooling", "rnn", "bag"), [("attention", "lstm", False), ("mean", "gru", False),
+                                                     ("max", "lstm", True), ("last", "gru", False)])
+def test_a_tiny_classifier_learns_the_majority_symbol(tmp_path: Path, pooling: str, rnn: str, bag: bool) -> None:
+    config = tiny_config(f"model.pooling={pooling}", f"model.rnn={rnn}", f"model.bag_of_words={bag}",
+                         "train.epochs=10", "train.metric=accuracy")
     classifier = train_classifier(config, majority_pairs(1500, 1), majority_pairs(200, 2), tmp_path)
     scores = classifier.evaluate(majority_pairs(300, 3))
     assert scores["accuracy"] >= 95.0, scores
@@ -105,12 +107,15 @@ def test_jsonl_and_tsv_read_alike(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
-@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize(("bidirectional", "bag"), [(True, False), (False, False), (True, True)])
 @torch.no_grad()
-def test_padding_changes_nothing_batched_equals_one_by_one(pooling: str, bidirectional: bool) -> None:
+def test_padding_changes_nothing_batched_equals_one_by_one(pooling: str, bidirectional: bool, bag: bool) -> None:
     torch.manual_seed(0)
-    config = ModelConfig(hidden_size=8, embedding_size=4, pooling=pooling, bidirectional=bidirectional, num_layers=2)
+    config = ModelConfig(hidden_size=8, embedding_size=4, pooling=pooling, bidirectional=bidirectional, num_layers=2,
+                         bag_of_words=bag)
     model = Classifier(config, 12, 3).eval()
+    if model.words is not None:
+        model.words.scores.weight.normal_()
     examples = [Example([4, 5, 6, 7, 8], [0, 0]), Example([9], [0, 0]), Example([10, 11, 4], [0, 0])]
     batch = collate(examples)
     logits, weights = model.scores(batch.src, batch.src_lengths)
@@ -122,6 +127,35 @@ def test_padding_changes_nothing_batched_equals_one_by_one(pooling: str, bidirec
             assert weights is not None and single_weights is not None
             torch.testing.assert_close(weights[row, :len(example.src)], single_weights[0])
             assert float(weights[row, len(example.src):].sum()) == 0.0
+
+
+@torch.no_grad()
+def test_bag_of_words_starts_at_zero_and_adds_a_linear_model_over_tf_idf() -> None:
+    torch.manual_seed(0)
+    config = ModelConfig(hidden_size=8, embedding_size=4, dropout=0.0, pooling="max")
+    plain = Classifier(config, 12, 3).eval()
+    with_bag = Classifier(replace(config, bag_of_words=True), 12, 3).eval()
+    with_bag.load_state_dict(plain.state_dict(), strict=False)
+    assert with_bag.words is not None
+    with_bag.words.fit_idf([[4, 5, 5], [5, 9], [6]])
+    batch = collate([Example([4, 5, 6, 5], [0, 0]), Example([9, 4], [0, 0])])
+    torch.testing.assert_close(with_bag(batch.src, batch.src_lengths), plain(batch.src, batch.src_lengths))
+    with_bag.words.scores.weight.copy_(torch.randn(12, 3))
+    scores, idf = with_bag.words.scores.weight, with_bag.words.idf
+    expected = [sum(idf[t] * scores[t] for t in text) / idf[text].square().sum().sqrt()
+                for text in ([4, 5, 6, 5], [9, 4])]
+    found = with_bag(batch.src, batch.src_lengths) - plain(batch.src, batch.src_lengths)
+    torch.testing.assert_close(found, WordScores.scale * torch.stack(expected))
+
+
+def test_idf_equals_scikit_learns() -> None:
+    text = pytest.importorskip("sklearn.feature_extraction.text")
+    texts = [[4, 5, 5], [5, 9], [6], [4, 5, 11]]
+    words = WordScores(12, 2)
+    words.fit_idf(texts)
+    vectorizer = text.TfidfVectorizer(analyzer=lambda ids: ids).fit(texts)
+    for token, column in vectorizer.vocabulary_.items():
+        assert float(words.idf[token]) == pytest.approx(vectorizer.idf_[column])
 
 
 def test_reverse_within_reverses_each_row_up_to_its_length() -> None:
@@ -167,6 +201,7 @@ def test_class_weights_are_inverse_frequency_and_weigh_the_loss() -> None:
 @pytest.mark.parametrize(("overrides", "message"), [
     (["task=seq2seq", "train.metric=accuracy"], "apply to task classify only"),
     (["task=seq2seq", "train.class_weights=true"], "apply to task classify only"),
+    (["task=speech", "model.bag_of_words=true"], "apply to task classify only"),
     (["task=classify", "train.metric=bleu"], "does not apply to task classify"),
     (["task=classify", "model.copy=true"], "do not apply to task classify"),
     (["task=classify", "model.pooling=sum"], "model.pooling must be one of"),

@@ -175,6 +175,8 @@ def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     num_classes = len(labels) - LABEL_OFFSET
     torch.manual_seed(config.train.seed)
     model = Classifier(config.model, len(texts), num_classes)
+    if model.words is not None:
+        model.words.fit_idf([example.src for example in prepared.examples])
     weights = class_weights(prepared.examples, num_classes) if config.train.class_weights else None
     trainer = Trainer(model, training_losses(config.task, config.train, weights), config, prepared.examples,
                       prepared.dev_examples, out, prepared.metadata.to_dict(), _scorer(config, prepared.dev_examples))

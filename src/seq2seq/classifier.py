@@ -1,7 +1,9 @@
-"""Classifier: the RNN encoder, a pooling head (last state, mean, max or attention) and a linear layer over labels."""
+"""Classifier: the RNN encoder, a pooling head (last state, mean, max or attention) and a linear layer over labels,
+optionally beside a linear model over the bag of words."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -49,9 +51,41 @@ class Pooling(nn.Module):
         return Pooled(torch.bmm(weights.to(outputs.dtype)[:, None, :], outputs).squeeze(1), weights)  # (B, H)
 
 
+class WordScores(nn.Module):
+    """A linear model over a text's TF-IDF vector: a learned score per token and label, each occurrence weighted by
+    the token's inverse document frequency in the training texts (`fit_idf`), summed, and divided by the l2 norm of
+    those weights. It starts at zero, so a classifier begins as its RNN alone.
+
+    The scores are held divided by `scale`: Adam moves every parameter by about the learning rate per step, and a
+    word seen in a few texts gets few steps, so its score would stay too small to matter; held this way it moves
+    `scale` times as fast as the network's weights. Six-minute trials on the Debian sections (scale 5, 8, 12: dev
+    accuracy 74.4, 73.5, 73.1, macro-F1 47.9, 49.2, 50.1) chose the middle."""
+
+    scale = 8.0
+
+    def __init__(self, vocab_size: int, num_classes: int) -> None:
+        super().__init__()
+        self.scores = nn.Embedding(vocab_size, num_classes)
+        nn.init.zeros_(self.scores.weight)
+        self.register_buffer("idf", torch.ones(vocab_size))
+
+    def fit_idf(self, texts: Sequence[Sequence[int]]) -> None:
+        """Set idf = ln((1 + N) / (1 + df)) + 1 from N texts of token ids (df: the texts a token occurs in)."""
+        present = torch.cat([torch.unique(torch.tensor(text, dtype=torch.long)) for text in texts])
+        counts = torch.bincount(present, minlength=self.idf.numel()).to(self.idf)
+        self.idf.copy_(torch.log((1 + len(texts)) / (1 + counts)) + 1)
+
+    def forward(self, src: Tensor, mask: Tensor) -> Tensor:
+        """src (B, S) token ids, mask (B, S) true at real tokens -> scores (B, C)."""
+        weights = self.idf[src].masked_fill(~mask, 0.0)  # (B, S)
+        total = (self.scores(src) * weights[:, :, None]).sum(dim=1)
+        return self.scale * total / weights.square().sum(dim=1, keepdim=True).sqrt()
+
+
 class Classifier(nn.Module):
     """Reads a text with the RNN encoder (LSTM or GRU, layers, bidirectional), pools its outputs into one vector
-    (`config.pooling`) and scores each of num_classes labels."""
+    (`config.pooling`) and scores each of num_classes labels; with `config.bag_of_words` the scores of a linear
+    model over the text's words (`WordScores`) are added."""
 
     def __init__(self, config: ModelConfig, vocab_size: int, num_classes: int) -> None:
         super().__init__()
@@ -61,6 +95,7 @@ class Classifier(nn.Module):
         self.pooling = Pooling(config.pooling, config.hidden_size)
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(config.hidden_size, num_classes)
+        self.words = WordScores(vocab_size, num_classes) if config.bag_of_words else None
 
     def pool(self, src: Tensor, src_lengths: Tensor) -> Pooled:
         """One vector (B, H) per text of src (B, S), with the attention weights (B, S) of attention pooling.
@@ -74,17 +109,24 @@ class Classifier(nn.Module):
         else:
             outputs, final = self.encoder(src, src_lengths)  # (B, S, H)
             last = final[0][-1]  # h of the top layer (an LSTM's cell state is final[1])
-        positions = torch.arange(src.size(1), device=src.device)
-        return self.pooling(outputs, positions[None, :] < lengths[:, None], last)
+        return self.pooling(outputs, token_mask(src, lengths), last)
 
     def scores(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor | None]:
         """Logits (B, C) over the classes, and the attention pooling's weights (B, S) (else None)."""
         pooled = self.pool(src, src_lengths)
-        return self.output(self.dropout(pooled.features)), pooled.weights
+        logits = self.output(self.dropout(pooled.features))
+        if self.words is not None:
+            logits = logits + self.words(src, token_mask(src, src_lengths.to(src.device))).to(logits.dtype)
+        return logits, pooled.weights
 
     def forward(self, src: Tensor, src_lengths: Tensor) -> Tensor:
         """Logits (B, C) over the classes."""
         return self.scores(src, src_lengths)[0]
+
+
+def token_mask(src: Tensor, lengths: Tensor) -> Tensor:
+    """(B, S) true at the real tokens of src (B, S), whose rows have the given lengths (B,)."""
+    return torch.arange(src.size(1), device=src.device)[None, :] < lengths[:, None]
 
 
 def read_padded(rnn: nn.RNNBase, inputs: Tensor, lengths: Tensor) -> Tensor:

@@ -92,6 +92,7 @@ class ModelConfig:
     copy: bool = False  # attention: pointer-generator; may copy source tokens, unknown ones too (one shared vocabulary)
     coverage: bool = False  # attention: the sum of past attention feeds the scores, and a loss penalises re-attending
     pooling: str = "attention"  # classify: encoder outputs -> one vector: last state, mean, max or attention
+    bag_of_words: bool = False  # classify: add the scores of a linear model over the text's words (WordScores)
     conv_channels: int = 32  # speech: channels of the two stride-2 convolutions before the encoder RNN
 
 
@@ -253,15 +254,16 @@ def validate(config: Config) -> None:
             raise ConfigError(f"train.{name} must be positive, got {getattr(config.train, name)}")
     if not 0.0 < config.train.lr_decay < 1.0:
         raise ConfigError(f"train.lr_decay must be in (0, 1), got {config.train.lr_decay}")
+    if config.task != "classify" and (config.train.class_weights or config.model.bag_of_words):
+        raise ConfigError(f"train.class_weights and model.bag_of_words apply to task classify only, not {config.task}")
     if config.task == "lm":
         _validate_language_model(config)
     elif config.task == "classify":
         _validate_classifier(config)
     elif config.task == "speech":
         _validate_speech(config)
-    elif config.train.metric in CLASSIFIER_METRICS or config.train.class_weights:
-        raise ConfigError(f"train.metric=accuracy|macro_f1 and train.class_weights apply to task classify only, not "
-                          f"{config.task}")
+    elif config.train.metric in CLASSIFIER_METRICS:
+        raise ConfigError(f"train.metric=accuracy|macro_f1 apply to task classify only, not {config.task}")
     elif config.model.copy or config.model.coverage:
         _validate_copy_and_coverage(config)
 

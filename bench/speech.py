@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_metered, write_section
@@ -69,6 +70,20 @@ def texts(data: Path, seed: int) -> tuple[list[str], list[str]]:
     return words, sentences
 
 
+class WordSplit(NamedTuple):
+    """The words the model hears in training, the new words of the test set, and the dev words."""
+
+    seen: list[str]
+    new: list[str]
+    dev: list[str]
+
+
+def split_words(words: Sequence[str], count: int, test_words: int) -> WordSplit:
+    """The first count words for training, the next test_words as new words, the 100 after them for dev."""
+    return WordSplit(list(words[:count]), list(words[count:count + test_words]),
+                     list(words[count + test_words:count + test_words + 100]))
+
+
 def training_voice(rng: random.Random) -> Voice:
     return Voice(rng.choice(TRAIN_VOICES), rng.choice(SPEEDS), rng.choice(PITCHES))
 
@@ -87,8 +102,7 @@ def build(args: argparse.Namespace) -> dict[str, Path]:
     if len(words) < args.words + args.test_words + 100 or len(sentences) < args.sentences + args.test_sentences + 50:
         sys.exit(f"not enough text: {len(words)} words, {len(sentences)} sentences")
     rng = random.Random(args.seed)
-    seen, new = words[:args.words], words[args.words:args.words + args.test_words]
-    dev_words = words[args.words + args.test_words:args.words + args.test_words + 100]
+    seen, new, dev_words = split_words(words, args.words, args.test_words)
     heard = sentences[:args.sentences]
     items = {"train": [(text, training_voice(rng)) for text in seen * args.repeats + heard],
              "dev": [(text, training_voice(rng)) for text in dev_words + sentences[-50:]],

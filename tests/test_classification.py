@@ -242,12 +242,13 @@ def test_classify_detailed(trained: tuple[TextClassifier, Path]) -> None:
         classifier.classify("a b")  # type: ignore[arg-type]
 
 
-def test_resume_continues_to_the_same_weights(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bag", [False, True])
+def test_resume_continues_to_the_same_weights(tmp_path: Path, bag: bool) -> None:
     train, dev = majority_pairs(300, 7), majority_pairs(50, 8)
-    whole = tiny_config("train.max_steps=12", "train.eval_every=6", "data.batch_size=32")
+    common = ("train.eval_every=6", "data.batch_size=32", f"model.bag_of_words={bag}")
+    whole = tiny_config("train.max_steps=12", *common)
     train_classifier(whole, train, dev, tmp_path / "whole")
-    train_classifier(tiny_config("train.max_steps=6", "train.eval_every=6", "data.batch_size=32"), train, dev,
-                     tmp_path / "split")
+    train_classifier(tiny_config("train.max_steps=6", *common), train, dev, tmp_path / "split")
     train_classifier(whole, train, dev, tmp_path / "split", resume=True)
     one, two = load_classifier(tmp_path / "whole"), load_classifier(tmp_path / "split")
     for name, weight in one.model.state_dict().items():

@@ -13,6 +13,7 @@ usage: python bench/spelling_floor.py [--work DIR] [--data SHARED_DATA] [--words
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,9 +43,11 @@ def floor(args: argparse.Namespace, words: list[str], count: int) -> dict[str, d
     for name, chosen in (("train", split.seen), ("dev", split.dev), ("test", split.new)):
         (work / f"{name}.tsv").write_text("".join(f"{sounds[word]}\t{word}\n" for word in chosen), encoding="utf-8")
     subprocess.run(["rm", "-rf", str(work / "run")], check=True)
-    subprocess.run([sys.executable, "-m", "seq2seq.cli", "train", "--config", str(ROOT / "configs" / "g2p.yaml"),
-                    "--train", str(work / "train.tsv"), "--dev", str(work / "dev.tsv"), "--out", str(work / "run"),
-                    "--max-time", str(args.max_time), *SWAPPED], check=True, capture_output=True)
+    with open(work / "train.log", "w", encoding="utf-8") as log:  # read it when training fails
+        subprocess.run([sys.executable, "-m", "seq2seq.cli", "train", "--config", str(ROOT / "configs" / "g2p.yaml"),
+                        "--train", str(work / "train.tsv"), "--dev", str(work / "dev.tsv"), "--out",
+                        str(work / "run"), "--max-time", str(args.max_time), *SWAPPED], check=True, stdout=log,
+                       stderr=subprocess.STDOUT, env=dict(os.environ, TQDM_DISABLE="1"))
     return evaluate(work / "run", work / "test.tsv")
 
 

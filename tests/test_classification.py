@@ -13,13 +13,14 @@ import seq2seq
 from seq2seq import metrics
 from seq2seq.api import load_translator
 from seq2seq.classification import TextClassifier, class_weights, load_classifier, train_classifier
-from seq2seq.classifier import Classifier, WordScores, last_states, read_padded, reverse_within
+from seq2seq.classifier import Classifier, WordScores, last_states, read_padded, reverse_within, token_mask
 from seq2seq.config import Config, ModelConfig, apply_overrides, validate
 from seq2seq.data import Example, Pair, collate
 from seq2seq.encoder import Encoder
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.labels import read_labelled
 from seq2seq.objectives import classification_loss
+from seq2seq.vocab import UNK_ID
 
 TINY = ["data.src.kind=word", "data.src.split_punctuation=false", "model.hidden_size=32", "model.embedding_size=16",
         "train.precision=fp32"]
@@ -115,7 +116,8 @@ def test_padding_changes_nothing_batched_equals_one_by_one(pooling: str, bidirec
                          bag_of_words=bag)
     model = Classifier(config, 12, 3).eval()
     if model.words is not None:
-        model.words.scores.weight.normal_()
+        model.words.weight.normal_()
+        model.words.bias.normal_()
     examples = [Example([4, 5, 6, 7, 8], [0, 0]), Example([9], [0, 0]), Example([10, 11, 4], [0, 0])]
     batch = collate(examples)
     logits, weights = model.scores(batch.src, batch.src_lengths)
@@ -130,32 +132,40 @@ def test_padding_changes_nothing_batched_equals_one_by_one(pooling: str, bidirec
 
 
 @torch.no_grad()
-def test_bag_of_words_starts_at_zero_and_adds_a_linear_model_over_tf_idf() -> None:
+def test_an_unfitted_bag_of_words_adds_nothing() -> None:
     torch.manual_seed(0)
     config = ModelConfig(hidden_size=8, embedding_size=4, dropout=0.0, pooling="max")
     plain = Classifier(config, 12, 3).eval()
     with_bag = Classifier(replace(config, bag_of_words=True), 12, 3).eval()
     with_bag.load_state_dict(plain.state_dict(), strict=False)
-    assert with_bag.words is not None
-    with_bag.words.fit_idf([[4, 5, 5], [5, 9], [6]])
     batch = collate([Example([4, 5, 6, 5], [0, 0]), Example([9, 4], [0, 0])])
     torch.testing.assert_close(with_bag(batch.src, batch.src_lengths), plain(batch.src, batch.src_lengths))
-    with_bag.words.scores.weight.copy_(torch.randn(12, 3))
-    scores, idf = with_bag.words.scores.weight, with_bag.words.idf
-    expected = [sum(idf[t] * scores[t] for t in text) / idf[text].square().sum().sqrt()
-                for text in ([4, 5, 6, 5], [9, 4])]
-    found = with_bag(batch.src, batch.src_lengths) - plain(batch.src, batch.src_lengths)
-    torch.testing.assert_close(found, WordScores.scale * torch.stack(expected))
 
 
-def test_idf_equals_scikit_learns() -> None:
-    text = pytest.importorskip("sklearn.feature_extraction.text")
-    texts = [[4, 5, 5], [5, 9], [6], [4, 5, 11]]
-    words = WordScores(12, 2)
-    words.fit_idf(texts)
-    vectorizer = text.TfidfVectorizer(analyzer=lambda ids: ids).fit(texts)
-    for token, column in vectorizer.vocabulary_.items():
-        assert float(words.idf[token]) == pytest.approx(vectorizer.idf_[column])
+def random_texts(count: int, vocab_size: int, seed: int) -> tuple[list[list[int]], list[int]]:
+    """Texts of 1-11 known token ids, repeats included, in three classes set by which tokens occur how often."""
+    rng = random.Random(seed)
+    texts = [[rng.randrange(4, vocab_size) for _ in range(rng.randint(1, 11))] for _ in range(count)]
+    return texts, [int(text.count(6) + text.count(7) > text.count(8)) + int(8 in text) for text in texts]
+
+
+def test_the_fitted_bag_of_words_is_scikit_learns_linear_svm_over_tf_idf() -> None:
+    """Fitted, the bag's scores (batched, padded) are LinearSVC's decision values over sublinear TF-IDF vectors."""
+    text, svm = pytest.importorskip("sklearn.feature_extraction.text"), pytest.importorskip("sklearn.svm")
+    texts, classes = random_texts(300, 30, seed=0)
+    words = WordScores(30, 3)
+    words.fit(texts, classes)
+    features = text.TfidfVectorizer(analyzer=lambda ids: ids, sublinear_tf=True).fit_transform(texts)
+    expected = svm.LinearSVC(C=0.5).fit(features, classes).decision_function(features)
+    batch = collate([Example(text, [0, 0]) for text in texts])
+    with torch.no_grad():
+        found = words(batch.src, token_mask(batch.src, batch.src_lengths))
+    torch.testing.assert_close(found, torch.tensor(expected, dtype=torch.float32), atol=0.01, rtol=0.0)
+    assert words.gain.item() == 1.0
+    with_unknown = collate([Example([UNK_ID, *text, UNK_ID], [0, 0]) for text in texts[:5]])
+    with torch.no_grad():
+        unknown_found = words(with_unknown.src, token_mask(with_unknown.src, with_unknown.src_lengths))
+    torch.testing.assert_close(unknown_found, found[:5])  # unknown words do not count
 
 
 def test_reverse_within_reverses_each_row_up_to_its_length() -> None:

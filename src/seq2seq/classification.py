@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from seq2seq import checkpoint, metrics
-from seq2seq.classifier import Classifier
+from seq2seq.classifier import Classifier, WordScores
 from seq2seq.config import Config
 from seq2seq.data import Example, Pair, collate, split_dev
 from seq2seq.device import mixed_precision, resolve_device
@@ -175,13 +175,21 @@ def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     num_classes = len(labels) - LABEL_OFFSET
     torch.manual_seed(config.train.seed)
     model = Classifier(config.model, len(texts), num_classes)
-    if model.words is not None:
-        model.words.fit_idf([example.src for example in prepared.examples])
+    if model.words is not None and saved is None:  # a resumed run restores the fitted one
+        fit_bag_of_words(model.words, prepared.examples)
     weights = class_weights(prepared.examples, num_classes) if config.train.class_weights else None
     trainer = Trainer(model, training_losses(config.task, config.train, weights), config, prepared.examples,
                       prepared.dev_examples, out, prepared.metadata.to_dict(), _scorer(config, prepared.dev_examples))
     run_training(trainer, saved, started)
     return load_classifier(out, config.train.device)
+
+
+def fit_bag_of_words(words: WordScores, examples: Sequence[Example]) -> None:
+    """Fit the linear SVM over the training texts' TF-IDF vectors (`WordScores.fit`), saying how long it took."""
+    started = time.monotonic()
+    logger.info("fitting the bag of words' linear SVM to %d texts", len(examples))
+    words.fit([example.src for example in examples], [example_class(example) for example in examples])
+    logger.info("bag of words fitted in %.0f s", time.monotonic() - started)
 
 
 def _scorer(config: Config, dev_examples: Sequence[Example]) -> Scorer | None:

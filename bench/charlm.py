@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_metered, write_section
 
 import seq2seq
-from seq2seq.checkpoint import load_checkpoint
+from seq2seq.training.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 GIB = 1024**3

@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_metered, write_section
 
-from seq2seq.labels import read_labelled
-from seq2seq.metrics import classification_scores
+from seq2seq.data.labels import read_labelled
+from seq2seq.evaluation.metrics import classification_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "classify"

@@ -24,9 +24,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCHMARKS, machine
 
-from seq2seq import api, metrics
-from seq2seq.datasets import load_pairs
-from seq2seq.decoding import DecodingOptions
+from seq2seq import api
+from seq2seq.data.datasets import load_pairs
+from seq2seq.decoding.torch_search import DecodingOptions
+from seq2seq.evaluation import metrics
 
 STRATEGIES = {"greedy": DecodingOptions(), "beam 5": DecodingOptions("beam", beam_size=5),
               "beam 10": DecodingOptions("beam", beam_size=10)}

@@ -30,8 +30,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_section
 
-from seq2seq.checkpoint import load_checkpoint
 from seq2seq.errors import CheckpointError
+from seq2seq.training.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model.hidden_size=16", "model.embedding_size=8", "train.precision=fp32", "train.threads=1",

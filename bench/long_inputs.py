@@ -21,10 +21,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_section
 
-from seq2seq import attention
 from seq2seq.config import ModelConfig
-from seq2seq.decoding import DecodingOptions, decode
-from seq2seq.model import Seq2Seq
+from seq2seq.decoding.torch_search import DecodingOptions, decode
+from seq2seq.models import attention
+from seq2seq.models.seq2seq import Seq2Seq
 
 VOCAB = 8000
 

@@ -29,13 +29,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_section
 
-from seq2seq import api, metrics
-from seq2seq.checkpoint import resolve_checkpoint
+from seq2seq import api
 from seq2seq.config import apply_overrides, load_config
-from seq2seq.datasets import load_pairs
-from seq2seq.export import export
+from seq2seq.data.datasets import load_pairs
+from seq2seq.decoding.options import DecodingOptions
+from seq2seq.evaluation import metrics
 from seq2seq.onnx import load as load_export
-from seq2seq.options import DecodingOptions
+from seq2seq.onnx.export import export
+from seq2seq.training.checkpoint import resolve_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {"greedy, batch 1": (DecodingOptions(), 1), "greedy, batch 64": (DecodingOptions(), 64),

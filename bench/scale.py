@@ -25,7 +25,7 @@ from common import run_metered, write_section
 from g2p import train_command
 from translation import prepare, score_ours
 
-from seq2seq.checkpoint import load_checkpoint
+from seq2seq.training.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -33,7 +33,7 @@ from typing import NamedTuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_metered, write_section
 
-from seq2seq.synthesis import Voice, espeak_available, write_speech_list
+from seq2seq.data.synthesis import Voice, espeak_available, write_speech_list
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -136,7 +136,7 @@ def real_time(run: Path, listing: Path) -> tuple[float, float]:
     code = (
         "import json, sys, time, soundfile\n"
         "from seq2seq import api\n"
-        "from seq2seq.audio import read_audio_list\n"
+        "from seq2seq.data.audio import read_audio_list\n"
         f"paths = [p.src for p in read_audio_list({str(listing)!r})]\n"
         f"transcriber = api.load({str(run)!r})\n"
         "transcriber.transcribe(paths[:8])\n"

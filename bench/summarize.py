@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_metered, write_section
 
-from seq2seq.data import read_tsv
-from seq2seq.metrics import group_references, rouge
+from seq2seq.data.pairs import read_tsv
+from seq2seq.evaluation.metrics import group_references, rouge
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {"copy": "model.copy=true", "no copy": "model.copy=false"}

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_metered, write_section
 
 import seq2seq
-from seq2seq import metrics
+from seq2seq.evaluation import metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 GIB = 1024**3

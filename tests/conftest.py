@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from seq2seq.data import Pair
+from seq2seq.data.pairs import Pair
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SYMBOLS = "abcdefghij"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from seq2seq import api
-from seq2seq.checkpoint import load_checkpoint
+from seq2seq.data.metadata import ModelMetadata
 from seq2seq.errors import CheckpointError
-from seq2seq.generation import TextGenerator
-from seq2seq.metadata import ModelMetadata
+from seq2seq.tasks.lm import TextGenerator
+from seq2seq.training.checkpoint import load_checkpoint
 
 FIXTURES = Path(__file__).parent / "fixtures" / "v1"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))

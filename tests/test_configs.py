@@ -6,14 +6,14 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import toy_pairs
 
 from seq2seq import api
-from seq2seq.checkpoint import load_checkpoint
 from seq2seq.config import Config, apply_overrides, config_from_dict, load_config, validate
-from seq2seq.data import Pair
+from seq2seq.data.pairs import Pair
 from seq2seq.errors import ConfigError
-from seq2seq.generation import TextGenerator, train_language_model
+from seq2seq.tasks.lm import TextGenerator, train_language_model
+from seq2seq.training.checkpoint import load_checkpoint
+from tests.conftest import toy_pairs
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RECIPES = sorted(path.name for path in CONFIGS.glob("*.yaml"))

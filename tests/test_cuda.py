@@ -12,11 +12,10 @@ import torch
 if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
-from conftest import toy_pairs
-from test_onnx import TINY
-
 from seq2seq import api
 from seq2seq.config import Config, apply_overrides
+from tests.conftest import toy_pairs
+from tests.onnx.test_onnx import TINY
 
 
 def test_bf16_training_on_cuda_learns_and_decodes_as_on_cpu(tmp_path: Path) -> None:

@@ -1,8 +1,13 @@
-"""The floors of DESIGN.md's "Layers" table: a module imports only modules on its own floor or below."""
+"""The floors of the package: the one place the layer rule is written (DESIGN.md's "Layers"; the README points here).
+
+A room is a subpackage (data/, models/, ...) or a top-level module (api, config, errors); a module imports only
+rooms on its own floor or below, and only cli/ imports a command module.
+"""
 
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -11,74 +16,118 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "seq2seq"
 
-# From the bottom up. A new module must be placed here: the test fails for a module missing from the table.
+# From the bottom up. A new room must be placed here: the test fails for a room missing from the table.
 FLOORS: dict[int, set[str]] = {
-    1: {"errors", "config", "vocab", "tokenizers", "metrics", "runtime", "device", "collector", "files", "plot",
-        "options", "rundir", "reports"},
-    2: {"data", "text", "lm_text", "conversations", "download", "datasets", "labels", "checks", "curves",
-        "audio", "synthesis", "shards"},
-    3: {"attention", "encoder", "kernels", "decoder", "model", "language_model", "ensemble", "loss", "objectives",
-        "decoding", "classifier", "search", "speech_encoder"},
-    4: {"optim", "train", "checkpoint", "metadata", "distributed", "divergence", "averaging", "board"},
-    5: {"preparation", "api", "generation", "classification", "speech", "corpus"},
-    6: {"chat", "cli", "serve", "onnx", "export", "classify_command", "export_command",
-        "average_command", "compare", "experiment_commands", "speech_command", "prepare_command"},
+    1: {"errors", "config", "utils"},            # import nothing of ours above them
+    2: {"data"},                                 # text and audio -> examples; no model, task or app
+    3: {"models", "decoding", "evaluation"},     # encode / init_state / step, the search over it, metrics
+    4: {"training"},                             # model-agnostic: a model and a loss function
+    5: {"tasks", "onnx"},                        # each task's facade; export and the torch-free runtime
+    6: {"api", "experiments"},                   # load / train
+    7: {"serve", "cli"},                         # thin: parse, call api or a task, serialise
 }
-FLOOR_OF = {name: floor for floor, names in FLOORS.items() for name in names}
+FLOOR_OF = {room: floor for floor, rooms in FLOORS.items() for room in rooms}
 
 
-def top_module(path: Path) -> str:
-    """The module's name in the table: a package (serve/) counts as one module."""
+def room_of(path: Path) -> str:
+    """The room of a source file: its subpackage, or its own name at the top level."""
     relative = path.relative_to(PACKAGE)
     return relative.parts[0] if len(relative.parts) > 1 else relative.stem
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Our modules that path imports (at any depth of the file, lazy imports included), by their table name."""
+def imported_paths(path: Path) -> set[str]:
+    """Dotted paths under seq2seq that path imports (at any depth of the file, lazy imports included)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level > 0:
-            names = [f"seq2seq.{node.module or alias.name}" for alias in node.names]
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            raise AssertionError(f"{path}: relative import; write seq2seq.ROOM.MODULE")
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
         elif isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         else:
             continue
-        found |= {name.split(".")[1] for name in names if name.startswith("seq2seq.")}
-    return found & (FLOOR_OF.keys() | {top_module(p) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"})
+        found |= {name for name in names if name.startswith("seq2seq.")}
+    return found
+
+
+def imported_rooms(path: Path) -> set[str]:
+    return {name.split(".")[1] for name in imported_paths(path)} & FLOOR_OF.keys()
 
 
 def sources() -> list[Path]:
     return sorted(p for p in PACKAGE.rglob("*.py") if p != PACKAGE / "__init__.py")
 
 
-def test_every_module_has_a_floor() -> None:
-    missing = sorted({top_module(path) for path in sources()} - FLOOR_OF.keys())
-    assert not missing, f"add these modules to FLOORS (and DESIGN.md's table): {missing}"
+def test_every_room_has_a_floor() -> None:
+    missing = sorted({room_of(path) for path in sources()} - FLOOR_OF.keys())
+    assert not missing, f"add these rooms to FLOORS (and DESIGN.md's table): {missing}"
 
 
 @pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_imports_go_down(path: Path) -> None:
-    module = top_module(path)
-    upward = sorted(f"{name} (floor {FLOOR_OF[name]})" for name in imported_modules(path) - {module}
-                    if FLOOR_OF.get(name, 0) > FLOOR_OF.get(module, 0))
-    assert not upward, f"{module} (floor {FLOOR_OF.get(module)}) imports from above: {', '.join(upward)}"
+    room = room_of(path)
+    upward = sorted(f"{name} (floor {FLOOR_OF[name]})" for name in imported_rooms(path)
+                    if FLOOR_OF[name] > FLOOR_OF[room])
+    assert not upward, f"{room} (floor {FLOOR_OF[room]}) imports from above: {', '.join(upward)}"
 
 
-def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
+def test_only_the_command_line_imports_command_modules() -> None:
+    outside = sorted(str(path.relative_to(PACKAGE)) for path in sources() if room_of(path) != "cli"
+                     and any(name.startswith("seq2seq.cli") for name in imported_paths(path)))
+    assert not outside, f"import a command module: {outside}"
+
+
+def test_no_chain_of_imports_is_longer_than_nine_rooms() -> None:
+    """The longest chain of imports between rooms, counted in rooms: the table's floors, plus the imports within a
+    floor (config -> errors, experiments -> api, cli -> serve); 8 today, at most 9."""
+    edges: dict[str, set[str]] = {room: set() for room in FLOOR_OF}
+    for path in sources():
+        edges[room_of(path)] |= imported_rooms(path) - {room_of(path)}
+
+    @functools.cache
+    def height(room: str) -> int:
+        return 1 + max((height(below) for below in edges[room]), default=0)
+
+    assert max(height(room) for room in FLOOR_OF) <= 9
+
+
+def test_the_check_sees_every_kind_of_import(tmp_path: Path) -> None:
     """The parser finds plain, from- and lazy (in-function) imports of our modules."""
     probe = tmp_path / "probe.py"
-    probe.write_text("import seq2seq.api\nfrom seq2seq import chat\n\ndef f():\n    from seq2seq.cli import main\n")
-    assert imported_modules(probe) == {"api", "chat", "cli"}
+    probe.write_text("import seq2seq.api\nfrom seq2seq.tasks import chat\n\n"
+                     "def f():\n    from seq2seq.cli import main\n")
+    assert imported_paths(probe) == {"seq2seq.api", "seq2seq.tasks.chat", "seq2seq.cli.main"}
+
+
+def loaded_rooms(module: str) -> set[str]:
+    """The rooms of seq2seq that a fresh process has loaded after importing module."""
+    code = (f"import sys, {module}; "
+            "print(' '.join(m.split('.')[1] for m in sys.modules if m.startswith('seq2seq.')))")
+    return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+               .stdout.split())
 
 
 def test_loading_data_imports_no_model_training_or_app() -> None:
     """Reading pairs pulls in only the data floor and below: no model, trainer, api or app."""
-    code = ("import sys, seq2seq.datasets; "
-            "print(' '.join(m.split('.')[1] for m in sys.modules if m.startswith('seq2seq.')))")
-    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-                 .stdout.split())
-    assert "datasets" in loaded
+    loaded = loaded_rooms("seq2seq.data.datasets")
+    assert "data" in loaded
     above = sorted(name for name in loaded if FLOOR_OF.get(name, 0) > 2)
-    assert not above, f"importing seq2seq.datasets loads {above}"
+    assert not above, f"importing seq2seq.data.datasets loads {above}"
+
+
+def test_importing_a_package_imports_none_of_its_modules() -> None:
+    """Subpackages are lazy: the torch-free runtime reads modules of data/ and decoding/ whose siblings import
+    torch, so `import seq2seq.data` must not import them."""
+    assert loaded_rooms("seq2seq.data, seq2seq.decoding, seq2seq.onnx, seq2seq.models") <= {
+        "data", "decoding", "onnx", "models", "utils"}
+    code = "import sys, seq2seq.data, seq2seq.decoding, seq2seq.onnx; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+
+
+def test_training_knows_no_model() -> None:
+    """The trainer takes a model and a loss function (training/objective.py); it imports no model kind."""
+    importers = sorted(str(path.relative_to(PACKAGE)) for path in sources()
+                       if room_of(path) == "training" and "models" in imported_rooms(path))
+    assert not importers, f"training imports models: {importers}"

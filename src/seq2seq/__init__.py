@@ -1,26 +1,29 @@
-"""seq2seq: RNN encoder-decoders for translation, G2P, summarization, chat and text generation.
+"""seq2seq: recurrent sequence models for translation, G2P, summarization, chat, text generation, classification
+and speech recognition.
 
 The names below load on first use, so that importing one part (a data reader, the ONNX runtime) does not import
-the models, the trainer and torch with it.
+the models, the trainer and torch with it. Module paths of the flat 0.1 layout still import, with a warning.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-_LAZY = {"Translator": "seq2seq.api", "load": "seq2seq.api", "train": "seq2seq.api",
-         "TextGenerator": "seq2seq.generation", "load_generator": "seq2seq.generation",
-         "train_language_model": "seq2seq.generation"}
+from seq2seq.utils import moved
+from seq2seq.utils.lazy import homes, lazy_getattr
+
+moved.install()
+
+_NAMES = {**homes("seq2seq.api", ["Translator", "load", "train"]),
+          **homes("seq2seq.tasks.lm", ["TextGenerator", "load_generator", "train_language_model"])}
+_lazy = lazy_getattr(__name__, _NAMES)
 
 __all__ = ["TextGenerator", "Translator", "load", "load_generator", "train", "train_language_model"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'seq2seq' has no attribute {name!r}")
-    from seq2seq.collector import paused_gc
+    from seq2seq.utils.collector import paused_gc
 
     with paused_gc():  # these imports pull in torch
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return _lazy(name)

@@ -1,192 +1,62 @@
 """The Python API: `train(...)` builds and fits a model; `load(path)` returns a Translator (or a TextGenerator, a
-TextClassifier or a SpeechTranscriber)."""
+TextClassifier, a SpeechTranscriber, or an exported model on ONNX Runtime)."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-import torch
-from torch import nn
-
-from seq2seq import checkpoint, metrics
-from seq2seq.board import Sample, Sampler
-from seq2seq.checks import check_outputs_vary
-from seq2seq.classification import TextClassifier, classifier_from_checkpoint
-from seq2seq.collector import paused_gc
 from seq2seq.config import Config
-from seq2seq.corpus import open_corpus
-from seq2seq.data import Example, Pair, collate, encode_pairs, split_dev
-from seq2seq.decoding import BATCH_SIZE, DecodingOptions, Hypothesis, decode, with_knobs
-from seq2seq.device import mixed_precision, resolve_device
-from seq2seq.ensemble import Ensemble
-from seq2seq.errors import CheckpointError, ConfigError, DataError
-from seq2seq.generation import TextGenerator, generator_from_checkpoint
-from seq2seq.metadata import ModelMetadata, check_ensemble_members, vocabulary_signature
-from seq2seq.model import Seq2Seq
-from seq2seq.objectives import sequence_loss, training_losses
-from seq2seq.options import output_cap
-from seq2seq.preparation import Prepared, prepare_pairs, source_truncation
-from seq2seq.speech import SpeechTranscriber, transcriber_from_checkpoint
-from seq2seq.tokenizers import Tokenizer
-from seq2seq.train import Trainer, run_training, start_run
-from seq2seq.vocab import PAD, PAD_ID, Vocab
+from seq2seq.data.metadata import ModelMetadata, check_ensemble_members, vocabulary_signature
+from seq2seq.errors import CheckpointError, ConfigError
+from seq2seq.models.ensemble import Ensemble
+from seq2seq.models.seq2seq import Seq2Seq
+from seq2seq.onnx.graphs import MANIFEST
+from seq2seq.tasks.classify import TextClassifier, classifier_from_checkpoint
+from seq2seq.tasks.lm import TextGenerator, generator_from_checkpoint
+from seq2seq.tasks.speech import SpeechTranscriber, transcriber_from_checkpoint
+from seq2seq.tasks.translation import Translation, Translator, train_prepared, translator_from_checkpoint
+from seq2seq.tasks.translation import train_translator as train
+from seq2seq.training import checkpoint
+
+__all__ = ["Translation", "Translator", "is_export", "load", "load_ensemble", "load_export", "load_generator",
+           "load_translator", "saved_config", "task_of", "train", "train_prepared"]
+
+Model = Translator | TextGenerator | TextClassifier | SpeechTranscriber | Any  # Any: an exported model (onnx extra)
+KINDS = {"seq2seq": "a translation model", "lm": "a language model", "classify": "a classifier",
+         "speech": "a speech model"}
+COMMANDS = {"seq2seq": "translate", "lm": "generate", "classify": "classify", "speech": "transcribe"}
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class Translation:
-    """One output of `Translator.translate_detailed`, with what it came from.
-
-    `tokens` are the output tokens as the model produced them (</s> last unless cut at the maximum length): the rows
-    of `attention` (T, S), whose columns are `src_tokens`; `attention` is None for models without attention.
-    """
-
-    text: str
-    log_prob: float
-    src_tokens: list[str]
-    tokens: list[str]
-    token_log_probs: list[float]
-    attention: torch.Tensor | None
-
-
-@dataclass
-class Translator:
-    """A trained Seq2Seq (or an Ensemble of them) with its tokenizers and vocabularies: text in, text out."""
-
-    model: Seq2Seq | Ensemble
-    config: Config
-    tokenizers: tuple[Tokenizer, Tokenizer]
-    vocabs: tuple[Vocab, Vocab]
-    device: torch.device
-    target_lengths: dict[str, float] = field(default_factory=dict)  # of the training targets, in tokens
-    precision: str | None = None  # autocast while decoding (auto, fp32, bf16, fp16); None: the training precision
-
-    def summary_length(self) -> int:
-        """A maximum output length (</s> included) that 99% of the training targets fit: the default limit of
-        `seq2seq summarize`; 0 (relative to the source) when the checkpoint does not record target lengths."""
-        return int(self.target_lengths["p99"]) + 1 if self.target_lengths else 0
-
-    def translate(self, texts: Sequence[str], options: DecodingOptions | None = None, *,
-                  batch_size: int = BATCH_SIZE, **knobs: Any) -> list[str] | list[list[str]]:
-        """Outputs for each text, in order; unknown tokens in the input map to <unk>.
-
-        options, or keyword arguments named as its fields (`strategy="beam", beam_size=5`), say how to decode
-        (`seq2seq.decoding.DecodingOptions`). Returns one string per text, or, with n_best or num_samples above 1,
-        a list of that many strings per text (best first for beam search).
-        """
-        options = with_knobs(options, knobs)
-        results = self.translate_detailed(texts, options, batch_size)
-        if options.per_input == 1:
-            return [translations[0].text for translations in results]
-        return [[translation.text for translation in translations] for translations in results]
-
-    def translate_detailed(self, texts: Sequence[str], options: DecodingOptions | None = None,
-                           batch_size: int = BATCH_SIZE) -> list[list[Translation]]:
-        """For each text, its translations (n_best or num_samples of them, else one) with scores and attention."""
-        if isinstance(texts, str):
-            raise TypeError("translate() takes a list of strings; wrap a single text in a list")
-        options = options or DecodingOptions()
-        sources = [self.tokenizers[0].tokenize(text)[:source_truncation(self.config) or None] for text in texts]
-        encoded = [self._encode_source(tokens) for tokens in sources]
-        ids = [row or [PAD_ID] for row, _ in encoded]
-        results: list[list[Translation]] = [[] for _ in ids]
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths share a batch
-        generator = torch.Generator(self.device).manual_seed(options.seed) if options.seed is not None else None
-        self.model.eval()
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            batch = collate([Example(ids[i], [0]) for i in chunk]).to(self.device)
-            with mixed_precision(self.precision or self.config.train.precision, self.device):
-                hypotheses = decode(self.model, batch.src, batch.src_lengths, options, generator,
-                                    output_cap(self.target_lengths))
-            for index, found in zip(chunk, hypotheses, strict=True):
-                results[index] = [self._translation(hypothesis, sources[index] or [PAD], encoded[index][1])
-                                  for hypothesis in found]
-        return results
-
-    def _encode_source(self, tokens: list[str]) -> tuple[list[int], list[str]]:
-        """Source ids, and for a copying model the unknown tokens they extend the vocabulary with."""
-        if self.config.model.copy:
-            return self.vocabs[0].encode_extended(tokens)
-        return self.vocabs[0].encode(tokens), []
-
-    def _translation(self, hypothesis: Hypothesis, src_tokens: list[str], extension: list[str]) -> Translation:
-        vocab = self.vocabs[1]
-        text = self.tokenizers[1].detokenize(vocab.decode(hypothesis.tokens, extension))
-        tokens = [vocab.itos[i] if i < len(vocab) else extension[i - len(vocab)] for i in hypothesis.tokens]
-        return Translation(text, hypothesis.log_prob, src_tokens, tokens, hypothesis.token_log_probs,
-                           hypothesis.attention)
-
-    def evaluate(self, pairs: Sequence[Pair], batch_size: int = BATCH_SIZE,
-                 options: DecodingOptions | None = None) -> dict[str, Any]:
-        """Scores on pairs (of the first output per source); lines sharing a source are one item with several
-        references."""
-        sources, references = metrics.group_references([p.src for p in pairs], [p.tgt for p in pairs])
-        hypotheses = [found[0].text for found in self.translate_detailed(sources, options, batch_size)]
-        check_outputs_vary(sources, hypotheses)
-        scores: dict[str, Any] = metrics.score_corpus(hypotheses, references)
-        scores["perplexity"] = self.perplexity(pairs, batch_size)
-        scores["bleu_signature"] = metrics.bleu(hypotheses, references).signature
-        scores["chrf_signature"] = metrics.chrf(hypotheses, references).signature
-        return scores
-
-    @torch.no_grad()
-    def perplexity(self, pairs: Sequence[Pair], batch_size: int = BATCH_SIZE) -> float:
-        """exp of the mean per-token cross-entropy of the references."""
-        examples, _ = encode_pairs(pairs, self.tokenizers, self.vocabs, copy=self.config.model.copy,
-                                   truncate_src=source_truncation(self.config))
-        self.model.eval()
-        total, tokens = 0.0, 0
-        for start in range(0, len(examples), batch_size):
-            batch = collate(examples[start:start + batch_size]).to(self.device)
-            if isinstance(self.model, Ensemble):
-                log_prob, count = self.model.reference_log_probs(batch)
-                loss = -log_prob
-            else:
-                loss, count = sequence_loss(self.model, batch)
-            total, tokens = total + float(loss), tokens + count
-        return metrics.perplexity(total, tokens)
-
-    def attends(self) -> bool:
-        """Whether the model (every member of an ensemble) has attention weights to show."""
-        configs = self.model.configs if isinstance(self.model, Ensemble) else [self.model.config]
-        return all(config.arch == "attention" for config in configs)
-
-
 def load(path: str | Path | Sequence[str | Path], device: str = "auto", precision: str | None = None
-         ) -> Translator | TextGenerator | TextClassifier | SpeechTranscriber:
+         ) -> Model:
     """Load a trained model from its run directory (best checkpoint) or a checkpoint file.
 
     A language model (task lm) comes back as a TextGenerator, like `load_generator(path)`, a classifier (task
     classify) as a TextClassifier, like `classification.load_classifier(path)`, a speech model (task speech) as a
     SpeechTranscriber, like `speech.load_transcriber(path)`: `load(path).transcribe(wav_paths)`. Several paths load an
     ensemble of translation models (`load_ensemble`). precision sets the autocast of decoding (default: as trained).
+    A directory written by `seq2seq export` runs on ONNX Runtime (`load_export`).
     """
-    if not isinstance(path, str | Path):
-        paths = list(path)
-        return load(paths[0], device, precision) if len(paths) == 1 else load_ensemble(paths, device, precision)
-    file = checkpoint.resolve_checkpoint(path)
-    tensors, values = checkpoint.load_checkpoint(file)
-    metadata = ModelMetadata.from_dict(values, str(file))
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    if any(is_export(each) for each in paths):
+        return load_export(paths, precision)
+    if len(paths) > 1:
+        return load_ensemble(paths, device, precision)
+    tensors, metadata = checkpoint.read_model(paths[0])
+    path = paths[0]
     if metadata.task == "classify":
         return classifier_from_checkpoint(tensors, metadata, path, device, precision)
     if metadata.task == "speech":
         return transcriber_from_checkpoint(tensors, metadata, path, device, precision)
     if metadata.task == "lm":
         return generator_from_checkpoint(tensors, metadata, path, device, precision)
-    config, vocabs = metadata.config, metadata.vocabs
-    model = Seq2Seq(config.model, len(vocabs[0]), len(vocabs[1]))
-    checkpoint.load_model_weights(model, tensors, path)
-    target = resolve_device(device)
-    return Translator(model.to(target).eval(), config, (metadata.tokenizers[0], metadata.tokenizers[1]),
-                      (vocabs[0], vocabs[1]), target, metadata.target_lengths, precision)
+    return translator_from_checkpoint(tensors, metadata, path, device, precision)
 
 
 def load_ensemble(paths: Sequence[str | Path], device: str = "auto", precision: str | None = None) -> Translator:
@@ -204,68 +74,49 @@ def load_ensemble(paths: Sequence[str | Path], device: str = "auto", precision: 
 
 def load_translator(path: str | Path | Sequence[str | Path], device: str = "auto", precision: str | None = None
                     ) -> Translator:
-    """`load` for code that needs a translation model: a language model raises CheckpointError."""
-    paths = [path] if isinstance(path, str | Path) else list(path)
-    if len(paths) != 1:
-        return load_ensemble(paths, device, precision)
-    model = load(paths[0], device, precision)
-    if isinstance(model, TextClassifier):
-        raise CheckpointError(f"{paths[0]}: a classifier, not a translation model (use seq2seq classify)")
-    if isinstance(model, SpeechTranscriber):
-        raise CheckpointError(f"{paths[0]}: a speech model, not a translation model (use seq2seq transcribe)")
-    if isinstance(model, TextGenerator):
-        raise CheckpointError(f"{paths[0]}: a language model, not a translation model (use seq2seq generate)")
+    """`load` for code that needs a translation model (or an exported one): another task raises CheckpointError."""
+    return _of_task(load(path, device, precision), "seq2seq", path)
+
+
+def load_generator(path: str | Path, device: str = "auto", precision: str | None = None) -> TextGenerator:
+    """`load` for code that needs a language model (or an exported one): another task raises CheckpointError."""
+    return _of_task(load(path, device, precision), "lm", path)
+
+
+def task_of(model: Model) -> str:
+    """The task of a loaded model: seq2seq, lm, classify or speech (an exported model's from its manifest)."""
+    for kind, task in ((Translator, "seq2seq"), (TextGenerator, "lm"), (TextClassifier, "classify"),
+                       (SpeechTranscriber, "speech")):
+        if isinstance(model, kind):
+            return task
+    return str(model.manifest.get("task", "seq2seq"))
+
+
+def _of_task(model: Any, task: str, path: object) -> Any:
+    found = task_of(model)
+    if found != task:
+        name = path if isinstance(path, str | Path) else " ".join(map(str, path))  # type: ignore[call-overload]
+        raise CheckpointError(f"{name}: {KINDS[found]}, not {KINDS[task]} (use seq2seq {COMMANDS[found]})")
     return model
 
 
-def train(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair] = (),
-          out_dir: str | Path = "runs/model", resume: bool = False) -> Translator:
-    """Build tokenizers, vocabularies and a model from the training pairs, fit it, and return the best model."""
-    started = time.monotonic()
-    out = Path(out_dir)
-    saved = start_run(config, out, resume)
-    if not dev_pairs and config.data.dev_size:
-        train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
-    if not train_pairs:
-        raise DataError("no training pairs")
-    with paused_gc():
-        prepared = prepare_pairs(config, train_pairs, dev_pairs, saved.metadata if saved else None)
-    del train_pairs  # when the caller handed over its only reference, the texts are freed before training
-    trainer = _trainer(config, prepared, dev_pairs, out)
-    del prepared  # the trained weights, gradients and data go before the best checkpoint is loaded
-    run_training(trainer, saved, started)
-    del trainer
-    return load_translator(out, config.train.device)
+def is_export(path: str | Path) -> bool:
+    """Whether path is a directory written by `seq2seq export`."""
+    return (Path(path) / MANIFEST).is_file()
 
 
-def train_prepared(config: Config, directory: str | Path, dev_pairs: Sequence[Pair] = (),
-                   out_dir: str | Path = "runs/model", resume: bool = False) -> Translator:
-    """`train` on a directory written by `seq2seq prepare` (`corpus.prepare_corpus`), without tokenizing: the
-    examples are read from its memory-mapped shards; its tokenizers, vocabularies and settings of preparation are
-    the run's (`Corpus.training_config`); the dev pairs are dev_pairs, or else those prepared with it."""
-    started = time.monotonic()
-    out = Path(out_dir)
-    corpus = open_corpus(directory)
-    config = corpus.training_config(config)
-    saved = start_run(config, out, resume)
-    dev_pairs = list(dev_pairs) or corpus.dev_pairs()
-    prepared = corpus.prepared(config, dev_pairs, saved.metadata if saved else None)
-    trainer = _trainer(config, prepared, dev_pairs, out)
-    del prepared
-    run_training(trainer, saved, started)
-    del trainer
-    return load_translator(out, config.train.device)
+def load_export(paths: Sequence[str | Path], precision: str | None = None) -> Any:
+    """An exported directory on ONNX Runtime (`seq2seq.onnx.load`); it cannot join other models in an ensemble, and
+    its precision is the export's own."""
+    if len(paths) > 1:
+        first = next(each for each in paths if is_export(each))
+        raise ConfigError(f"{first}: an exported model cannot join other models; export the checkpoints together "
+                          "instead (seq2seq export --model A B --out DIR), then --model DIR")
+    if precision:
+        raise ConfigError("--precision does not apply to an exported model (export --int8 chooses int8)")
+    from seq2seq.onnx.loading import load as load_onnx
 
-
-def _trainer(config: Config, prepared: Prepared, dev_pairs: Sequence[Pair], out: Path) -> Trainer:
-    """A Trainer of a new Seq2Seq model (initialised from train.seed) on the prepared examples."""
-    torch.manual_seed(config.train.seed)
-    vocabs = prepared.metadata.vocabs
-    model = Seq2Seq(config.model, len(vocabs[0]), len(vocabs[1]))
-    scorer = _dev_scorer(prepared.metadata, dev_pairs) if config.train.metric != "loss" else None
-    sampler = _dev_samples(prepared.metadata, dev_pairs) if config.train.tensorboard and dev_pairs else None
-    return Trainer(model, training_losses(config.task, config.train), config, prepared.examples,
-                   prepared.dev_examples, out, prepared.metadata.to_dict(), scorer, sampler)
+    return load_onnx(paths[0])
 
 
 def saved_config(out_dir: str | Path) -> Config:
@@ -273,35 +124,3 @@ def saved_config(out_dir: str | Path) -> Config:
     path = Path(out_dir) / "last.safetensors"
     return ModelMetadata.from_dict(checkpoint.load_checkpoint(path)[1], str(path)).config
 
-
-def _dev_scorer(metadata: ModelMetadata, dev_pairs: Sequence[Pair]):  # type: ignore[no-untyped-def]
-    config = metadata.config
-    if not dev_pairs:
-        raise ConfigError(f"train.metric={config.train.metric} needs dev data (--dev or data.dev_size)")
-
-    def score(model: nn.Module) -> dict[str, float]:
-        translator = _training_translator(metadata, model)
-        sources, references = metrics.group_references([p.src for p in dev_pairs], [p.tgt for p in dev_pairs])
-        outputs = [found[0].text for found in translator.translate_detailed(sources)]
-        return metrics.score_corpus(outputs, references, (metrics.metric_group(config.train.metric),))
-
-    return score
-
-
-def _training_translator(metadata: ModelMetadata, model: nn.Module) -> Translator:
-    """A Translator over the model being trained."""
-    tokenizers, vocabs = (metadata.tokenizers[0], metadata.tokenizers[1]), (metadata.vocabs[0], metadata.vocabs[1])
-    return Translator(model, metadata.config, tokenizers, vocabs,  # type: ignore[arg-type]
-                      next(model.parameters()).device)
-
-
-def _dev_samples(metadata: ModelMetadata, dev_pairs: Sequence[Pair], count: int = 3) -> Sampler:
-    """The Trainer's sampler (train.tensorboard): greedy outputs for count dev pairs spread over the dev set."""
-    head = list(dev_pairs[:: max(1, len(dev_pairs) // count)][:count])
-
-    def draw(model: nn.Module) -> list[Sample]:
-        found = _training_translator(metadata, model).translate_detailed([pair.src for pair in head])
-        return [Sample(f"dev {number}", best.text, pair.src, pair.tgt, best.attention, best.src_tokens, best.tokens)
-                for number, (pair, (best, *_)) in enumerate(zip(head, found, strict=True), start=1)]
-
-    return draw

@@ -1,8 +1,10 @@
 """Exported models on ONNX Runtime without PyTorch: `load(EXPORT_DIR).translate(texts, strategy="beam")`, or for a
-language model `load(EXPORT_DIR).generate("prompt", temperature=0.7)`."""
+language model `load(EXPORT_DIR).generate("prompt", temperature=0.7)`. `seq2seq.onnx.export` writes them (and
+imports torch); importing the package imports neither."""
 
-from seq2seq.onnx.generator import OnnxGenerator
-from seq2seq.onnx.loading import is_export, load
-from seq2seq.onnx.translator import OnnxTranslator, Translation
+from seq2seq.utils.lazy import homes, lazy_getattr
 
 __all__ = ["OnnxGenerator", "OnnxTranslator", "Translation", "is_export", "load"]
+__getattr__ = lazy_getattr(__name__, {**homes("seq2seq.onnx.generator", ["OnnxGenerator"]),
+                                      **homes("seq2seq.onnx.loading", ["is_export", "load"]),
+                                      **homes("seq2seq.onnx.translator", ["OnnxTranslator", "Translation"])})

@@ -1,4 +1,4 @@
-"""An exported ensemble on ONNX Runtime: its members' graphs decode as one, as `seq2seq.ensemble.Ensemble` does."""
+"""An exported ensemble on ONNX Runtime: its members' graphs decode as one, as `models.ensemble.Ensemble` does."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from typing import Any
 
 import numpy as np
 
+from seq2seq.decoding.numpy_search import log_softmax
 from seq2seq.errors import CheckpointError
 from seq2seq.onnx.graphs import ENCODER, ENSEMBLE_FORMAT, MANIFEST, STEP, Array
 from seq2seq.onnx.model import OnnxModel
-from seq2seq.search import log_softmax
 
 
 @dataclass(frozen=True)
 class Parts:
-    """Each member's encoder memory or decoder state: what `seq2seq.search` reorders by index_select."""
+    """Each member's encoder memory or decoder state: what `seq2seq.decoding.numpy_search` reorders by index_select."""
 
     parts: tuple[Any, ...]
 

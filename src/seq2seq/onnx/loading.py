@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from seq2seq.data.metadata import ModelMetadata
 from seq2seq.errors import CheckpointError
-from seq2seq.metadata import ModelMetadata
 from seq2seq.onnx.ensemble import open_model
 from seq2seq.onnx.generator import OnnxGenerator
 from seq2seq.onnx.graphs import MANIFEST, METADATA

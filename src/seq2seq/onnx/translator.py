@@ -8,14 +8,14 @@ from typing import Any
 
 import numpy as np
 
-from seq2seq import search
-from seq2seq.metadata import ModelMetadata
+from seq2seq.data.metadata import ModelMetadata
+from seq2seq.data.tokenizers import Tokenizer
+from seq2seq.data.vocab import PAD, PAD_ID, Vocab
+from seq2seq.decoding import numpy_search
+from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
 from seq2seq.onnx.ensemble import OnnxEnsemble
 from seq2seq.onnx.graphs import Array
 from seq2seq.onnx.model import OnnxModel
-from seq2seq.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
-from seq2seq.tokenizers import Tokenizer
-from seq2seq.vocab import PAD, PAD_ID, Vocab
 
 
 @dataclass
@@ -80,7 +80,7 @@ class OnnxTranslator:
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             src, src_lengths = _pad([ids[i] for i in chunk])
-            for index, found in zip(chunk, search.decode(self.model, src, src_lengths, options, generator, cap),
+            for index, found in zip(chunk, numpy_search.decode(self.model, src, src_lengths, options, generator, cap),
                                     strict=True):
                 results[index] = [self._translation(hypothesis, sources[index] or [PAD], encoded[index][1])
                                   for hypothesis in found]
@@ -102,7 +102,6 @@ class OnnxTranslator:
                  options: DecodingOptions | None = None) -> dict[str, Any]:
         """Scores on pairs (objects with src and tgt), as `Translator.evaluate`; perplexity is not computed (nan)."""
         from seq2seq import metrics  # sacrebleu and friends: a quarter of a second of start-up that translating skips
-
         sources, references = metrics.group_references([p.src for p in pairs], [p.tgt for p in pairs])
         hypotheses = [found[0].text for found in self.translate_detailed(sources, options, batch_size)]
         scores: dict[str, Any] = metrics.score_corpus(hypotheses, references)

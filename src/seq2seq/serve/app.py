@@ -18,12 +18,10 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Str
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
-from seq2seq import export_command
+from seq2seq import api
 from seq2seq.api import Translation, Translator
-from seq2seq.chat import Chatbot
-from seq2seq.decoding import DecodingOptions
+from seq2seq.decoding.torch_search import DecodingOptions
 from seq2seq.errors import Seq2SeqError
-from seq2seq.generation import TextGenerator
 from seq2seq.serve.batching import Batcher
 from seq2seq.serve.monitoring import Guard, Metrics
 from seq2seq.serve.schemas import (
@@ -33,6 +31,8 @@ from seq2seq.serve.schemas import (
     decoding_options,
     generation_knobs,
 )
+from seq2seq.tasks.chat import Chatbot
+from seq2seq.tasks.lm import TextGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +102,8 @@ class Server:
         if name not in self.models:
             raise ApiError(404, f"model: unknown model {name!r} (loaded: {', '.join(self.models)})")
         found = self.models[name]
-        if export_command.is_language_model(found) != (route == "/v1/generate"):
-            other = "/v1/generate" if export_command.is_language_model(found) else "/v1/translate or /v1/chat"
+        if api.task_of(found) == "lm" != (route == "/v1/generate"):
+            other = "/v1/generate" if api.task_of(found) == "lm" else "/v1/translate or /v1/chat"
             raise ApiError(400, f"model: {name!r} is a {_task(found)} model and does not serve {route}; "
                                 f"use {other}")
         return name, found
@@ -411,14 +411,14 @@ async def _events(server: Server, pieces: Iterator[str]) -> AsyncIterator[str]:
 
 def _task(model: Model) -> str:
     """What the model does, for /v1/models and error messages: generate, summarize (copying models) or translate."""
-    if export_command.is_language_model(model):
+    if api.task_of(model) == "lm":
         return "generate"
     return "summarize" if model.config.model.copy else "translate"
 
 
 def _describe(name: str, model: Model, path: str | None, settings: Settings) -> dict[str, Any]:
     config, parameters = model.config, _parameters(model)
-    if export_command.is_language_model(model):
+    if api.task_of(model) == "lm":
         tokens = {"tgt": config.data.tgt.kind}
         vocabulary = {"tgt": len(model.vocab)}
     else:
@@ -437,7 +437,7 @@ def _parameters(model: Model) -> int | None:
 
 
 def _attends(model: Model) -> bool:
-    return not export_command.is_language_model(model) and model.attends()  # type: ignore[union-attr]
+    return api.task_of(model) != "lm" and model.attends()  # type: ignore[union-attr]
 
 
 def _training_metrics(path: str | None) -> dict[str, Any]:

@@ -1,0 +1,7 @@
+"""`python -m seq2seq.cli`."""
+
+import sys
+
+from seq2seq.cli import main
+
+sys.exit(main())

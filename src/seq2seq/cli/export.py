@@ -1,0 +1,40 @@
+"""The command line of ONNX export: `seq2seq export`."""
+
+from __future__ import annotations
+
+import argparse
+
+MANIFEST = "manifest.json"  # = seq2seq.onnx.graphs.MANIFEST, named here so that plain checkpoints load without onnx
+OTHER_TASK = {"seq2seq": "an exported translation model, not a language model (use seq2seq translate)",
+              "lm": "an exported language model, which seq2seq generate, evaluate and serve run"}
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "export", help="export a translation or language model to ONNX (runs without PyTorch: seq2seq.onnx)",
+        description="Write the encoder (a language model's prompt reading) and the decoder step as ONNX graphs, the "
+                    "tokenizers, vocabularies and a manifest into --out; the graphs are checked against PyTorch "
+                    "before --out appears. seq2seq translate / evaluate (generate / evaluate for a language model) "
+                    "--model OUT then run on ONNX Runtime. Several translation models sharing their vocabularies "
+                    "export as an ensemble (each member's graphs in OUT/members/I), which decodes as translate "
+                    "--model A B does.")
+    parser.add_argument("--model", required=True, nargs="+",
+                        help="run directory or checkpoint file of a translation model or a language model; several "
+                             "translation models: an ensemble")
+    parser.add_argument("--out", required=True, help="directory to write the export into (new or empty)")
+    parser.add_argument("--force", action="store_true", help="replace --out when it holds an earlier export")
+    parser.add_argument("--int8", action="store_true",
+                        help="quantize the weights to int8 (ONNX Runtime dynamic quantization): smaller; on CPU "
+                             "check bench/onnx_runtime.py's figures before choosing it")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from seq2seq.onnx.export import export
+
+    manifest = export(args.model, args.out, int8=args.int8, force=args.force)
+    check, models = manifest["check"], " ".join(args.model)
+    print(f"exported {models} to {args.out} ({manifest['precision']}, opset {manifest['opset']}); largest "
+          f"difference from PyTorch in fp32: {check['fp32_max_difference']:.1e} (tolerance {check['tolerance']:.0e})"
+          + (f", in int8: {check['int8_max_difference']:.1e}" if "int8_max_difference" in check else ""))
+    print(f"try: seq2seq {'generate' if manifest['task'] == 'lm' else 'translate'} --model {args.out}")
+    return 0

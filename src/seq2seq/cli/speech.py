@@ -1,0 +1,66 @@
+"""The command line of speech recognition: `train --task speech`, `transcribe`, and `evaluate` of a speech model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from seq2seq.cli.classify import train_and_test
+from seq2seq.config import Config
+from seq2seq.data.audio import load_frames, read_audio_list
+from seq2seq.decoding.torch_search import DecodingOptions
+from seq2seq.errors import Seq2SeqError
+from seq2seq.tasks.speech import SpeechTranscriber, load_transcriber, train_speech
+from seq2seq.utils.files import write_text_atomically
+
+
+def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """The `transcribe` subcommand, without its decoding and precision flags (the caller adds the shared ones)."""
+    parser = commands.add_parser(
+        "transcribe", help="transcribe 16 kHz mono WAV files with a speech model (train --task speech)",
+        description="Write one line per WAV file, in order: its transcript (with --n-best or --num-samples N, N "
+                    "lines per file).")
+    parser.add_argument("--model", required=True, help="run directory or checkpoint file of a speech model")
+    parser.add_argument("files", nargs="+", metavar="FILE.wav", help="16 kHz mono WAV files")
+    parser.add_argument("--output", help="output file (default: stdout)")
+    parser.add_argument("--scores", action="store_true", help="prefix each transcript with its log-probability and a "
+                                                              "TAB")
+    return parser
+
+
+def run_transcribe(args: argparse.Namespace, options: DecodingOptions) -> int:
+    transcriber = load_transcriber(args.model, precision=args.precision)
+    frames = [load_frames(path, transcriber.config.data.audio) for path in args.files]
+    results = transcriber.decode_frames(frames, options, args.batch_size)
+    text = "".join((f"{hypothesis.log_prob:.4f}\t" if args.scores else "") + transcriber.text(hypothesis) + "\n"
+                   for found in results for hypothesis in found)
+    if args.output:
+        try:
+            write_text_atomically(Path(args.output), text)
+        except OSError as error:
+            raise Seq2SeqError(f"{args.output}: cannot write: {error.strerror}") from error
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def run_train(args: argparse.Namespace, config: Config) -> int:
+    """train --task speech: --train, --dev and --test are lists of `audio.wav<TAB>transcript` lines."""
+    return train_and_test(args, config, read_audio_list, train_speech, print_scores, "transcribe --model")
+
+
+def run_evaluate(args: argparse.Namespace, transcriber: SpeechTranscriber, options: DecodingOptions) -> int:
+    """evaluate on a speech model: CER, WER and exact match of the transcripts of --data (an audio list)."""
+    scores = transcriber.evaluate(read_audio_list(args.data), args.batch_size, options)
+    return print_scores(scores, args.json)
+
+
+def print_scores(scores: dict[str, float], as_json: bool) -> int:
+    """CER, WER and exact match in percent, as one line (or one JSON object)."""
+    if as_json:
+        print(json.dumps({key: round(value, 4) for key, value in scores.items()}))
+    else:
+        print(f"CER = {scores['cer']:.2f}%   WER = {scores['wer']:.2f}%   exact match = {scores['exact_match']:.2f}%")
+    return 0

@@ -1,0 +1,1 @@
+"""Evaluation: corpus-level metrics and the lines of scores reported for them."""

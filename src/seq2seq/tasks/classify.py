@@ -1,0 +1,200 @@
+"""The classification API: train a Classifier on labelled texts, load it, classify texts and score it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from seq2seq.config import Config
+from seq2seq.data.labels import LABEL_OFFSET, example_class, label_counts
+from seq2seq.data.metadata import ModelMetadata
+from seq2seq.data.pairs import Example, Pair, collate, split_dev
+from seq2seq.data.preparation import prepare_labelled
+from seq2seq.data.tokenizers import Tokenizer
+from seq2seq.data.vocab import PAD_ID, Vocab
+from seq2seq.errors import CheckpointError, ConfigError
+from seq2seq.evaluation import metrics
+from seq2seq.models.classifier import Classifier, WordScores
+from seq2seq.models.objectives import training_losses
+from seq2seq.training import checkpoint
+from seq2seq.training.objective import Scorer
+from seq2seq.training.trainer import Trainer, run_training, start_run
+from seq2seq.utils.device import mixed_precision, resolve_device
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 64  # texts classified together by default
+
+
+@dataclass
+class Classification:
+    """What `TextClassifier.classify_detailed` says of one text.
+
+    `top` holds the k most likely labels with their probabilities, best first (`label`, `probability` are its
+    first); `attention` (S,) is the attention pooling's weight on each of `tokens` (the tokens the model read),
+    None for the other poolings.
+    """
+
+    label: str
+    probability: float
+    top: list[tuple[str, float]]
+    tokens: list[str]
+    attention: Tensor | None
+
+
+@dataclass
+class TextClassifier:
+    """A trained Classifier with its tokenizer and its text and label vocabularies: texts in, labels out."""
+
+    model: Classifier
+    config: Config
+    tokenizer: Tokenizer
+    vocabs: tuple[Vocab, Vocab]  # the texts', the labels'
+    device: torch.device
+    precision: str | None = None  # autocast while classifying (auto, fp32, bf16, fp16); None: the training precision
+
+    @property
+    def labels(self) -> list[str]:
+        """The labels the model knows, class by class (most frequent in training first)."""
+        return self.vocabs[1].itos[LABEL_OFFSET:]
+
+    def classify(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> list[str]:
+        """The most likely label of each text, in order; unknown tokens in the texts map to <unk>."""
+        return [found.label for found in self.classify_detailed(texts, batch_size=batch_size)]
+
+    def classify_detailed(self, texts: Sequence[str], top_k: int = 1, batch_size: int = BATCH_SIZE
+                          ) -> list[Classification]:
+        """For each text, its top_k labels with probabilities, its tokens and the attention pooling's weights."""
+        if isinstance(texts, str):
+            raise TypeError("classify() takes a list of strings; wrap a single text in a list")
+        if top_k < 1:
+            raise ConfigError(f"top_k must be at least 1, not {top_k}")
+        limit = self.config.data.max_src_length or None
+        token_lists = [self.tokenizer.tokenize(text)[:limit] for text in texts]
+        probabilities, weights = self._probabilities(token_lists, batch_size)
+        best = probabilities.topk(min(top_k, len(self.labels)), dim=-1)
+        results = []
+        for row, tokens in enumerate(token_lists):
+            top = [(self.labels[k], p) for k, p in zip(best.indices[row].tolist(), best.values[row].tolist(),
+                                                          strict=True)]
+            results.append(Classification(top[0][0], top[0][1], top, tokens, weights[row]))
+        return results
+
+    @torch.no_grad()
+    def _probabilities(self, token_lists: Sequence[list[str]], batch_size: int
+                       ) -> tuple[Tensor, list[Tensor | None]]:
+        """Class probabilities (N, C) of the tokenized texts, and each one's attention weights (S,) or None."""
+        examples = [Example(self.vocabs[0].encode(tokens) or [PAD_ID], [0, 0]) for tokens in token_lists]
+        logits, weights = predict(self.model, examples, batch_size, self.precision or self.config.train.precision)
+        return torch.softmax(logits, dim=-1), weights
+
+    def evaluate(self, pairs: Sequence[Pair], batch_size: int = BATCH_SIZE) -> dict[str, Any]:
+        """Accuracy, macro-F1 and per-class precision, recall and F1 (percent) on labelled texts
+        (`metrics.classification_scores`); a label the model never saw counts as missed."""
+        predictions = self.classify([pair.src for pair in pairs], batch_size)
+        return metrics.classification_scores(predictions, [pair.tgt for pair in pairs])
+
+
+@torch.no_grad()
+def predict(model: Classifier, examples: Sequence[Example], batch_size: int, precision: str
+            ) -> tuple[Tensor, list[Tensor | None]]:
+    """Logits (N, C) of encoded texts, in order, and each one's attention weights (S,) (None without attention
+    pooling); texts of similar lengths share a batch."""
+    device = next(model.parameters()).device
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].src))
+    logits = torch.zeros(len(examples), model.output.out_features)
+    weights: list[Tensor | None] = [None] * len(examples)
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        batch = collate([examples[i] for i in chunk]).to(device)
+        with mixed_precision(precision, device):
+            scores, attention = model.scores(batch.src, batch.src_lengths)  # (B, C), (B, S)
+        logits[chunk] = scores.float().cpu()
+        if attention is not None:
+            for row, index in enumerate(chunk):
+                weights[index] = attention[row, :len(examples[index].src)].float().cpu()
+    return logits, weights
+
+
+def dev_scorer(examples: Sequence[Example], batch_size: int, precision: str) -> Scorer:
+    """The Trainer's scorer: accuracy and macro-F1 (percent) of a Classifier on encoded dev texts."""
+    references = [example_class(example) for example in examples]
+
+    def score(model: nn.Module) -> dict[str, float]:
+        logits, _ = predict(model, examples, batch_size, precision)  # type: ignore[arg-type]
+        scores = metrics.classification_scores(logits.argmax(dim=-1).tolist(), references)  # type: ignore[arg-type]
+        return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+
+    return score
+
+
+def class_weights(examples: Sequence[Example], num_classes: int) -> Tensor:
+    """Inverse-frequency class weights (C,), N / (C * count), as scikit-learn's "balanced": 1 on average per text."""
+    counts = torch.tensor(label_counts(examples, num_classes), dtype=torch.float32).clamp(min=1)
+    return len(examples) / (num_classes * counts)
+
+
+def load_classifier(path: str | Path, device: str = "auto", precision: str | None = None) -> TextClassifier:
+    """Load a trained classifier from its run directory (best checkpoint) or a checkpoint file."""
+    return classifier_from_checkpoint(*checkpoint.read_model(path), path, device, precision)
+
+
+def classifier_from_checkpoint(tensors: dict[str, Tensor], metadata: ModelMetadata, path: str | Path,
+                               device: str = "auto", precision: str | None = None) -> TextClassifier:
+    """Rebuild a TextClassifier from a loaded checkpoint (its metadata must say task classify)."""
+    if metadata.task != "classify":
+        raise CheckpointError(f"{path}: not a classifier (task {metadata.task})")
+    texts, labels = metadata.vocabs
+    model = Classifier(metadata.config.model, len(texts), len(labels) - LABEL_OFFSET)
+    checkpoint.load_model_weights(model, tensors, path)
+    target = resolve_device(device)
+    return TextClassifier(model.to(target).eval(), metadata.config, metadata.tokenizers[0], (texts, labels), target,
+                          precision)
+
+
+def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair] = (),
+                     out_dir: str | Path = "runs/classify", resume: bool = False) -> TextClassifier:
+    """Build a tokenizer, vocabularies and a Classifier from labelled texts (Pair(text, label)), fit it, and return
+    the best model. Without dev pairs, data.dev_size training texts are held out (when set)."""
+    started = time.monotonic()
+    config = replace(config, task="classify")
+    out = Path(out_dir)
+    saved = start_run(config, out, resume)
+    if not dev_pairs and config.data.dev_size:
+        train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
+    prepared = prepare_labelled(config, train_pairs, dev_pairs, saved.metadata if saved else None)
+    texts, labels = prepared.metadata.vocabs
+    num_classes = len(labels) - LABEL_OFFSET
+    torch.manual_seed(config.train.seed)
+    model = Classifier(config.model, len(texts), num_classes)
+    if model.words is not None and saved is None:  # a resumed run restores the fitted one
+        fit_bag_of_words(model.words, prepared.examples)
+    weights = class_weights(prepared.examples, num_classes) if config.train.class_weights else None
+    trainer = Trainer(model, training_losses(config.task, config.train, weights), config, prepared.examples,
+                      prepared.dev_examples, out, prepared.metadata.to_dict(), _scorer(config, prepared.dev_examples))
+    run_training(trainer, saved, started)
+    return load_classifier(out, config.train.device)
+
+
+def fit_bag_of_words(words: WordScores, examples: Sequence[Example]) -> None:
+    """Fit the linear SVM over the training texts' TF-IDF vectors (`WordScores.fit`), saying how long it took."""
+    started = time.monotonic()
+    logger.info("fitting the bag of words' linear SVM to %d texts", len(examples))
+    words.fit([example.src for example in examples], [example_class(example) for example in examples])
+    logger.info("bag of words fitted in %.0f s", time.monotonic() - started)
+
+
+def _scorer(config: Config, dev_examples: Sequence[Example]) -> Scorer | None:
+    if config.train.metric == "loss":
+        return None
+    if not dev_examples:
+        raise ConfigError(f"train.metric={config.train.metric} needs dev data (--dev or data.dev_size)")
+    return dev_scorer(dev_examples, config.data.batch_size, config.train.precision)

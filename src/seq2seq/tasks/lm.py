@@ -1,0 +1,209 @@
+"""The text-generation API: train a LanguageModel on text, load it, generate text with temperature, score text."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from seq2seq.config import Config
+from seq2seq.data.lm_text import scored_stream, stream_rows, stream_targets
+from seq2seq.data.metadata import ModelMetadata
+from seq2seq.data.preparation import prepare_text
+from seq2seq.data.text import read_entries
+from seq2seq.data.tokenizers import Tokenizer
+from seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
+from seq2seq.decoding.options import generation_options
+from seq2seq.decoding.torch_search import Decoded, DecodingOptions, ban_tokens, build_processors, finish, stream
+from seq2seq.decoding.written_text import check_streamable, written_pieces
+from seq2seq.errors import CheckpointError
+from seq2seq.evaluation.text_scores import text_scores
+from seq2seq.models.language_model import LanguageModel
+from seq2seq.models.objectives import training_losses
+from seq2seq.training import checkpoint
+from seq2seq.training.board import Sample, Sampler
+from seq2seq.training.trainer import Trainer, run_training, start_run
+from seq2seq.utils.device import mixed_precision, resolve_device
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TextGenerator:
+    """A trained LanguageModel with its tokenizer and vocabulary: prompts in, text out."""
+
+    model: LanguageModel
+    config: Config
+    tokenizer: Tokenizer
+    vocab: Vocab
+    device: torch.device
+    precision: str = "fp32"  # autocast while generating and evaluating (fp32, bf16, fp16, auto)
+
+    def read(self, source: str | Path) -> list[str]:
+        """Entries of a text file or folder, split the way the training text was (`data.entries`)."""
+        return read_entries(source, self.config.data.entries, self.config.data.entry_delimiter)
+
+    def generate(self, prompt: str = "", options: DecodingOptions | None = None, *, stop_at_end: bool = False,
+                 **knobs: Any) -> list[str]:
+        """Texts, each the prompt followed by what the model writes after it.
+
+        Args:
+            prompt: the start of the text; tokens never seen in training are read as <unk> (and kept as written
+                in the returned texts).
+            options, knobs: how to write (`seq2seq.decoding.DecodingOptions`, or its fields as keywords) over
+                GENERATION_DEFAULTS: sampling at temperature 1, max_length tokens after the prompt (default 200),
+                num_samples texts; `num` is a synonym of num_samples and temperature 0 means greedy.
+            stop_at_end: end a text early where the model writes </s> (the end of an entry); otherwise </s> is
+                never chosen and every text gets max_length tokens.
+        """
+        options = generation_options(options, knobs)
+        prompt_tokens = self.tokenizer.tokenize(prompt)
+        with mixed_precision(self.precision, self.device):
+            outputs = finish(self._steps(prompt_tokens, options, stop_at_end))  # (num, T)
+        return [self.tokenizer.detokenize(prompt_tokens + self.vocab.decode(row)) for row in outputs.tokens.tolist()]
+
+    def stream(self, prompt: str = "", options: DecodingOptions | None = None, *, stop_at_end: bool = False,
+               **knobs: Any) -> Iterator[str]:
+        """What `generate` writes after the prompt (one text), in pieces as its tokens are produced.
+
+        The options are checked at once (ConfigError); the pieces, joined, are the text generate() writes after the
+        prompt with the same options (same seed, same text).
+        """
+        options = generation_options(options, knobs)
+        check_streamable(options)
+        prompt_tokens = self.tokenizer.tokenize(prompt)
+        steps = self._under_precision(self._steps(prompt_tokens, options, stop_at_end))
+        return written_pieces(steps, prompt_tokens, self.tokenizer, self.vocab)
+
+    def _under_precision(self, steps: Iterator[Tensor]) -> Iterator[Tensor]:
+        """The steps, each computed under the precision's autocast, which is left between steps (the caller's code
+        runs there)."""
+        while True:
+            with mixed_precision(self.precision, self.device):
+                tokens = next(steps, None)
+            if tokens is None:
+                return
+            yield tokens
+
+    def _steps(self, prompt_tokens: list[str], options: DecodingOptions, stop_at_end: bool
+               ) -> Generator[Tensor, None, Decoded]:
+        """`decoding.stream` after the prompt with the options' strategy and processors."""
+        ids = self.vocab.encode(prompt_tokens)
+        if UNK_ID in ids:
+            logger.warning("the prompt has %d tokens never seen in training; the model reads them as <unk>",
+                           ids.count(UNK_ID))
+        src = torch.tensor([[BOS_ID, *ids]], device=self.device)  # (1, P)
+        processors = build_processors(options)
+        if not stop_at_end:
+            processors.insert(0, partial(ban_tokens, token_ids=(EOS_ID,)))  # a mask: before top-k / top-p
+        lengths = torch.tensor([src.size(1)], device=self.device)
+        self.model.eval()
+        seeded = None if options.seed is None else torch.Generator(self.device).manual_seed(options.seed)
+        return stream(self.model, src, lengths, options.max_length, processors, options.per_input, seeded,
+                      draw=options.strategy == "sample")
+
+    def evaluate(self, entries: Sequence[str]) -> dict[str, float]:
+        """Held-out cross-entropy (nats per token), perplexity and bits per character of entries.
+
+        The text is read as in training, `<s> entry </s>` after each other, cut into at most data.batch_size
+        contiguous parts that are read window by window with the state carried over, so each token is predicted
+        from all the text before it in its part. Predicting `<s>` (it always follows `</s>`) is not counted;
+        `</s>` is, as the newline or delimiter that ends an entry, so that for character tokens bpc equals
+        cross_entropy / ln 2.
+        """
+        stream = scored_stream(entries, self.tokenizer, self.vocab)
+        self.model.eval()
+        with mixed_precision(self.precision, self.device):
+            nll, tokens = stream_nll(self.model, stream, self.config.data.batch_size, self.config.data.window)
+        return text_scores(nll, tokens, entries)
+
+
+def stream_nll(model: LanguageModel, stream: Sequence[int], parts: int, window: int) -> tuple[float, int]:
+    """Summed negative log-likelihood (nats) of the stream's tokens after the first, and how many were counted.
+
+    The stream is cut into at most `parts` contiguous rows (B, L), read `window` tokens at a time with the state
+    carried over; targets `<s>` are not counted.
+    """
+    rows = stream_rows(stream, parts, window)  # (B, L + 1)
+    device = next(model.parameters()).device
+    inputs, targets = (torch.from_numpy(ids).to(device) for ids in (rows[:, :-1], stream_targets(rows)))  # (B, L)
+    total, count, hidden = 0.0, 0, None
+    with torch.no_grad():
+        for start in range(0, inputs.size(1), window):
+            features, hidden = model.read(inputs[:, start:start + window], hidden)  # (B, W, H)
+            chunk = targets[:, start:start + window]
+            mask = chunk != PAD_ID
+            total += float(model.output_loss(features[mask], chunk[mask]))
+            count += int(mask.sum())
+    return total, count
+
+
+def load_generator(path: str | Path, device: str = "auto", precision: str | None = None) -> TextGenerator:
+    """Load a trained language model from its run directory (best checkpoint) or a checkpoint file; precision
+    None is fp32 (bf16 changes which samples are drawn)."""
+    return generator_from_checkpoint(*checkpoint.read_model(path), path, device, precision)
+
+
+def generator_from_checkpoint(tensors: dict[str, Tensor], metadata: ModelMetadata, path: str | Path,
+                              device: str = "auto", precision: str | None = None) -> TextGenerator:
+    """Rebuild a TextGenerator from a loaded checkpoint (its metadata must say task lm)."""
+    if metadata.task != "lm":
+        raise CheckpointError(f"{path}: not a language model (a translation model: use seq2seq translate)")
+    vocab = metadata.vocabs[0]
+    model = LanguageModel(metadata.config.model, len(vocab))
+    checkpoint.load_model_weights(model, tensors, path)
+    target = resolve_device(device)
+    return TextGenerator(model.to(target).eval(), metadata.config, metadata.tokenizers[0], vocab, target,
+                         precision or "fp32")
+
+
+def train_language_model(config: Config, train_entries: Sequence[str], dev_entries: Sequence[str] = (),
+                         out_dir: str | Path = "runs/lm", resume: bool = False) -> TextGenerator:
+    """Build a tokenizer, vocabulary and LanguageModel from the training text, fit it, and return the best model.
+
+    The text is prepared by `preparation.prepare_text`. With resume, the run in out_dir continues (config may differ
+    from its config only in train.*).
+    """
+    started = time.monotonic()
+    config = replace(config, task="lm")
+    out = Path(out_dir)
+    saved = start_run(config, out, resume)
+    prepared = prepare_text(config, train_entries, dev_entries, saved.metadata if saved else None)
+    torch.manual_seed(config.train.seed)
+    model = LanguageModel(config.model, len(prepared.metadata.vocabs[0]))
+    trainer = Trainer(model, training_losses(config.task, config.train), config, prepared.examples,
+                      prepared.dev_examples, out, prepared.metadata.to_dict(),
+                      sampler=training_samples(prepared.metadata))
+    run_training(trainer, saved, started)
+    return load_generator(out, config.train.device)
+
+
+SAMPLE_TOKENS = 60  # the most tokens of a sample drawn at an evaluation
+
+
+def training_samples(metadata: ModelMetadata) -> Sampler | None:
+    """The Trainer's sampler: a text of up to SAMPLE_TOKENS tokens at each of train.sample_temperatures, drawn with a
+    generator of its own seeded by train.seed (the training's random stream is left as it was); None without any."""
+    config = metadata.config
+    temperatures = config.train.sample_temperatures
+    if not temperatures:
+        return None
+
+    def draw(model: nn.Module) -> list[Sample]:
+        generator = TextGenerator(model, config, metadata.tokenizers[0], metadata.vocabs[0],  # type: ignore[arg-type]
+                                  next(model.parameters()).device)
+        samples = []
+        for temperature in temperatures:  # 0 is greedy, which draws nothing and takes no seed
+            seed = {"seed": config.train.seed} if temperature else {}
+            text = generator.generate(temperature=temperature, max_length=SAMPLE_TOKENS, stop_at_end=True, **seed)
+            samples.append(Sample(f"temperature {temperature:g}", text[0]))
+        return samples
+
+    return draw

@@ -1,0 +1,161 @@
+"""The speech recognition API: train a SpeechSeq2Seq on transcribed WAV files, load it, transcribe and score it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from seq2seq.config import Config
+from seq2seq.data.audio import load_frames
+from seq2seq.data.checks import check_outputs_vary
+from seq2seq.data.metadata import ModelMetadata
+from seq2seq.data.pairs import Example, Pair, collate, split_dev
+from seq2seq.data.preparation import prepare_speech
+from seq2seq.data.tokenizers import Tokenizer
+from seq2seq.data.vocab import Vocab
+from seq2seq.decoding.options import output_cap
+from seq2seq.decoding.torch_search import BATCH_SIZE, DecodingOptions, Hypothesis, decode, with_knobs
+from seq2seq.errors import CheckpointError, ConfigError
+from seq2seq.evaluation import metrics
+from seq2seq.models.objectives import training_losses
+from seq2seq.models.speech_encoder import SpeechSeq2Seq
+from seq2seq.training import checkpoint
+from seq2seq.training.objective import Scorer
+from seq2seq.training.trainer import Trainer, run_training, start_run
+from seq2seq.utils.device import mixed_precision, resolve_device
+
+
+@dataclass
+class SpeechTranscriber:
+    """A trained SpeechSeq2Seq with its transcript tokenizer and vocabulary: 16 kHz mono WAV files in, text out."""
+
+    model: SpeechSeq2Seq
+    config: Config
+    tokenizer: Tokenizer
+    vocab: Vocab
+    device: torch.device
+    target_lengths: dict[str, float] = field(default_factory=dict)  # of the training transcripts, in tokens
+    precision: str | None = None  # autocast while decoding (auto, fp32, bf16, fp16); None: the training precision
+
+    def transcribe(self, paths: Sequence[str | Path], options: DecodingOptions | None = None, *,
+                   batch_size: int = BATCH_SIZE, **knobs: Any) -> list[str] | list[list[str]]:
+        """The transcript of each WAV file, in order.
+
+        options, or keyword arguments named as its fields (`strategy="beam", beam_size=5`), say how to decode
+        (`seq2seq.decoding.DecodingOptions`). Returns one string per file, or, with n_best or num_samples above 1,
+        a list of that many per file (best first for beam search).
+        """
+        if isinstance(paths, str | Path):
+            raise TypeError("transcribe() takes a list of paths; wrap a single file in a list")
+        options = with_knobs(options, knobs)
+        frames = [load_frames(path, self.config.data.audio) for path in paths]
+        texts = [[self.text(hypothesis) for hypothesis in found]
+                 for found in self.decode_frames(frames, options, batch_size)]
+        return [found[0] for found in texts] if options.per_input == 1 else texts
+
+    def text(self, hypothesis: Hypothesis) -> str:
+        """The transcript a hypothesis spells."""
+        return self.tokenizer.detokenize(self.vocab.decode(hypothesis.tokens))
+
+    @torch.no_grad()
+    def decode_frames(self, frames: Sequence[Tensor], options: DecodingOptions | None = None,
+                      batch_size: int = BATCH_SIZE) -> list[list[Hypothesis]]:
+        """The hypotheses for each utterance's frames (T, F), in order; utterances of similar lengths share a batch.
+        Without options.max_length, a transcript stops at twice the longest training transcript."""
+        options = options or DecodingOptions()
+        order = sorted(range(len(frames)), key=lambda i: len(frames[i]))
+        generator = torch.Generator(self.device).manual_seed(options.seed) if options.seed is not None else None
+        results: list[list[Hypothesis]] = [[] for _ in frames]
+        self.model.eval()
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            batch = collate([Example(frames[i], [0]) for i in chunk]).to(self.device)
+            with mixed_precision(self.precision or self.config.train.precision, self.device):
+                found = decode(self.model, batch.src, batch.src_lengths, options, generator,
+                               output_cap(self.target_lengths))
+            for index, hypotheses in zip(chunk, found, strict=True):
+                results[index] = hypotheses
+        return results
+
+    def best_transcripts(self, frames: Sequence[Tensor], options: DecodingOptions | None = None,
+                         batch_size: int = BATCH_SIZE) -> list[str]:
+        """The first (with beam search the best) transcript of each utterance's frames (T, F)."""
+        return [self.text(found[0]) for found in self.decode_frames(frames, options, batch_size)]
+
+    def evaluate(self, pairs: Sequence[Pair], batch_size: int = BATCH_SIZE,
+                 options: DecodingOptions | None = None) -> dict[str, float]:
+        """CER, WER and exact match (percent) of the transcripts of pairs (WAV path, reference transcript, and the
+        list line that an unreadable file's error names)."""
+        frames = [load_frames(pair.src, self.config.data.audio, pair.origin) for pair in pairs]
+        transcripts = self.best_transcripts(frames, options, batch_size)
+        check_outputs_vary([pair.src for pair in pairs], transcripts)
+        return score_transcripts(transcripts, [pair.tgt for pair in pairs])
+
+
+def score_transcripts(transcripts: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """Character and word error rates and exact match, in percent."""
+    grouped = [[reference] for reference in references]
+    return {"cer": metrics.cer(transcripts, grouped), "wer": metrics.wer(transcripts, grouped),
+            "exact_match": metrics.exact_match(transcripts, grouped)}
+
+
+def load_transcriber(path: str | Path, device: str = "auto", precision: str | None = None) -> SpeechTranscriber:
+    """Load a trained speech model from its run directory (best checkpoint) or a checkpoint file."""
+    return transcriber_from_checkpoint(*checkpoint.read_model(path), path, device, precision)
+
+
+def transcriber_from_checkpoint(tensors: dict[str, Tensor], metadata: ModelMetadata, path: str | Path,
+                                device: str = "auto", precision: str | None = None) -> SpeechTranscriber:
+    """Rebuild a SpeechTranscriber from a loaded checkpoint (its metadata must say task speech)."""
+    if metadata.task != "speech":
+        raise CheckpointError(f"{path}: not a speech model (task {metadata.task})")
+    config, vocab = metadata.config, metadata.vocabs[0]
+    model = SpeechSeq2Seq(config.model, config.data.audio, len(vocab))
+    checkpoint.load_model_weights(model, tensors, path)
+    target = resolve_device(device)
+    return SpeechTranscriber(model.to(target).eval(), config, metadata.tokenizers[0], vocab, target,
+                             metadata.target_lengths, precision)
+
+
+def train_speech(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair] = (),
+                 out_dir: str | Path = "runs/speech", resume: bool = False) -> SpeechTranscriber:
+    """Build a transcript tokenizer, vocabulary and SpeechSeq2Seq from transcribed WAV files (Pair(path,
+    transcript), e.g. from `audio.read_audio_list`), fit it, and return the best model. Without dev pairs,
+    data.dev_size training utterances are held out (when set)."""
+    started = time.monotonic()
+    config = replace(config, task="speech")
+    out = Path(out_dir)
+    saved = start_run(config, out, resume)
+    if not dev_pairs and config.data.dev_size:
+        train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
+    prepared = prepare_speech(config, train_pairs, dev_pairs, saved.metadata if saved else None)
+    torch.manual_seed(config.train.seed)
+    model = SpeechSeq2Seq(config.model, config.data.audio, len(prepared.metadata.vocabs[0]))
+    trainer = Trainer(model, training_losses(config.task, config.train), config, prepared.examples,
+                      prepared.dev_examples, out, prepared.metadata.to_dict(),
+                      _scorer(prepared.metadata, prepared.dev_examples, dev_pairs))
+    run_training(trainer, saved, started)
+    return load_transcriber(out, config.train.device)
+
+
+def _scorer(metadata: ModelMetadata, dev_examples: Sequence[Example], dev_pairs: Sequence[Pair]) -> Scorer | None:
+    """The Trainer's scorer for train.metric cer, wer or exact_match: greedy transcripts of the dev utterances."""
+    config = metadata.config
+    if config.train.metric == "loss":
+        return None
+    if not dev_examples:
+        raise ConfigError(f"train.metric={config.train.metric} needs dev data (--dev or data.dev_size)")
+    frames = [example.src for example in dev_examples]
+
+    def score(model: nn.Module) -> dict[str, float]:
+        transcriber = SpeechTranscriber(model, config, metadata.tokenizers[0], metadata.vocabs[0],  # type: ignore[arg-type]
+                                        next(model.parameters()).device, metadata.target_lengths)
+        return score_transcripts(transcriber.best_transcripts(frames), [pair.tgt for pair in dev_pairs])  # type: ignore[arg-type]
+
+    return score

@@ -1,0 +1,1 @@
+"""Utilities below every other room: atomic files, device and precision, process settings, gc pausing, plots."""

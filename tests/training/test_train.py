@@ -1,0 +1,114 @@
+"""Trainer details: the linear schedule decays the learning rate to zero over the step budget; embedding row
+gradients equal dense ones; clipping scales only gradients above the norm."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from seq2seq import api
+from seq2seq.config import Config, apply_overrides, validate
+from seq2seq.errors import CheckpointError, ConfigError
+from seq2seq.models.objectives import training_losses
+from seq2seq.models.seq2seq import Seq2Seq
+from seq2seq.training.checkpoint import load_checkpoint
+from seq2seq.training.trainer import EmbeddingRowGradients, Trainer, clip_gradients
+from tests.conftest import toy_pairs
+
+TINY = ["model.hidden_size=16", "model.embedding_size=8", "data.src.kind=word", "data.tgt.kind=word",
+        "data.src.split_punctuation=false", "data.tgt.split_punctuation=false", "train.precision=fp32",
+        "train.threads=1", "data.batch_size=8", "train.epochs=0"]
+
+
+def test_linear_schedule_reaches_zero_at_the_step_budget(tmp_path: Path) -> None:
+    config = apply_overrides(Config(), [*TINY, "train.max_steps=100", "train.lr_schedule=linear",
+                                        "train.eval_every=50"])
+    api.train(config, toy_pairs("copy", 200, seed=1), toy_pairs("copy", 20, seed=2), tmp_path)
+    rates = [json.loads(line)["lr"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+             if json.loads(line)["event"] == "eval"]
+    assert rates[0] == pytest.approx(1e-3 * (1 - 49 / 100))
+    assert rates[-1] == pytest.approx(1e-3 * (1 - 99 / 100))
+
+
+def test_linear_schedule_needs_a_budget() -> None:
+    config = apply_overrides(Config(), ["train.lr_schedule=linear"])
+    with pytest.raises(ConfigError, match="needs a budget"):
+        validate(config)
+
+
+def test_embedding_row_gradients_equal_dense_gradients_step_after_step() -> None:
+    torch.manual_seed(0)
+    dense = Seq2Seq(apply_overrides(Config(), TINY).model, 40, 50).eval()  # eval: no dropout, same graph twice
+    rows = copy.deepcopy(dense)
+    row_gradients = EmbeddingRowGradients(rows)
+    assert len(row_gradients.weight_ids) == 2  # the encoder's and the decoder's embeddings
+    for _ in range(3):  # each step looks up other rows: the last step's rows must be zeroed, no others
+        src, tgt = torch.randint(1, 40, (4, 6)), torch.randint(1, 50, (4, 5))
+        lengths = torch.tensor([6, 5, 3, 2])
+        dense.zero_grad(set_to_none=True)
+        dense.project(dense(src, lengths, tgt)).logsumexp(-1).sum().backward()
+        row_gradients.zero_grad()
+        rows.project(rows(src, lengths, tgt)).logsumexp(-1).sum().backward()
+        for (name, expected), got in zip(dense.named_parameters(), rows.parameters(), strict=True):
+            assert got.grad is not None and got.grad.layout == torch.strided, name
+            torch.testing.assert_close(got.grad, expected.grad, msg=name)
+
+
+@pytest.mark.parametrize(("max_norm", "expected_norm"), [(1.0, 1.0), (10.0, 5.0)])
+def test_clip_gradients_scales_only_above_the_norm(max_norm: float, expected_norm: float) -> None:
+    parameters = [torch.zeros(2, requires_grad=True), torch.zeros(1, requires_grad=True)]
+    parameters[0].grad, parameters[1].grad = torch.tensor([3.0, 0.0]), torch.tensor([4.0])  # total norm 5
+    clip_gradients(parameters, max_norm)
+    norm = torch.cat([p.grad for p in parameters]).norm()  # type: ignore[misc]
+    assert float(norm) == pytest.approx(expected_norm)
+    assert float(parameters[1].grad[0] / parameters[0].grad[0]) == pytest.approx(4 / 3)  # direction kept
+
+
+def test_plateau_decay_after_each_run_of_patience_plus_one_stalled_evaluations(tmp_path: Path) -> None:
+    config = apply_overrides(Config(), [*TINY, "train.metric=loss", "train.lr_patience=1", "train.lr_decay=0.5"])
+    trainer = Trainer(Seq2Seq(config.model, 10, 10), training_losses("seq2seq", config.train), config, [], [],
+                      tmp_path, {})
+    rates = []
+    for dev_loss in (3.0, 2.0, 2.5, 2.4, 2.1, 2.2, 1.0, 1.5):
+        trainer._track_best(dev_loss)
+        rates.append(trainer.optimizer.param_groups[0]["lr"])
+    assert rates == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 2.5e-4])
+
+
+def test_restoring_an_optimizer_state_that_does_not_fit_is_a_checkpoint_error(tmp_path: Path) -> None:
+    config = apply_overrides(Config(), TINY)
+    trainer = Trainer(Seq2Seq(config.model, 10, 10), training_losses("seq2seq", config.train), config, [], [],
+                      tmp_path, {"config": config.to_dict()})
+    trainer.save_last()
+    tensors, metadata = load_checkpoint(tmp_path / "last.safetensors")
+    metadata["training"]["optimizer"]["param_groups"][0]["params"].pop()
+    with pytest.raises(CheckpointError, match=r"last\.safetensors: the optimizer state does not fit the model"):
+        trainer.restore(tensors, metadata)
+
+
+def trained_weights(out: Path, overrides: list[str]) -> dict[str, torch.Tensor]:
+    """The model weights after training a tiny copy model (no dropout) with the overrides."""
+    config = apply_overrides(Config(), [*TINY, "model.dropout=0", "train.max_steps=6", *overrides])
+    api.train(config, toy_pairs("copy", 96, seed=1), [], out)
+    return {k: v for k, v in load_checkpoint(out / "last.safetensors")[0].items() if k.startswith("model.")}
+
+
+def test_accumulating_two_batches_equals_one_batch_twice_as_large(tmp_path: Path) -> None:
+    """train.accumulate=2 of batch B takes the same steps as batch 2B: the same examples, the same mean loss."""
+    large = trained_weights(tmp_path / "large", ["data.batch_size=16"])
+    accumulated = trained_weights(tmp_path / "accumulated", ["data.batch_size=8", "train.accumulate=2"])
+    for name, weight in large.items():
+        torch.testing.assert_close(accumulated[name], weight, rtol=0, atol=1e-5, msg=name)
+    single = trained_weights(tmp_path / "single", ["data.batch_size=8"])
+    assert any(not torch.allclose(single[name], weight, atol=1e-4) for name, weight in large.items())
+
+
+def test_token_batches_train_and_log_their_tokens(tmp_path: Path) -> None:
+    config = apply_overrides(Config(), [*TINY, "train.max_steps=3", "data.batch_tokens=40"])
+    api.train(config, toy_pairs("copy", 96, seed=1), [], tmp_path)
+    first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["step"] == 1 and first["tokens"] <= 40

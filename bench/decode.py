@@ -26,7 +26,7 @@ from common import BENCHMARKS, machine
 
 from seq2seq import api
 from seq2seq.data.datasets import load_pairs
-from seq2seq.decoding.torch_search import DecodingOptions
+from seq2seq.decoding.options import DecodingOptions
 from seq2seq.evaluation import metrics
 
 STRATEGIES = {"greedy": DecodingOptions(), "beam 5": DecodingOptions("beam", beam_size=5),

@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_section
 
 from seq2seq.config import ModelConfig
-from seq2seq.decoding.torch_search import DecodingOptions, decode
+from seq2seq.decoding.options import DecodingOptions
+from seq2seq.decoding.torch_search import decode
 from seq2seq.models import attention
 from seq2seq.models.seq2seq import Seq2Seq
 

@@ -45,7 +45,7 @@ from seq2seq import api
 from seq2seq.config import Config, apply_overrides
 from seq2seq.data.datasets import load_pairs
 from seq2seq.data.pairs import Pair
-from seq2seq.decoding.torch_search import DecodingOptions
+from seq2seq.decoding.options import DecodingOptions
 
 BAD_REQUESTS: list[tuple[str, bytes]] = [
     ("/v1/translate", b'{"texts": ["a"]'), ("/v1/translate", b'{"texts": ["\xff\xfe"]}'),

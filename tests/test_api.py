@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from seq2seq import api
-from seq2seq.cli import commands
+from seq2seq.cli import commands, flags
 from seq2seq.cli.experiments import temperature_sweep
-from seq2seq.decoding.torch_search import DecodingOptions
+from seq2seq.decoding.options import DecodingOptions
 from seq2seq.errors import ConfigError
 
 MODEL = Path(__file__).parent / "fixtures" / "v1" / "attention.safetensors"
@@ -67,11 +67,11 @@ def test_every_decoding_option_has_a_cli_flag_with_the_same_effect() -> None:
     parser = commands.build_parser()
     values = {"strategy": "sample", "max_length": 9, "min_length": 2, "no_repeat_ngram_size": 3, "ban_unk": True,
               "temperature": 0.7, "top_k": 5, "top_p": 0.9, "num_samples": 2, "seed": 4}
-    flags = [f"--{name.replace('_', '-')}" if value is True else f"--{name.replace('_', '-')}={value}"
+    given = [f"--{name.replace('_', '-')}" if value is True else f"--{name.replace('_', '-')}={value}"
              for name, value in values.items()]
-    args = parser.parse_args(["translate", "--model", "m", *flags])
-    assert commands.decoding_options(args) == DecodingOptions(**values)  # type: ignore[arg-type]
-    beam = commands.decoding_options(parser.parse_args(["translate", "--model", "m", "--strategy", "beam",
+    args = parser.parse_args(["translate", "--model", "m", *given])
+    assert flags.decoding_options(args) == DecodingOptions(**values)  # type: ignore[arg-type]
+    beam = flags.decoding_options(parser.parse_args(["translate", "--model", "m", "--strategy", "beam",
                                                    "--beam-size", "3", "--length-penalty", "0", "--n-best", "2"]))
     assert beam == DecodingOptions("beam", beam_size=3, length_penalty=0.0, n_best=2)
     untouched = {f.name for f in dataclasses.fields(DecodingOptions)} - set(values) - {"beam_size", "length_penalty",
@@ -82,10 +82,10 @@ def test_every_decoding_option_has_a_cli_flag_with_the_same_effect() -> None:
 def test_generate_defaults_to_sampling_and_takes_the_same_flag_names() -> None:
     parser = commands.build_parser()
     args = parser.parse_args(["generate", "--model", "m", "--num-samples", "3", "--temperature", "0.5"])
-    [(header, options)] = temperature_sweep(args.decoding_defaults, commands.decoding_knobs(args))
+    [(header, options)] = temperature_sweep(args.decoding_defaults, flags.decoding_knobs(args))
     assert (options.strategy, options.num_samples, options.temperature, options.max_length) == ("sample", 3, 0.5, 200)
     assert header == ""  # one temperature: no sweep headers
-    assert commands.decoding_knobs(parser.parse_args(["generate", "--model", "m", "--num", "2"])) == {"num_samples": 2}
+    assert flags.decoding_knobs(parser.parse_args(["generate", "--model", "m", "--num", "2"])) == {"num_samples": 2}
     assert isinstance(args, argparse.Namespace)
 
 

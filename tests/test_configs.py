@@ -10,6 +10,7 @@ import pytest
 from seq2seq import api
 from seq2seq.config import Config, apply_overrides, config_from_dict, load_config, validate
 from seq2seq.data.pairs import Pair
+from seq2seq.decoding.options import DecodingOptions
 from seq2seq.errors import ConfigError
 from seq2seq.tasks.lm import TextGenerator, train_language_model
 from seq2seq.training.checkpoint import load_checkpoint
@@ -99,7 +100,7 @@ def test_seq2seq_recipe_trains_and_its_run_translates(name: str, make_pairs: obj
     translator = api.load(tmp_path)
     assert isinstance(translator, api.Translator)
     assert translator.config.model == recipe.model
-    [[found]] = translator.translate_detailed([text], api.DecodingOptions(min_length=2, max_length=5))
+    [[found]] = translator.translate_detailed([text], DecodingOptions(min_length=2, max_length=5))
     words = [token for token in found.tokens if token != "</s>"]
     assert 2 <= len(words) <= 5 and found.text.strip()
     assert found.log_prob < 0.0

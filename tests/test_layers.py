@@ -131,3 +131,19 @@ def test_training_knows_no_model() -> None:
     importers = sorted(str(path.relative_to(PACKAGE)) for path in sources()
                        if room_of(path) == "training" and "models" in imported_rooms(path))
     assert not importers, f"training imports models: {importers}"
+
+
+def test_the_command_line_reaches_models_only_through_api_and_tasks() -> None:
+    """cli/ parses, calls api or a task, and prints: it imports no model, search, trainer loop or checkpoint."""
+    forbidden = ("seq2seq.models", "seq2seq.decoding.torch_search", "seq2seq.decoding.numpy_search",
+                 "seq2seq.training.trainer", "seq2seq.training.checkpoint")
+    found = sorted(f"{path.relative_to(PACKAGE)}: {name}" for path in sources() if room_of(path) == "cli"
+                   for name in imported_paths(path) if name.startswith(forbidden))
+    assert not found, f"the command line imports below api: {found}"
+
+
+def test_every_import_names_a_room() -> None:
+    """No module imports an old path of the flat layout (which would still work, through a warning)."""
+    unknown = sorted(f"{path.relative_to(PACKAGE)}: {name}" for path in sources() for name in imported_paths(path)
+                     if name.split(".")[1] not in FLOOR_OF)
+    assert not unknown, f"imports of no room: {unknown}"

@@ -96,7 +96,8 @@ def _of_task(model: Any, task: str, path: object) -> Any:
     found = task_of(model)
     if found != task:
         name = path if isinstance(path, str | Path) else " ".join(map(str, path))  # type: ignore[call-overload]
-        raise CheckpointError(f"{name}: {KINDS[found]}, not {KINDS[task]} (use seq2seq {COMMANDS[found]})")
+        kind = f"an exported {KINDS[found][2:]}" if hasattr(model, "manifest") else KINDS[found]
+        raise CheckpointError(f"{name}: {kind}, not {KINDS[task]} (use seq2seq {COMMANDS[found]})")
     return model
 
 

@@ -17,6 +17,8 @@ import pytest
 import torch
 
 from seq2seq import cli
+from seq2seq.cli import commands, flags, train
+from seq2seq.serve.settings import Limits, Settings
 from seq2seq.training.checkpoint import load_checkpoint
 
 TINY = ["--tokens", "word", "model.hidden_size=16", "model.embedding_size=8",
@@ -276,3 +278,27 @@ def test_resume_is_exact(data: Path, tmp_path: Path) -> None:
     assert a.keys() == b.keys()
     different = [name for name in a if not torch.equal(a[name], b[name])]
     assert not different, f"resumed weights differ: {different}"
+
+
+def test_key_value_overrides_stand_anywhere_among_the_flags() -> None:
+    parser = commands.build_parser()
+    args = flags.parse_intermixed(parser, ["train", "--train", "x.tsv", "train.seed=1", "--out", "run",
+                                           "train.max_steps=2", "--tokens", "word"])
+    assert (args.command, args.train, args.out) == ("train", "x.tsv", "run")
+    assert args.overrides == ["train.seed=1", "train.max_steps=2"]
+    config = train.train_config(args)
+    assert (config.train.seed, config.train.max_steps, config.data.src.kind) == (1, 2, "word")
+
+
+def test_prepare_takes_the_data_flags_of_train() -> None:
+    line = ["prepare", "--train", "x.tsv", "--tokens", "word", "--out", "dir", "--tgt-tokens", "char",
+            "data.lowercase=true"]
+    args = flags.parse_intermixed(commands.build_parser(), line)
+    assert flags.token_overrides(args) == ["data.src.kind=word", "data.tgt.kind=char"]
+    assert args.overrides == ["data.lowercase=true"]
+
+
+def test_serve_flags_default_to_the_server_settings() -> None:
+    args = flags.parse_intermixed(commands.build_parser(), ["serve", "--model", "m", "--max-texts", "3"])
+    settings = flags.from_flags(Settings, args, limits=flags.from_flags(Limits, args))
+    assert settings == Settings(limits=Limits(max_texts=3))

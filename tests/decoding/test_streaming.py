@@ -11,7 +11,7 @@ from seq2seq import api
 from seq2seq.data.pairs import Example, collate
 from seq2seq.decoding.torch_search import DEFAULT_PROCESSORS, greedy, sample, stream
 
-MODEL = Path(__file__).parent / "fixtures" / "v1" / "attention.safetensors"
+MODEL = Path(__file__).parents[1] / "fixtures" / "v1" / "attention.safetensors"
 
 
 @pytest.mark.parametrize("draw", [False, True])

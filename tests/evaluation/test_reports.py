@@ -10,7 +10,7 @@ from seq2seq import cli
 from seq2seq.config import Config, apply_overrides, load_config
 from seq2seq.evaluation.reports import focused_lines, score_lines, task_kind
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SCORES = {"bleu": 41.0, "bleu_signature": "nrefs:1", "chrf": 60.5, "chrf_signature": "nc:6", "exact_match": 70.0,
           "wer": 8.25, "cer": 4.0, "perplexity": 1.5, "rouge1": 30.0, "rouge2": 10.0, "rougeL": 28.0,
           "distinct1": 50.0, "distinct2": 70.0}

@@ -125,9 +125,9 @@ def test_serve_answers_generate_from_the_export(lm: tuple[TextGenerator, OnnxGen
     for module in ("fastapi", "httpx", "uvicorn"):
         pytest.importorskip(module)
     import httpx
-    from serving import serving
 
     from seq2seq.serve import create_app, load_models
+    from tests.serving import serving
 
     models, paths = load_models([f"lm={lm[2] / 'export'}"])
     body = {"prompt": "the", "temperature": 0, "max_length": 30}

@@ -25,7 +25,7 @@ import httpx
 
 from seq2seq import api
 from seq2seq.config import Config, apply_overrides
-from seq2seq.decoding.torch_search import DecodingOptions
+from seq2seq.decoding.options import DecodingOptions
 from seq2seq.serve import Limits, Settings, create_app, load_models
 from seq2seq.tasks.lm import TextGenerator, train_language_model
 from tests.serving import free_port, serving

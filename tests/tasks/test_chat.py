@@ -16,7 +16,7 @@ from seq2seq.data.conversations import Conversation, conversation_pairs, read_ch
 from seq2seq.data.datasets import hash_split, load_chatterbot, load_pairs
 from seq2seq.data.pairs import Pair, read_tsv
 from seq2seq.data.tokenizers import WordTokenizer
-from seq2seq.decoding.torch_search import DecodingOptions
+from seq2seq.decoding.options import DecodingOptions
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.tasks.chat import Chatbot
 from tests.cli.test_cli import one_line_error, run_cli, run_module

@@ -10,7 +10,7 @@ import pytest
 from seq2seq import api, cli
 from seq2seq.cli import commands
 from seq2seq.config import Config, apply_overrides
-from seq2seq.decoding.torch_search import DecodingOptions
+from seq2seq.decoding.options import DecodingOptions
 from tests.conftest import toy_pairs
 
 TINY = ["model.hidden_size=32", "model.embedding_size=16", "data.src.kind=word", "data.tgt.kind=word",

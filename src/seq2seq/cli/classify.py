@@ -9,14 +9,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from seq2seq.cli.output import write_output
 from seq2seq.config import CHOICES, Config
 from seq2seq.data.labels import read_labelled
 from seq2seq.data.pairs import read_lines
+from seq2seq.decoding.options import BATCH_SIZE
 from seq2seq.errors import Seq2SeqError
 from seq2seq.evaluation import metrics
-from seq2seq.tasks.classify import BATCH_SIZE, Classification, TextClassifier, load_classifier, train_classifier
+from seq2seq.tasks.classify import Classification, TextClassifier, load_classifier, train_classifier
 from seq2seq.utils import plot
-from seq2seq.utils.files import write_text_atomically
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -49,13 +50,7 @@ def run_classify(args: argparse.Namespace) -> int:
     if args.plot_attention:
         _plot_attention(results, Path(args.plot_attention))
     text = "".join(_output_line(found, args.scores) for found in results)
-    if args.output:
-        try:
-            write_text_atomically(Path(args.output), text)
-        except OSError as error:
-            raise Seq2SeqError(f"{args.output}: cannot write: {error.strerror}") from error
-    else:
-        sys.stdout.write(text)
+    write_output(args.output, text)
     return 0
 
 

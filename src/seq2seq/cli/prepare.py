@@ -7,6 +7,7 @@ import argparse
 
 import torch
 
+from seq2seq.cli import flags
 from seq2seq.config import Config, apply_overrides, load_config
 from seq2seq.data.corpus import PREPARED_KEYS, SHARD_PAIRS, prepare_corpus
 from seq2seq.errors import Seq2SeqError
@@ -29,20 +30,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dev", help="dev pairs, kept in DIR for train (default: data.dev_size training pairs held "
                                       "out, when set)")
     parser.add_argument("--out", required=True, help="the directory to write (a prepared directory there is replaced)")
-    parser.add_argument("--config", help="YAML config file")
     parser.add_argument("--workers", type=int, default=0, metavar="N",
                         help="processes that tokenize and encode (default 0: one per CPU core; 1: no worker process)")
     parser.add_argument("--shard-pairs", type=int, default=SHARD_PAIRS, metavar="N",
                         help=f"training pairs per shard, the unit of work of a worker (default {SHARD_PAIRS:,})")
     parser.add_argument("--set", action="append", default=[], metavar="key=value",
                         help="a config override (repeat for more), as the key=value arguments")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. data.src.kind=word")
+    flags.add_config_flags(parser)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
     if args.workers < 0:
         raise Seq2SeqError(f"--workers must be a number of processes (0: one per CPU core), not {args.workers}")
-    config = apply_overrides(load_config(args.config) if args.config else Config(), [*args.set, *args.overrides])
+    config = load_config(args.config) if args.config else Config()
+    config = apply_overrides(config, [*flags.token_overrides(args), *args.set, *args.overrides])
     workers = args.workers or distributed.process_count("auto", torch.device("cpu"))
     manifest = prepare_corpus(config, args.train, args.dev, args.out, workers, args.shard_pairs)
     print(f"prepared {manifest['pairs']:,} training pairs in {len(manifest['shards'])} shards into {args.out}; try: "

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
+from seq2seq.cli import flags
 from seq2seq.cli.classify import train_and_test
+from seq2seq.cli.output import write_output
 from seq2seq.config import Config
 from seq2seq.data.audio import load_frames, read_audio_list
-from seq2seq.decoding.torch_search import DecodingOptions
-from seq2seq.errors import Seq2SeqError
+from seq2seq.decoding.options import DecodingOptions
 from seq2seq.tasks.speech import SpeechTranscriber, load_transcriber, train_speech
-from seq2seq.utils.files import write_text_atomically
 
 
-def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """The `transcribe` subcommand, without its decoding and precision flags (the caller adds the shared ones)."""
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """The `transcribe` subcommand."""
     parser = commands.add_parser(
         "transcribe", help="transcribe 16 kHz mono WAV files with a speech model (train --task speech)",
         description="Write one line per WAV file, in order: its transcript (with --n-best or --num-samples N, N "
@@ -27,22 +25,18 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--output", help="output file (default: stdout)")
     parser.add_argument("--scores", action="store_true", help="prefix each transcript with its log-probability and a "
                                                               "TAB")
-    return parser
+    flags.add_decoding(parser)
+    flags.add_precision(parser)
 
 
-def run_transcribe(args: argparse.Namespace, options: DecodingOptions) -> int:
+def run_transcribe(args: argparse.Namespace) -> int:
+    options = flags.decoding_options(args)
     transcriber = load_transcriber(args.model, precision=args.precision)
     frames = [load_frames(path, transcriber.config.data.audio) for path in args.files]
     results = transcriber.decode_frames(frames, options, args.batch_size)
     text = "".join((f"{hypothesis.log_prob:.4f}\t" if args.scores else "") + transcriber.text(hypothesis) + "\n"
                    for found in results for hypothesis in found)
-    if args.output:
-        try:
-            write_text_atomically(Path(args.output), text)
-        except OSError as error:
-            raise Seq2SeqError(f"{args.output}: cannot write: {error.strerror}") from error
-    else:
-        sys.stdout.write(text)
+    write_output(args.output, text)
     return 0
 
 

@@ -101,7 +101,7 @@ class OnnxTranslator:
     def evaluate(self, pairs: Sequence[Any], batch_size: int = BATCH_SIZE,
                  options: DecodingOptions | None = None) -> dict[str, Any]:
         """Scores on pairs (objects with src and tgt), as `Translator.evaluate`; perplexity is not computed (nan)."""
-        from seq2seq import metrics  # sacrebleu and friends: a quarter of a second of start-up that translating skips
+        from seq2seq.evaluation import metrics  # sacrebleu and friends: a quarter second that translating skips
         sources, references = metrics.group_references([p.src for p in pairs], [p.tgt for p in pairs])
         hypotheses = [found[0].text for found in self.translate_detailed(sources, options, batch_size)]
         scores: dict[str, Any] = metrics.score_corpus(hypotheses, references)

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from seq2seq import api
 from seq2seq.api import Translation, Translator
-from seq2seq.decoding.torch_search import DecodingOptions
+from seq2seq.decoding.options import DecodingOptions
 from seq2seq.errors import Seq2SeqError
 from seq2seq.serve.batching import Batcher
 from seq2seq.serve.monitoring import Guard, Metrics
@@ -31,6 +31,7 @@ from seq2seq.serve.schemas import (
     decoding_options,
     generation_knobs,
 )
+from seq2seq.serve.settings import Limits, Settings
 from seq2seq.tasks.chat import Chatbot
 from seq2seq.tasks.lm import TextGenerator
 
@@ -40,31 +41,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 ROUTES = ("/", "/healthz", "/metrics", "/v1/models", "/v1/translate", "/v1/generate", "/v1/chat")
 Model = Translator | TextGenerator  # exports (`seq2seq.onnx`'s OnnxTranslator, OnnxGenerator) serve as these
 RequestT = TypeVar("RequestT", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask for; beyond it, a 4xx naming the field (or 429 when too many are in flight)."""
-
-    max_body_bytes: int = 1 << 20
-    max_texts: int = 64  # texts per translate request
-    max_chars: int = 1000  # characters per text, prompt or message
-    max_length: int = 512  # ceiling of max_length (output tokens)
-    max_beam_size: int = 16
-    max_outputs: int = 16  # ceiling of n_best, num_samples and generate's num
-    max_history: int = 64  # chat turns a client may send back
-    timeout: float = 30.0  # seconds per request
-    max_in_flight: int = 256  # requests being answered at once
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How the server batches, and its limits."""
-
-    max_batch: int = 64  # sentences per batched decode
-    max_wait_ms: float = 5.0  # how long the first input of a batch waits for others
-    chat_history: int = 0  # turns of the conversation given to chat models (as `seq2seq chat --history`)
-    limits: Limits = field(default_factory=Limits)
 
 
 class ApiError(Exception):
@@ -102,7 +78,7 @@ class Server:
         if name not in self.models:
             raise ApiError(404, f"model: unknown model {name!r} (loaded: {', '.join(self.models)})")
         found = self.models[name]
-        if api.task_of(found) == "lm" != (route == "/v1/generate"):
+        if (api.task_of(found) == "lm") != (route == "/v1/generate"):
             other = "/v1/generate" if api.task_of(found) == "lm" else "/v1/translate or /v1/chat"
             raise ApiError(400, f"model: {name!r} is a {_task(found)} model and does not serve {route}; "
                                 f"use {other}")
@@ -118,7 +94,7 @@ class Server:
     async def bounded(self, work: Awaitable[Any]) -> Any:
         try:
             return await asyncio.wait_for(work, self.limits.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ApiError(503, f"timed out after {self.limits.timeout:g} s; try again later") from None
 
     async def in_thread(self, call: Callable[[], Any]) -> Any:

@@ -10,7 +10,7 @@ import logging
 from collections import deque
 
 from seq2seq.data.conversations import with_context
-from seq2seq.decoding.torch_search import DecodingOptions
+from seq2seq.decoding.options import DecodingOptions
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.tasks.translation import Translator
 

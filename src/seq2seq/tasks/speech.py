@@ -19,8 +19,8 @@ from seq2seq.data.pairs import Example, Pair, collate, split_dev
 from seq2seq.data.preparation import prepare_speech
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import Vocab
-from seq2seq.decoding.options import output_cap
-from seq2seq.decoding.torch_search import BATCH_SIZE, DecodingOptions, Hypothesis, decode, with_knobs
+from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
+from seq2seq.decoding.torch_search import decode
 from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.evaluation import metrics
 from seq2seq.models.objectives import training_losses

@@ -5,7 +5,7 @@ usage: python bench/faults.py [--kills 20] [--steps 3000] [--fuzz-examples 1500]
 
 On CPU in fp32. Counts kills survived, kills inside a checkpoint write (a temporary left behind), corrupt checkpoints
 (must be 0) and whether the final weights are bit-identical to the uninterrupted run's; fuzzed inputs given to the
-readers and tokenizers, and uncaught exceptions (must be 0); the run-directory fault tests (tests/test_rundir.py:
+readers and tokenizers, and uncaught exceptions (must be 0); the run-directory fault tests (tests/training/test_rundir.py:
 a second training, a killed holder of the lock, a run directory that is a file or read-only, a full disk, non-finite
 losses). Prints a Markdown table and writes it, with the command, to the "Reliability" section of BENCHMARKS.md.
 """
@@ -149,7 +149,7 @@ class Tally:
 
 def fuzz(examples: int) -> tuple[int, int, float]:
     """Inputs given to the readers and tokenizers, failed properties (uncaught exceptions), seconds."""
-    _, failed, seconds = run_tests("tests/test_fuzz.py", {"SEQ2SEQ_FUZZ_EXAMPLES": str(examples)})
+    _, failed, seconds = run_tests("tests/data/test_fuzz.py", {"SEQ2SEQ_FUZZ_EXAMPLES": str(examples)})
     inputs = sys.modules["test_fuzz"].INPUTS["inputs"]
     return inputs, failed, seconds
 
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args()
     fuzzed = fuzz(args.fuzz_examples)
-    faults = run_tests("tests/test_rundir.py", {})
+    faults = run_tests("tests/training/test_rundir.py", {})
     with tempfile.TemporaryDirectory() as folder:
         counts = kill_and_resume(Path(folder), args.kills, args.steps, args.seed)
     body = table(counts, fuzzed, faults, args.steps)

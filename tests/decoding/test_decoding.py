@@ -56,7 +56,7 @@ def held_out(trained: tuple[api.Translator, Path]) -> tuple[torch.Tensor, torch.
     """40 held-out toy sources as a padded batch (B, S) and lengths (B,)."""
     translator = trained[0]
     ids = [translator.vocabs[0].encode(translator.tokenizers[0].tokenize(p.src)) for p in toy_pairs("reverse", 40, 3)]
-    batch = collate([Example(source, [0]) for source in ids])
+    batch = collate([Example(source, [0]) for source in ids]).to(translator.device)
     return batch.src, batch.src_lengths
 
 

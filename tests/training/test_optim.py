@@ -61,7 +61,7 @@ def test_state_dict_moves_between_torch_adam_and_ours() -> None:
 
 def test_a_training_step_does_not_import_dynamo() -> None:
     program = ("import sys, torch; from seq2seq.training.optim import FusedAdam\n"
-               "from seq2seq.training.trainer import clip_gradients\n"
+               "from seq2seq.training.gradients import clip_gradients\n"
                "model = torch.nn.Linear(3, 2); optimizer = FusedAdam(model.parameters(), lr=0.1)\n"
                "model(torch.ones(4, 3)).sum().backward(); clip_gradients(model.parameters(), 1.0); optimizer.step()\n"
                "assert 'torch._dynamo' not in sys.modules")

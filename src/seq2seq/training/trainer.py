@@ -7,8 +7,7 @@ import json
 import logging
 import math
 import time
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,6 +23,7 @@ from seq2seq.data.pairs import Batch, Example, batch_order, collate, split_batch
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.training import board, checkpoint, distributed, rundir
 from seq2seq.training.divergence import NonFiniteSteps, check_finite
+from seq2seq.training.gradients import EmbeddingRowGradients, clip_gradients
 from seq2seq.training.objective import LossFunction, Scorer
 from seq2seq.training.optim import FusedAdam
 from seq2seq.utils.collector import frozen_gc
@@ -49,53 +49,6 @@ class TrainState:
     ranks: int = 1  # data-parallel processes: batch_in_epoch counts steps of this many ranks' batches
 
 
-def clip_gradients(parameters: Iterable[Tensor], max_norm: float) -> float:
-    """Scale the gradients down to total norm max_norm when above it; below, leave them untouched (unlike
-    `nn.utils.clip_grad_norm_`, which multiplies every gradient by at most 1, a pass over all of them). Returns the
-    norm before clipping (NaN or inf when a gradient is)."""
-    parameters = list(parameters)
-    norm = nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
-    value = float(norm)
-    if value > max_norm:
-        nn.utils.clip_grads_with_norm_(parameters, max_norm, norm)
-    return value
-
-
-class EmbeddingRowGradients:
-    """Embedding gradients that only the looked-up rows touch.
-
-    A dense embedding gradient is a fresh (V, E) zero fill and a scatter per step: with large vocabularies the fill
-    costs more than the lookups. Here embeddings emit sparse row gradients, which add into a dense gradient kept
-    across steps (so that the fused Adam sees exactly the usual dense gradient), and `zero_grad` zeroes only the rows
-    looked up since the last call. Embeddings whose weight is shared with another module keep dense gradients.
-    `zero_grad` stands for the optimizer's: the model's other gradients are dropped (set to None).
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        shared = Counter(id(p) for _, p in model.named_parameters(remove_duplicate=False))
-        self._looked_up: dict[nn.Embedding, list[Tensor]] = {
-            m: [] for m in model.modules() if isinstance(m, nn.Embedding) and shared[id(m.weight)] == 1}
-        self.weight_ids = {id(m.weight) for m in self._looked_up}
-        self._dense = [p for p in model.parameters() if id(p) not in self.weight_ids]
-        for embedding in self._looked_up:
-            embedding.sparse = True
-            embedding.weight.grad = torch.zeros_like(embedding.weight)
-            embedding.register_forward_hook(self._remember)
-
-    def _remember(self, embedding: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-        if torch.is_grad_enabled():
-            self._looked_up[embedding].append(inputs[0].flatten())  # type: ignore[index]
-
-    def zero_grad(self) -> None:
-        """Drop the dense gradients; zero the embedding gradients' rows looked up since the last call."""
-        for parameter in self._dense:
-            parameter.grad = None
-        for embedding, ids in self._looked_up.items():
-            if ids:
-                embedding.weight.grad.index_fill_(0, torch.cat(ids), 0.0)
-                ids.clear()
-
-
 class Trainer:
     """Fits a model on examples, evaluating on dev examples, writing checkpoints and a metrics log to out_dir."""
 
@@ -118,7 +71,7 @@ class Trainer:
         self.ranks = distributed.current()
         self.board = board.Board(self.out_dir / board.FOLDER if config.train.tensorboard and self.ranks.main else None)
         self._replica = self._replicate(metadata)
-        self._gradients = EmbeddingRowGradients(self.model) if self.ranks.size == 1 else None
+        self._gradients = EmbeddingRowGradients(self.model)
         self.state = TrainState(ranks=self.ranks.size)
         self._order: list[np.ndarray] = []
         self._order_epoch = -1
@@ -148,7 +101,8 @@ class Trainer:
                         disable=None if self.ranks.main else True, total=train.max_steps or None)
         window_tokens, window_start = 0, time.monotonic()
         budget = elapsed_before + deadline - started if deadline is not None else None
-        with progress:
+        rows = self._gradients if self.ranks.size == 1 else contextlib.nullcontext()  # ranks reduce dense ones
+        with progress, rows:
             while not self._stop_now(deadline, elapsed_before + time.monotonic() - started):
                 if train.lr_schedule == "linear":
                     self._decay_linearly(budget)
@@ -233,7 +187,7 @@ class Trainer:
         """One update from this rank's batches: the gradient of the loss summed over every rank's batches of the step,
         divided by their number of target tokens. Returns that summed loss and number."""
         self.model.train()
-        self._zero_grad()
+        self._gradients.zero_grad()
         loss_sum, tokens = self._backward(batches)
         self.scaler.unscale_(self.optimizer)
         norm = clip_gradients(self.model.parameters(), self.config.train.clip_norm)
@@ -260,13 +214,6 @@ class Trainer:
                 self.scaler.scale(loss / first).backward()
         replica.finish()
         return loss_sum, tokens
-
-    def _zero_grad(self) -> None:
-        if self._gradients is not None:
-            self._gradients.zero_grad()
-        else:
-            for parameter in self.model.parameters():
-                parameter.grad = None
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         return mixed_precision(self.config.train.precision, self.device)

@@ -21,7 +21,7 @@ from seq2seq.config import Config, save_config, validate
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.pairs import Batch, Example, batch_order, collate, split_batch
 from seq2seq.errors import CheckpointError, ConfigError, DataError
-from seq2seq.training import board, checkpoint, distributed, rundir
+from seq2seq.training import board, checkpoint, distributed, rundir, schedules
 from seq2seq.training.divergence import NonFiniteSteps, check_finite
 from seq2seq.training.gradients import EmbeddingRowGradients, clip_gradients
 from seq2seq.training.objective import LossFunction, Scorer
@@ -68,6 +68,7 @@ class Trainer:
         self.amp_dtype = autocast_dtype(config.train.precision, self.device)
         self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
         self.optimizer = FusedAdam(model.parameters(), lr=config.train.lr)
+        self.schedule = schedules.schedule_of(config.train, self.optimizer)
         self.ranks = distributed.current()
         self.board = board.Board(self.out_dir / board.FOLDER if config.train.tensorboard and self.ranks.main else None)
         self._replica = self._replicate(metadata)
@@ -104,8 +105,8 @@ class Trainer:
         rows = self._gradients if self.ranks.size == 1 else contextlib.nullcontext()  # ranks reduce dense ones
         with progress, rows:
             while not self._stop_now(deadline, elapsed_before + time.monotonic() - started):
-                if train.lr_schedule == "linear":
-                    self._decay_linearly(budget)
+                self.schedule.before_step(schedules.Progress(self.state.step, self.state.elapsed,
+                                                             train.max_steps or None, budget))
                 loss, tokens = self.train_step(self._next_batches())
                 self.state.tokens += tokens
                 self.state.elapsed = elapsed_before + time.monotonic() - started
@@ -125,14 +126,6 @@ class Trainer:
         else:
             self.save_last()
         return self.state
-
-    def _decay_linearly(self, budget_seconds: float | None) -> None:
-        """Learning rate falling linearly to zero over the step or time budget, whichever runs out first."""
-        train = self.config.train
-        done = max(self.state.step / train.max_steps if train.max_steps else 0.0,
-                   self.state.elapsed / budget_seconds if budget_seconds else 0.0)
-        for group in self.optimizer.param_groups:
-            group["lr"] = train.lr * max(0.0, 1.0 - done)
 
     def _should_stop(self, deadline: float | None) -> bool:
         train, state = self.config.train, self.state
@@ -273,12 +266,13 @@ class Trainer:
         self.board.samples(samples, self.state.step)
 
     def _follow_main(self) -> None:
-        """Take rank 0's best value, evaluations without improvement and learning rate."""
+        """Take rank 0's best value, evaluations without improvement and learning rates."""
+        groups = self.optimizer.param_groups
         best = math.nan if self.state.best is None else self.state.best
-        patience, lr, best = distributed.from_main([self.state.evals_without_improvement,
-                                                    self.optimizer.param_groups[0]["lr"], best])
+        patience, best, *rates = distributed.from_main([self.state.evals_without_improvement, best,
+                                                        *(group["lr"] for group in groups)])
         self.state.evals_without_improvement, self.state.best = int(patience), None if math.isnan(best) else best
-        for group in self.optimizer.param_groups:
+        for group, lr in zip(groups, rates, strict=True):
             group["lr"] = lr
 
     def _track_best(self, value: float) -> None:
@@ -289,15 +283,7 @@ class Trainer:
             self.save("best.safetensors", with_training_state=False)
         else:
             self.state.evals_without_improvement += 1
-            self._decay_on_plateau()
-
-    def _decay_on_plateau(self) -> None:
-        """Multiply the learning rate by lr_decay after each run of lr_patience + 1 evaluations without a new best
-        (when ReduceLROnPlateau would, with threshold 0)."""
-        train = self.config.train
-        if train.lr_schedule == "plateau" and self.state.evals_without_improvement % (train.lr_patience + 1) == 0:
-            for group in self.optimizer.param_groups:
-                group["lr"] *= train.lr_decay
+        self.schedule.after_evaluation(self.state.evals_without_improvement)
 
     def save_last(self) -> None:
         """Write the last checkpoint; with train.keep_last, keep a numbered copy of it too."""

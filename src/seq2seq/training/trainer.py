@@ -8,7 +8,6 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,33 +19,19 @@ from tqdm import tqdm
 from seq2seq.config import Config, save_config, validate
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.pairs import Batch, Example, batch_order, collate, split_batch
-from seq2seq.errors import CheckpointError, ConfigError, DataError
-from seq2seq.training import board, checkpoint, distributed, rundir, schedules
+from seq2seq.errors import ConfigError, DataError
+from seq2seq.training import board, checkpoint, distributed, run_state, rundir, schedules
 from seq2seq.training.divergence import NonFiniteSteps, check_finite
 from seq2seq.training.gradients import EmbeddingRowGradients, clip_gradients
 from seq2seq.training.objective import LossFunction, Scorer
 from seq2seq.training.optim import FusedAdam
+from seq2seq.training.run_state import TrainState
 from seq2seq.utils.collector import frozen_gc
 from seq2seq.utils.device import autocast_dtype, mixed_precision, resolve_device
 
 logger = logging.getLogger(__name__)
 
 HIGHER_IS_BETTER = {"bleu", "chrf", "exact_match", "rouge1", "rouge2", "rougeL", "accuracy", "macro_f1"}
-
-
-@dataclass
-class TrainState:
-    """Where training stands; saved in the last checkpoint so that --resume continues exactly."""
-
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    elapsed: float = 0.0
-    tokens: int = 0
-    best: float | None = None
-    evals_without_improvement: int = 0
-    finished: bool = False
-    ranks: int = 1  # data-parallel processes: batch_in_epoch counts steps of this many ranks' batches
 
 
 class Trainer:
@@ -296,39 +281,23 @@ class Trainer:
 
         Only rank 0 writes; the last checkpoint is written by all ranks together (it keeps each rank's RNG).
         """
-        rng = self._rng_tensors() if with_training_state else {}
+        rng = run_state.gather_rng(self.ranks) if with_training_state else {}
         if not self.ranks.main:
             return
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         metadata = dict(self.metadata)
         if with_training_state:
-            optimizer_tensors, optimizer_json = checkpoint.optimizer_tensors(self.optimizer.state_dict())
-            tensors.update(optimizer_tensors)
-            tensors.update(rng)
-            metadata["training"] = {"state": asdict(self.state), "optimizer": optimizer_json}
+            training_tensors, metadata["training"] = run_state.saved(self.optimizer, self.state, rng)
+            tensors.update(training_tensors)
         check_finite(tensors, self.out_dir / name)
         checkpoint.save_checkpoint(self.out_dir / name, tensors, metadata)
 
-    def _rng_tensors(self) -> dict[str, Tensor]:
-        own = checkpoint.rng_tensors()
-        return distributed.rng_of_ranks(own) if self.ranks.size > 1 else own
-
     def restore(self, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> None:
         """Continue exactly from a checkpoint written by `save_last`."""
-        training = metadata["training"]
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        try:
-            self.optimizer.load_state_dict(checkpoint.optimizer_state(tensors, training["optimizer"]))
-        except (KeyError, IndexError, ValueError) as error:
-            raise CheckpointError(f"{self.out_dir / 'last.safetensors'}: the optimizer state does not fit the model "
-                                  f"({error})") from None
-        self.state = TrainState(**training["state"])
-        if self.state.ranks != self.ranks.size:
-            logger.warning("resuming a run of %d ranks with %d: the effective batch changes, and the rest of epoch %d "
-                           "is drawn anew for it", self.state.ranks, self.ranks.size, self.state.epoch)
-        self.state.finished, self.state.ranks = False, self.ranks.size
+        self.state = run_state.restore(self.optimizer, tensors, metadata["training"], self.ranks,
+                                       self.out_dir / "last.safetensors")
         self._last_eval_step = self.state.step
-        checkpoint.restore_rng(distributed.rng_of_rank(tensors, self.ranks.rank))
 
     def _log_train(self, loss: float, tokens_per_second: float, progress: tqdm) -> None:
         perplexity = math.exp(min(loss, 50.0))

@@ -1,4 +1,4 @@
-"""Trainer: masked cross-entropy, Adam, clipping, plateau decay, early stopping, time budget, exact resume."""
+"""The Trainer: the loop of steps, evaluation, early stopping and checkpoints over a model and its loss functions."""
 
 from __future__ import annotations
 
@@ -77,30 +77,21 @@ class Trainer:
     def fit(self, deadline: float | None = None) -> TrainState:
         """Train until epochs, steps, time budget or early stopping say stop; returns the final state."""
         train = self.config.train
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        if self.ranks.main:
-            checkpoint.remove_temporaries(self.out_dir)
-        started, elapsed_before = time.monotonic(), self.state.elapsed
-        if train.max_time and deadline is None:
-            deadline = started + train.max_time - elapsed_before
-        progress = tqdm(desc="train", unit="step", initial=self.state.step, dynamic_ncols=True,
-                        disable=None if self.ranks.main else True, total=train.max_steps or None)
-        window_tokens, window_start = 0, time.monotonic()
-        budget = elapsed_before + deadline - started if deadline is not None else None
-        rows = self._gradients if self.ranks.size == 1 else contextlib.nullcontext()  # ranks reduce dense ones
-        with progress, rows:
-            while not self._stop_now(deadline, elapsed_before + time.monotonic() - started):
+        clock = _Clock(time.monotonic(), self.state.elapsed, deadline, train.max_time)
+        self._open_run_directory()
+        rate = _TokenRate()
+        rows = self._gradients if self.ranks.size == 1 else contextlib.nullcontext()  # ranks reduce dense gradients
+        with self._progress_bar() as progress, rows:
+            while not self._stop_now(clock.deadline, clock.elapsed()):
                 self.schedule.before_step(schedules.Progress(self.state.step, self.state.elapsed,
-                                                             train.max_steps or None, budget))
+                                                             train.max_steps or None, clock.budget()))
                 loss, tokens = self.train_step(self._next_batches())
                 self.state.tokens += tokens
-                self.state.elapsed = elapsed_before + time.monotonic() - started
-                window_tokens += tokens
+                self.state.elapsed = clock.elapsed()
+                rate.add(tokens)
                 progress.update()
                 if self.state.step % 50 == 0 or self.state.step == 1:
-                    rate = window_tokens / max(time.monotonic() - window_start, 1e-9)
-                    self._log_train(loss / tokens, rate, progress)
-                    window_tokens, window_start = 0, time.monotonic()
+                    self._log_train(loss / tokens, rate.take(), progress)
                 if self._evaluation_due():
                     self.evaluate_and_save()
                 elif self.state.step % train.checkpoint_every == 0:
@@ -111,6 +102,15 @@ class Trainer:
         else:
             self.save_last()
         return self.state
+
+    def _open_run_directory(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.ranks.main:
+            checkpoint.remove_temporaries(self.out_dir)
+
+    def _progress_bar(self) -> tqdm:
+        return tqdm(desc="train", unit="step", initial=self.state.step, dynamic_ncols=True,
+                    disable=None if self.ranks.main else True, total=self.config.train.max_steps or None)
 
     def _should_stop(self, deadline: float | None) -> bool:
         train, state = self.config.train, self.state
@@ -315,6 +315,38 @@ class Trainer:
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
         self.board.record(record)
+
+
+class _Clock:
+    """Seconds of training: those of the run before this process (resumed) and those since started (monotonic)."""
+
+    def __init__(self, started: float, elapsed_before: float, deadline: float | None, max_time: float) -> None:
+        """deadline: when to stop (monotonic); without one, max_time seconds of training in all (0: no limit)."""
+        self.started, self.elapsed_before = started, elapsed_before
+        self.deadline = started + max_time - elapsed_before if max_time and deadline is None else deadline
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def budget(self) -> float | None:
+        """The seconds of training in all that the deadline leaves (None: no deadline)."""
+        return self.elapsed_before + self.deadline - self.started if self.deadline is not None else None
+
+
+class _TokenRate:
+    """Target tokens per second since the last `take`."""
+
+    def __init__(self) -> None:
+        self.tokens, self.start = 0, time.monotonic()
+
+    def add(self, tokens: int) -> None:
+        self.tokens += tokens
+
+    def take(self) -> float:
+        """The rate since the last take (or since made), and start anew."""
+        rate = self.tokens / max(time.monotonic() - self.start, 1e-9)
+        self.tokens, self.start = 0, time.monotonic()
+        return rate
 
 
 class SavedRun(NamedTuple):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -40,6 +41,24 @@ def test_updates_equal_torch_adam() -> None:
     assert not torch.equal(ours[1].weight, _model()[1].weight)
 
 
+def _groups(model: nn.Module) -> list[dict[str, Any]]:
+    """Two groups with their own hyperparameters: the embedding's, and the linear layer's."""
+    return [{"params": model[0].parameters(), "lr": 0.01},
+            {"params": model[1].parameters(), "lr": 0.002, "betas": (0.8, 0.99), "eps": 1e-6}]
+
+
+def test_each_parameter_group_steps_with_its_own_settings_as_in_torch_adam() -> None:
+    ours, reference = _model(), _model()
+    fused, torch_adam = FusedAdam(_groups(ours), lr=0.5), torch.optim.Adam(_groups(reference), lr=0.5, fused=False)
+    _train(ours, fused, range(5))
+    _train(reference, torch_adam, range(5))
+    for mine, theirs in zip(ours.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-6, atol=1e-7)
+    ours_state, torch_state = fused.state_dict(), torch_adam.state_dict()
+    assert ours_state["param_groups"] == [{**group, "fused": True} for group in torch_state["param_groups"]]
+    assert ours_state["state"].keys() == torch_state["state"].keys()
+
+
 def test_state_dict_moves_between_torch_adam_and_ours() -> None:
     reference = _model()
     torch_adam = torch.optim.Adam(reference.parameters(), lr=0.01)
@@ -61,7 +80,7 @@ def test_state_dict_moves_between_torch_adam_and_ours() -> None:
 
 def test_a_training_step_does_not_import_dynamo() -> None:
     program = ("import sys, torch; from seq2seq.training.optim import FusedAdam\n"
-               "from seq2seq.training.trainer import clip_gradients\n"
+               "from seq2seq.training.gradients import clip_gradients\n"
                "model = torch.nn.Linear(3, 2); optimizer = FusedAdam(model.parameters(), lr=0.1)\n"
                "model(torch.ones(4, 3)).sum().backward(); clip_gradients(model.parameters(), 1.0); optimizer.step()\n"
                "assert 'torch._dynamo' not in sys.modules")

@@ -1,9 +1,8 @@
-"""Trainer details: the linear schedule decays the learning rate to zero over the step budget; embedding row
-gradients equal dense ones; clipping scales only gradients above the norm."""
+"""Trainer details: the linear schedule decays the learning rate to zero over the step budget; accumulation; token
+batches."""
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.models.objectives import training_losses
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.training.checkpoint import load_checkpoint
-from seq2seq.training.trainer import EmbeddingRowGradients, Trainer, clip_gradients
+from seq2seq.training.trainer import Trainer
 from tests.conftest import toy_pairs
 
 TINY = ["model.hidden_size=16", "model.embedding_size=8", "data.src.kind=word", "data.tgt.kind=word",
@@ -38,34 +37,6 @@ def test_linear_schedule_needs_a_budget() -> None:
     config = apply_overrides(Config(), ["train.lr_schedule=linear"])
     with pytest.raises(ConfigError, match="needs a budget"):
         validate(config)
-
-
-def test_embedding_row_gradients_equal_dense_gradients_step_after_step() -> None:
-    torch.manual_seed(0)
-    dense = Seq2Seq(apply_overrides(Config(), TINY).model, 40, 50).eval()  # eval: no dropout, same graph twice
-    rows = copy.deepcopy(dense)
-    row_gradients = EmbeddingRowGradients(rows)
-    assert len(row_gradients.weight_ids) == 2  # the encoder's and the decoder's embeddings
-    for _ in range(3):  # each step looks up other rows: the last step's rows must be zeroed, no others
-        src, tgt = torch.randint(1, 40, (4, 6)), torch.randint(1, 50, (4, 5))
-        lengths = torch.tensor([6, 5, 3, 2])
-        dense.zero_grad(set_to_none=True)
-        dense.project(dense(src, lengths, tgt)).logsumexp(-1).sum().backward()
-        row_gradients.zero_grad()
-        rows.project(rows(src, lengths, tgt)).logsumexp(-1).sum().backward()
-        for (name, expected), got in zip(dense.named_parameters(), rows.parameters(), strict=True):
-            assert got.grad is not None and got.grad.layout == torch.strided, name
-            torch.testing.assert_close(got.grad, expected.grad, msg=name)
-
-
-@pytest.mark.parametrize(("max_norm", "expected_norm"), [(1.0, 1.0), (10.0, 5.0)])
-def test_clip_gradients_scales_only_above_the_norm(max_norm: float, expected_norm: float) -> None:
-    parameters = [torch.zeros(2, requires_grad=True), torch.zeros(1, requires_grad=True)]
-    parameters[0].grad, parameters[1].grad = torch.tensor([3.0, 0.0]), torch.tensor([4.0])  # total norm 5
-    clip_gradients(parameters, max_norm)
-    norm = torch.cat([p.grad for p in parameters]).norm()  # type: ignore[misc]
-    assert float(norm) == pytest.approx(expected_norm)
-    assert float(parameters[1].grad[0] / parameters[0].grad[0]) == pytest.approx(4 / 3)  # direction kept
 
 
 def test_plateau_decay_after_each_run_of_patience_plus_one_stalled_evaluations(tmp_path: Path) -> None:

@@ -15,27 +15,37 @@ from typing import Any
 import torch
 from torch import Tensor
 
+ParamGroups = Iterable[Tensor] | Iterable[dict[str, Any]]
+"""Parameters, or groups of them as torch.optim takes them: {"params": [...], "lr": ..., ...} (lr, betas, eps)."""
+
+SETTINGS = {"weight_decay": 0.0, "amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
+            "differentiable": False, "fused": True, "decoupled_weight_decay": False}
+"""torch.optim.Adam(fused=True)'s other group settings, for its state_dict layout; this class has them fixed."""
+
 
 class FusedAdam:
-    """Adam (Kingma and Ba, 2015) without weight decay: one fused kernel call per device and dtype each step.
+    """Adam (Kingma and Ba, 2015) without weight decay: one fused kernel call per group, device and dtype each step.
 
-    The learning rate is `param_groups[0]["lr"]`, which a schedule may change between steps. Parameters without a
+    Each group's learning rate is its `lr`, which a schedule may change between steps. Parameters without a
     gradient at a step are left alone, and their moments and step count do not advance.
     """
 
-    def __init__(self, parameters: Iterable[Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+    def __init__(self, parameters: ParamGroups, lr: float, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8) -> None:
-        params = list(parameters)
+        given = list(parameters)
+        groups = given if given and isinstance(given[0], dict) else [{"params": given}]
         self.param_groups: list[dict[str, Any]] = [
-            {"params": params, "lr": lr, "betas": betas, "eps": eps, "weight_decay": 0.0, "amsgrad": False,
-             "maximize": False, "foreach": None, "capturable": False, "differentiable": False, "fused": True,
-             "decoupled_weight_decay": False}]
+            {"lr": lr, "betas": betas, "eps": eps, **SETTINGS, **group, "params": list(group["params"])}
+            for group in groups]
         self.state: dict[Tensor, dict[str, Tensor]] = {}
 
     @torch.no_grad()
     def step(self) -> None:
         """Update every parameter that has a gradient."""
-        group = self.param_groups[0]
+        for group in self.param_groups:
+            self._step_group(group)
+
+    def _step_group(self, group: dict[str, Any]) -> None:
         batches: dict[tuple[torch.device, torch.dtype], list[tuple[Tensor, dict[str, Tensor]]]] = defaultdict(list)
         for param in group["params"]:
             if param.grad is not None:
@@ -56,21 +66,30 @@ class FusedAdam:
                                  "exp_avg_sq": torch.zeros_like(param, memory_format=torch.preserve_format)}
         return self.state[param]
 
+    def _params(self) -> list[Tensor]:
+        """Every group's parameters in order: a parameter's position in the state_dict."""
+        return [param for group in self.param_groups for param in group["params"]]
+
     def state_dict(self) -> dict[str, Any]:
-        """torch.optim's layout: per-parameter state by position, and the group's settings."""
-        group = self.param_groups[0]
-        positions = {param: index for index, param in enumerate(group["params"])}
-        settings = {key: value for key, value in group.items() if key != "params"}
+        """torch.optim's layout: per-parameter state by position (counted over the groups), and each group's
+        settings."""
+        positions = {param: index for index, param in enumerate(self._params())}
+        groups, start = [], 0
+        for group in self.param_groups:
+            settings = {key: value for key, value in group.items() if key != "params"}
+            groups.append({**settings, "params": list(range(start, start + len(group["params"])))})
+            start += len(group["params"])
         return {"state": {positions[param]: dict(state) for param, state in self.state.items()},
-                "param_groups": [{**settings, "params": list(range(len(group["params"])))}]}
+                "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore from `state_dict` (this class's or torch.optim.Adam's, one group over the same parameters)."""
-        groups = state_dict["param_groups"]
-        params = self.param_groups[0]["params"]
-        if len(groups) != 1 or len(groups[0]["params"]) != len(params):
+        """Restore from `state_dict` (this class's or torch.optim.Adam's, the same groups over the same parameters)."""
+        saved_groups = state_dict["param_groups"]
+        if [len(g["params"]) for g in saved_groups] != [len(g["params"]) for g in self.param_groups]:
             raise ValueError("the saved optimizer state does not match the model's parameters")
-        self.param_groups[0].update(lr=groups[0]["lr"], betas=tuple(groups[0]["betas"]), eps=groups[0]["eps"])
+        for group, saved in zip(self.param_groups, saved_groups, strict=True):
+            group.update(lr=saved["lr"], betas=tuple(saved["betas"]), eps=saved["eps"])
+        params = self._params()
         self.state = {}
         for position, saved in state_dict["state"].items():
             param = params[int(position)]

@@ -1,4 +1,4 @@
-"""Trainer: masked cross-entropy, Adam, clipping, plateau decay, early stopping, time budget, exact resume."""
+"""The Trainer: the loop of steps, evaluation, early stopping and checkpoints over a model and its loss functions."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import json
 import logging
 import math
 import time
-from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,79 +19,19 @@ from tqdm import tqdm
 from seq2seq.config import Config, save_config, validate
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.pairs import Batch, Example, batch_order, collate, split_batch
-from seq2seq.errors import CheckpointError, ConfigError, DataError
-from seq2seq.training import board, checkpoint, distributed, rundir
+from seq2seq.errors import ConfigError, DataError
+from seq2seq.training import board, checkpoint, distributed, run_state, rundir, schedules
 from seq2seq.training.divergence import NonFiniteSteps, check_finite
+from seq2seq.training.gradients import EmbeddingRowGradients, clip_gradients
 from seq2seq.training.objective import LossFunction, Scorer
 from seq2seq.training.optim import FusedAdam
+from seq2seq.training.run_state import TrainState
 from seq2seq.utils.collector import frozen_gc
 from seq2seq.utils.device import autocast_dtype, mixed_precision, resolve_device
 
 logger = logging.getLogger(__name__)
 
 HIGHER_IS_BETTER = {"bleu", "chrf", "exact_match", "rouge1", "rouge2", "rougeL", "accuracy", "macro_f1"}
-
-
-@dataclass
-class TrainState:
-    """Where training stands; saved in the last checkpoint so that --resume continues exactly."""
-
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    elapsed: float = 0.0
-    tokens: int = 0
-    best: float | None = None
-    evals_without_improvement: int = 0
-    finished: bool = False
-    ranks: int = 1  # data-parallel processes: batch_in_epoch counts steps of this many ranks' batches
-
-
-def clip_gradients(parameters: Iterable[Tensor], max_norm: float) -> float:
-    """Scale the gradients down to total norm max_norm when above it; below, leave them untouched (unlike
-    `nn.utils.clip_grad_norm_`, which multiplies every gradient by at most 1, a pass over all of them). Returns the
-    norm before clipping (NaN or inf when a gradient is)."""
-    parameters = list(parameters)
-    norm = nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
-    value = float(norm)
-    if value > max_norm:
-        nn.utils.clip_grads_with_norm_(parameters, max_norm, norm)
-    return value
-
-
-class EmbeddingRowGradients:
-    """Embedding gradients that only the looked-up rows touch.
-
-    A dense embedding gradient is a fresh (V, E) zero fill and a scatter per step: with large vocabularies the fill
-    costs more than the lookups. Here embeddings emit sparse row gradients, which add into a dense gradient kept
-    across steps (so that the fused Adam sees exactly the usual dense gradient), and `zero_grad` zeroes only the rows
-    looked up since the last call. Embeddings whose weight is shared with another module keep dense gradients.
-    `zero_grad` stands for the optimizer's: the model's other gradients are dropped (set to None).
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        shared = Counter(id(p) for _, p in model.named_parameters(remove_duplicate=False))
-        self._looked_up: dict[nn.Embedding, list[Tensor]] = {
-            m: [] for m in model.modules() if isinstance(m, nn.Embedding) and shared[id(m.weight)] == 1}
-        self.weight_ids = {id(m.weight) for m in self._looked_up}
-        self._dense = [p for p in model.parameters() if id(p) not in self.weight_ids]
-        for embedding in self._looked_up:
-            embedding.sparse = True
-            embedding.weight.grad = torch.zeros_like(embedding.weight)
-            embedding.register_forward_hook(self._remember)
-
-    def _remember(self, embedding: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-        if torch.is_grad_enabled():
-            self._looked_up[embedding].append(inputs[0].flatten())  # type: ignore[index]
-
-    def zero_grad(self) -> None:
-        """Drop the dense gradients; zero the embedding gradients' rows looked up since the last call."""
-        for parameter in self._dense:
-            parameter.grad = None
-        for embedding, ids in self._looked_up.items():
-            if ids:
-                embedding.weight.grad.index_fill_(0, torch.cat(ids), 0.0)
-                ids.clear()
 
 
 class Trainer:
@@ -115,10 +53,11 @@ class Trainer:
         self.amp_dtype = autocast_dtype(config.train.precision, self.device)
         self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
         self.optimizer = FusedAdam(model.parameters(), lr=config.train.lr)
+        self.schedule = schedules.schedule_of(config.train, self.optimizer)
         self.ranks = distributed.current()
         self.board = board.Board(self.out_dir / board.FOLDER if config.train.tensorboard and self.ranks.main else None)
         self._replica = self._replicate(metadata)
-        self._gradients = EmbeddingRowGradients(self.model) if self.ranks.size == 1 else None
+        self._gradients = EmbeddingRowGradients(self.model)
         self.state = TrainState(ranks=self.ranks.size)
         self._order: list[np.ndarray] = []
         self._order_epoch = -1
@@ -138,29 +77,21 @@ class Trainer:
     def fit(self, deadline: float | None = None) -> TrainState:
         """Train until epochs, steps, time budget or early stopping say stop; returns the final state."""
         train = self.config.train
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        if self.ranks.main:
-            checkpoint.remove_temporaries(self.out_dir)
-        started, elapsed_before = time.monotonic(), self.state.elapsed
-        if train.max_time and deadline is None:
-            deadline = started + train.max_time - elapsed_before
-        progress = tqdm(desc="train", unit="step", initial=self.state.step, dynamic_ncols=True,
-                        disable=None if self.ranks.main else True, total=train.max_steps or None)
-        window_tokens, window_start = 0, time.monotonic()
-        budget = elapsed_before + deadline - started if deadline is not None else None
-        with progress:
-            while not self._stop_now(deadline, elapsed_before + time.monotonic() - started):
-                if train.lr_schedule == "linear":
-                    self._decay_linearly(budget)
+        clock = _Clock(time.monotonic(), self.state.elapsed, deadline, train.max_time)
+        self._open_run_directory()
+        rate = _TokenRate()
+        rows = self._gradients if self.ranks.size == 1 else contextlib.nullcontext()  # ranks reduce dense gradients
+        with self._progress_bar() as progress, rows:
+            while not self._stop_now(clock.deadline, clock.elapsed()):
+                self.schedule.before_step(schedules.Progress(self.state.step, self.state.elapsed,
+                                                             train.max_steps or None, clock.budget()))
                 loss, tokens = self.train_step(self._next_batches())
                 self.state.tokens += tokens
-                self.state.elapsed = elapsed_before + time.monotonic() - started
-                window_tokens += tokens
+                self.state.elapsed = clock.elapsed()
+                rate.add(tokens)
                 progress.update()
                 if self.state.step % 50 == 0 or self.state.step == 1:
-                    rate = window_tokens / max(time.monotonic() - window_start, 1e-9)
-                    self._log_train(loss / tokens, rate, progress)
-                    window_tokens, window_start = 0, time.monotonic()
+                    self._log_train(loss / tokens, rate.take(), progress)
                 if self._evaluation_due():
                     self.evaluate_and_save()
                 elif self.state.step % train.checkpoint_every == 0:
@@ -172,13 +103,14 @@ class Trainer:
             self.save_last()
         return self.state
 
-    def _decay_linearly(self, budget_seconds: float | None) -> None:
-        """Learning rate falling linearly to zero over the step or time budget, whichever runs out first."""
-        train = self.config.train
-        done = max(self.state.step / train.max_steps if train.max_steps else 0.0,
-                   self.state.elapsed / budget_seconds if budget_seconds else 0.0)
-        for group in self.optimizer.param_groups:
-            group["lr"] = train.lr * max(0.0, 1.0 - done)
+    def _open_run_directory(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.ranks.main:
+            checkpoint.remove_temporaries(self.out_dir)
+
+    def _progress_bar(self) -> tqdm:
+        return tqdm(desc="train", unit="step", initial=self.state.step, dynamic_ncols=True,
+                    disable=None if self.ranks.main else True, total=self.config.train.max_steps or None)
 
     def _should_stop(self, deadline: float | None) -> bool:
         train, state = self.config.train, self.state
@@ -233,7 +165,7 @@ class Trainer:
         """One update from this rank's batches: the gradient of the loss summed over every rank's batches of the step,
         divided by their number of target tokens. Returns that summed loss and number."""
         self.model.train()
-        self._zero_grad()
+        self._gradients.zero_grad()
         loss_sum, tokens = self._backward(batches)
         self.scaler.unscale_(self.optimizer)
         norm = clip_gradients(self.model.parameters(), self.config.train.clip_norm)
@@ -260,13 +192,6 @@ class Trainer:
                 self.scaler.scale(loss / first).backward()
         replica.finish()
         return loss_sum, tokens
-
-    def _zero_grad(self) -> None:
-        if self._gradients is not None:
-            self._gradients.zero_grad()
-        else:
-            for parameter in self.model.parameters():
-                parameter.grad = None
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         return mixed_precision(self.config.train.precision, self.device)
@@ -326,12 +251,13 @@ class Trainer:
         self.board.samples(samples, self.state.step)
 
     def _follow_main(self) -> None:
-        """Take rank 0's best value, evaluations without improvement and learning rate."""
+        """Take rank 0's best value, evaluations without improvement and learning rates."""
+        groups = self.optimizer.param_groups
         best = math.nan if self.state.best is None else self.state.best
-        patience, lr, best = distributed.from_main([self.state.evals_without_improvement,
-                                                    self.optimizer.param_groups[0]["lr"], best])
+        patience, best, *rates = distributed.from_main([self.state.evals_without_improvement, best,
+                                                        *(group["lr"] for group in groups)])
         self.state.evals_without_improvement, self.state.best = int(patience), None if math.isnan(best) else best
-        for group in self.optimizer.param_groups:
+        for group, lr in zip(groups, rates, strict=True):
             group["lr"] = lr
 
     def _track_best(self, value: float) -> None:
@@ -342,15 +268,7 @@ class Trainer:
             self.save("best.safetensors", with_training_state=False)
         else:
             self.state.evals_without_improvement += 1
-            self._decay_on_plateau()
-
-    def _decay_on_plateau(self) -> None:
-        """Multiply the learning rate by lr_decay after each run of lr_patience + 1 evaluations without a new best
-        (when ReduceLROnPlateau would, with threshold 0)."""
-        train = self.config.train
-        if train.lr_schedule == "plateau" and self.state.evals_without_improvement % (train.lr_patience + 1) == 0:
-            for group in self.optimizer.param_groups:
-                group["lr"] *= train.lr_decay
+        self.schedule.after_evaluation(self.state.evals_without_improvement)
 
     def save_last(self) -> None:
         """Write the last checkpoint; with train.keep_last, keep a numbered copy of it too."""
@@ -363,39 +281,23 @@ class Trainer:
 
         Only rank 0 writes; the last checkpoint is written by all ranks together (it keeps each rank's RNG).
         """
-        rng = self._rng_tensors() if with_training_state else {}
+        rng = run_state.gather_rng(self.ranks) if with_training_state else {}
         if not self.ranks.main:
             return
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         metadata = dict(self.metadata)
         if with_training_state:
-            optimizer_tensors, optimizer_json = checkpoint.optimizer_tensors(self.optimizer.state_dict())
-            tensors.update(optimizer_tensors)
-            tensors.update(rng)
-            metadata["training"] = {"state": asdict(self.state), "optimizer": optimizer_json}
+            training_tensors, metadata["training"] = run_state.saved(self.optimizer, self.state, rng)
+            tensors.update(training_tensors)
         check_finite(tensors, self.out_dir / name)
         checkpoint.save_checkpoint(self.out_dir / name, tensors, metadata)
 
-    def _rng_tensors(self) -> dict[str, Tensor]:
-        own = checkpoint.rng_tensors()
-        return distributed.rng_of_ranks(own) if self.ranks.size > 1 else own
-
     def restore(self, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> None:
         """Continue exactly from a checkpoint written by `save_last`."""
-        training = metadata["training"]
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        try:
-            self.optimizer.load_state_dict(checkpoint.optimizer_state(tensors, training["optimizer"]))
-        except (KeyError, IndexError, ValueError) as error:
-            raise CheckpointError(f"{self.out_dir / 'last.safetensors'}: the optimizer state does not fit the model "
-                                  f"({error})") from None
-        self.state = TrainState(**training["state"])
-        if self.state.ranks != self.ranks.size:
-            logger.warning("resuming a run of %d ranks with %d: the effective batch changes, and the rest of epoch %d "
-                           "is drawn anew for it", self.state.ranks, self.ranks.size, self.state.epoch)
-        self.state.finished, self.state.ranks = False, self.ranks.size
+        self.state = run_state.restore(self.optimizer, tensors, metadata["training"], self.ranks,
+                                       self.out_dir / "last.safetensors")
         self._last_eval_step = self.state.step
-        checkpoint.restore_rng(distributed.rng_of_rank(tensors, self.ranks.rank))
 
     def _log_train(self, loss: float, tokens_per_second: float, progress: tqdm) -> None:
         perplexity = math.exp(min(loss, 50.0))
@@ -413,6 +315,38 @@ class Trainer:
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
         self.board.record(record)
+
+
+class _Clock:
+    """Seconds of training: those of the run before this process (resumed) and those since started (monotonic)."""
+
+    def __init__(self, started: float, elapsed_before: float, deadline: float | None, max_time: float) -> None:
+        """deadline: when to stop (monotonic); without one, max_time seconds of training in all (0: no limit)."""
+        self.started, self.elapsed_before = started, elapsed_before
+        self.deadline = started + max_time - elapsed_before if max_time and deadline is None else deadline
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def budget(self) -> float | None:
+        """The seconds of training in all that the deadline leaves (None: no deadline)."""
+        return self.elapsed_before + self.deadline - self.started if self.deadline is not None else None
+
+
+class _TokenRate:
+    """Target tokens per second since the last `take`."""
+
+    def __init__(self) -> None:
+        self.tokens, self.start = 0, time.monotonic()
+
+    def add(self, tokens: int) -> None:
+        self.tokens += tokens
+
+    def take(self) -> float:
+        """The rate since the last take (or since made), and start anew."""
+        rate = self.tokens / max(time.monotonic() - self.start, 1e-9)
+        self.tokens, self.start = 0, time.monotonic()
+        return rate
 
 
 class SavedRun(NamedTuple):

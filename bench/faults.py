@@ -5,7 +5,8 @@ usage: python bench/faults.py [--kills 20] [--steps 3000] [--fuzz-examples 1500]
 
 On CPU in fp32. Counts kills survived, kills inside a checkpoint write (a temporary left behind), corrupt checkpoints
 (must be 0) and whether the final weights are bit-identical to the uninterrupted run's; fuzzed inputs given to the
-readers and tokenizers, and uncaught exceptions (must be 0); the run-directory fault tests (tests/training/test_rundir.py:
+readers and tokenizers, and uncaught exceptions (must be 0); the run-directory fault tests
+(tests/training/test_rundir.py:
 a second training, a killed holder of the lock, a run directory that is a file or read-only, a full disk, non-finite
 losses). Prints a Markdown table and writes it, with the command, to the "Reliability" section of BENCHMARKS.md.
 """

@@ -18,9 +18,13 @@ EXPECTED: dict[str, Any] = json.loads((FIXTURES / "expected.json").read_text(enc
 BEAM: dict[str, Any] = EXPECTED["beam"]  # strategy beam, beam_size 5, n_best 1
 
 
-def load(*files: str) -> Any:
-    paths = [FIXTURES / file for file in files]
-    return api.load(paths[0] if len(paths) == 1 else paths, device="cpu", precision="fp32")
+def loaded(name: str, kind: str) -> tuple[Any, dict[str, Any]]:
+    """The fixture's model (checked to be of the class named kind) and what it gave at 72ea925."""
+    expected = EXPECTED[name]
+    paths = [FIXTURES / file for file in expected.get("files", [expected.get("file")])]
+    model = api.load(paths[0] if len(paths) == 1 else paths, device="cpu", precision="fp32")
+    assert type(model).__name__ == kind
+    return model, expected
 
 
 def assert_decodes_as_recorded(model: Any, expected: dict[str, Any]) -> None:
@@ -31,9 +35,7 @@ def assert_decodes_as_recorded(model: Any, expected: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("name", ["classify", "classify_bag"])
 def test_classifiers_classify_as_they_did(name: str) -> None:
-    expected = EXPECTED[name]
-    classifier = load(expected["file"])
-    assert type(classifier).__name__ == "TextClassifier"
+    classifier, expected = loaded(name, "TextClassifier")
     assert classifier.config.model.bag_of_words is (name == "classify_bag")
     assert classifier.classify(expected["inputs"]) == expected["labels"]
     found = classifier.classify_detailed(expected["inputs"], top_k=EXPECTED["top_k"])
@@ -47,9 +49,7 @@ def test_classifiers_classify_as_they_did(name: str) -> None:
 def test_the_speech_model_transcribes_as_it_did() -> None:
     pytest.importorskip("librosa")
     pytest.importorskip("soundfile")
-    expected = EXPECTED["speech"]
-    transcriber = load(expected["file"])
-    assert type(transcriber).__name__ == "SpeechTranscriber"
+    transcriber, expected = loaded("speech", "SpeechTranscriber")
     wavs = [FIXTURES / wav for wav in expected["inputs"]]
     assert transcriber.transcribe(wavs) == expected["greedy"]
     assert transcriber.transcribe(wavs, **BEAM) == expected["beam"]
@@ -57,9 +57,7 @@ def test_the_speech_model_transcribes_as_it_did() -> None:
 
 @pytest.mark.parametrize("name", ["repeat", "copy_coverage"])
 def test_translation_models_decode_as_they_did(name: str) -> None:
-    expected = EXPECTED[name]
-    translator = load(expected["file"])
-    assert type(translator).__name__ == "Translator"
+    translator, expected = loaded(name, "Translator")
     model = translator.config.model
     assert (model.arch, model.copy, model.coverage) == (("repeat", False, False) if name == "repeat" else
                                                         ("attention", True, True))
@@ -67,9 +65,8 @@ def test_translation_models_decode_as_they_did(name: str) -> None:
 
 
 def test_the_ensemble_decodes_as_it_did() -> None:
-    expected = EXPECTED["ensemble"]
-    ensemble = load(*expected["files"])
-    assert type(ensemble).__name__ == "Translator" and type(ensemble.model).__name__ == "Ensemble"
+    ensemble, expected = loaded("ensemble", "Translator")
+    assert type(ensemble.model).__name__ == "Ensemble"
     assert_decodes_as_recorded(ensemble, expected)
 
 

@@ -22,6 +22,7 @@ def test_an_old_path_warns_and_is_the_new_module(old: str) -> None:
     with pytest.warns(DeprecationWarning, match=rf"seq2seq\.{old} moved to seq2seq\.{re.escape(MOVED[old])}"):
         module = importlib.import_module(f"seq2seq.{old}")
     assert module is importlib.import_module(f"seq2seq.{MOVED[old]}")
+    assert module.__spec__.name == module.__name__ == f"seq2seq.{MOVED[old]}"
 
 
 def test_old_from_imports_of_names_work() -> None:

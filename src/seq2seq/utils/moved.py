@@ -71,17 +71,22 @@ MOVED: dict[str, str] = {  # old name under seq2seq -> new path under seq2seq (C
 
 
 class _Alias(importlib.abc.Loader):
-    """Loads an old path as the module at its new home."""
+    """Loads an old path as the module at its new home (which keeps its own spec)."""
 
     def __init__(self, new: str) -> None:
         self.new = new
+        self.own_spec: importlib.machinery.ModuleSpec | None = None
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         warnings.warn(f"{spec.name} moved to {self.new}; import it from there", DeprecationWarning, stacklevel=4)
-        return importlib.import_module(self.new)
+        module = importlib.import_module(self.new)
+        self.own_spec = module.__spec__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        """Nothing to run: the module at its new home is already loaded."""
+        """Nothing to run: the module at its new home is loaded; its own spec, which loading the alias replaced,
+        is given back."""
+        module.__spec__ = self.own_spec
 
 
 class MovedModules(importlib.abc.MetaPathFinder):

@@ -67,6 +67,8 @@ def train(tree: Path, data: Path, out: Path, seconds: float) -> dict[str, float]
     subprocess.run(command, env=environment(tree), check=True, capture_output=True, cwd=tree)
     steps = [record for line in (out / "metrics.jsonl").read_text().splitlines()
              if (record := json.loads(line))["event"] == "train"]
+    if len(steps) < 2:
+        sys.exit(f"{out}: fewer than two logged steps (every 50); give --train-time more seconds")
     first, last = steps[0], steps[-1]
     return {"steady_tokens_per_s": (last["tokens"] - first["tokens"]) / (last["time"] - first["time"]),
             "first_step_s": first["time"] - started}

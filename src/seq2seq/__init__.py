@@ -14,8 +14,8 @@ from seq2seq.utils.lazy import homes, lazy_getattr
 
 moved.install()
 
-_NAMES = {**homes("seq2seq.api", ["Translator", "load", "train"]),
-          **homes("seq2seq.tasks.lm", ["TextGenerator", "load_generator", "train_language_model"])}
+_NAMES = {**homes("seq2seq.api", ["Translator", "load", "load_generator", "train"]),
+          **homes("seq2seq.tasks.lm", ["TextGenerator", "train_language_model"])}
 _lazy = lazy_getattr(__name__, _NAMES)
 
 __all__ = ["TextGenerator", "Translator", "load", "load_generator", "train", "train_language_model"]

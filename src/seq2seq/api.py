@@ -38,10 +38,10 @@ def load(path: str | Path | Sequence[str | Path], device: str = "auto", precisio
     """Load a trained model from its run directory (best checkpoint) or a checkpoint file.
 
     A language model (task lm) comes back as a TextGenerator, like `load_generator(path)`, a classifier (task
-    classify) as a TextClassifier, like `classification.load_classifier(path)`, a speech model (task speech) as a
-    SpeechTranscriber, like `speech.load_transcriber(path)`: `load(path).transcribe(wav_paths)`. Several paths load an
-    ensemble of translation models (`load_ensemble`). precision sets the autocast of decoding (default: as trained).
-    A directory written by `seq2seq export` runs on ONNX Runtime (`load_export`).
+    classify) as a TextClassifier, like `tasks.classify.load_classifier(path)`, a speech model (task speech) as a
+    SpeechTranscriber, like `tasks.speech.load_transcriber(path)`: `load(path).transcribe(wav_paths)`. Several
+    paths load an ensemble of translation models (`load_ensemble`). precision sets the autocast of decoding
+    (default: as trained). A directory written by `seq2seq export` runs on ONNX Runtime (`load_export`).
     """
     paths = [path] if isinstance(path, str | Path) else list(path)
     if any(is_export(each) for each in paths):
@@ -96,13 +96,15 @@ def _of_task(model: Any, task: str, path: object) -> Any:
     found = task_of(model)
     if found != task:
         name = path if isinstance(path, str | Path) else " ".join(map(str, path))  # type: ignore[call-overload]
-        kind = f"an exported {KINDS[found][2:]}" if hasattr(model, "manifest") else KINDS[found]
+        kind = KINDS.get(found, f"a model of task {found}")
+        kind = f"an exported {kind.removeprefix('a ')}" if hasattr(model, "manifest") else kind
         raise CheckpointError(f"{name}: {kind}, not {KINDS[task]} (use seq2seq {COMMANDS[found]})")
     return model
 
 
 def is_export(path: str | Path) -> bool:
-    """Whether path is a directory written by `seq2seq export`."""
+    """Whether path is a directory written by `seq2seq export` (`onnx.loading.is_export` without importing the
+    runtime, whose onnxruntime is an extra)."""
     return (Path(path) / MANIFEST).is_file()
 
 

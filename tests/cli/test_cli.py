@@ -69,7 +69,6 @@ def model_tensors(path: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in load_checkpoint(path)[0].items() if k.startswith("model.")}
 
 
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_copy_task(tmp_path_factory.mktemp("data") / "copy.tsv")

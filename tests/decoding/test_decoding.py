@@ -41,7 +41,6 @@ TOY_SETTINGS = ["model.arch=attention", "model.rnn=gru", "model.hidden_size=32",
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[api.Translator, Path]:
     """A small attention model trained for a few seconds on reversing sequences (right about half the time)."""

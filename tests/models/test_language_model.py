@@ -32,7 +32,6 @@ TINY = ["data.entries=line", "model.hidden_size=48", "model.embedding_size=16", 
         "data.window=24", "data.batch_size=16", "train.precision=fp32", "train.lr=0.01", "train.seed=1"]
 
 
-
 @pytest.fixture(scope="module")
 def phrase_model(tmp_path_factory: pytest.TempPathFactory) -> TextGenerator:
     """A char LM trained (about 2 s) on 100 lines holding the same phrase."""

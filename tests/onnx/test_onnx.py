@@ -177,7 +177,6 @@ def test_int8_export_translates(exported: tuple[api.Translator, OnnxTranslator, 
     assert same >= len(TEXTS) // 2, outputs[:5]
 
 
-
 # ---- language models
 
 LM = ["task=lm", "model.hidden_size=32", "model.embedding_size=16", "model.dropout=0", "model.num_layers=2",

@@ -140,7 +140,7 @@ def test_generate_stream_and_chat(client: httpx.Client) -> None:
 def test_an_exported_translator_is_served_on_onnx_runtime(model_dirs: dict[str, Path], models: dict,
                                                          tmp_path: Path) -> None:
     """serve --model EXPORT_DIR: /v1/translate and /v1/chat answer through the ONNX translator, as PyTorch does (an
-    exported language model's /v1/generate: tests/test_onnx_lm.py)."""
+    exported language model's /v1/generate: tests/onnx/test_onnx_lm.py)."""
     pytest.importorskip("onnxruntime")
     from seq2seq.onnx.export import export
 

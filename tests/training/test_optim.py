@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+import pytest
 import torch
 from torch import nn
 
@@ -102,3 +103,8 @@ def test_grad_scaler_drives_it_as_it_drives_torch_adam() -> None:
     _train(reference, torch.optim.Adam(reference.parameters(), lr=0.01), [0, 2])
     for mine, theirs in zip(ours.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_settings_it_does_not_have_are_refused() -> None:
+    with pytest.raises(ValueError, match="FusedAdam has no weight_decay"):
+        FusedAdam([{"params": [torch.nn.Parameter(torch.ones(2))], "weight_decay": 0.1}], lr=0.1)

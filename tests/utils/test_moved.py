@@ -44,3 +44,10 @@ def test_every_import_the_readme_shows_works_without_a_warning() -> None:
     lines = readme_imports()
     assert len(lines) >= 8
     subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", "\n".join(lines)], check=True)
+
+
+def test_the_warning_names_the_line_that_imports_the_old_path(tmp_path: Path) -> None:
+    script = tmp_path / "user_script.py"
+    script.write_text("import seq2seq.vocab\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-W", "default", str(script)], capture_output=True, text=True, check=True)
+    assert f"{script}:1: DeprecationWarning: seq2seq.vocab moved to seq2seq.data.vocab" in done.stderr

@@ -44,7 +44,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "chat", help="talk with a model trained on conversations",
         description="A conversation in the terminal: type a message, read the reply; /reset clears the history, "
                     "/quit or Ctrl-D ends. With --message, print the reply to one message and exit.")
-    parser.add_argument("--model", required=True, help="run directory or checkpoint file")
+    parser.add_argument("--model", required=True, help="run directory, checkpoint file or export (seq2seq export)")
     parser.add_argument("--history", type=int, default=0, metavar="K",
                         help="give the model the last K turns (messages and replies) before each message, joined "
                              "by ' | ', as in training data read with history=K (default 0)")

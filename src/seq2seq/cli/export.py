@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-MANIFEST = "manifest.json"  # = seq2seq.onnx.graphs.MANIFEST, named here so that plain checkpoints load without onnx
-OTHER_TASK = {"seq2seq": "an exported translation model, not a language model (use seq2seq translate)",
-              "lm": "an exported language model, which seq2seq generate, evaluate and serve run"}
-
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(

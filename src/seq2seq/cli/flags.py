@@ -54,13 +54,14 @@ def decoding_options(args: argparse.Namespace) -> DecodingOptions:
     return with_knobs(args.decoding_defaults, decoding_knobs(args))
 
 
-
-
 def add_field_flags(parser: argparse.ArgumentParser, settings: type[Any]) -> None:
-    """A flag for each plain field of a settings dataclass, with its type, default and help (field metadata)."""
+    """A flag for each plain field of a settings dataclass, with its type, default and help (field metadata); the
+    fields are numbers (a bool or an optional field would need a flag of another kind)."""
     types = typing.get_type_hints(settings)
     for knob in dataclasses.fields(settings):
         if "help" in knob.metadata:
+            if types[knob.name] not in (int, float):
+                raise TypeError(f"{settings.__name__}.{knob.name}: a flag reads int or float, not {types[knob.name]}")
             parser.add_argument("--" + knob.name.replace("_", "-"), type=types[knob.name], default=knob.default,
                                 help=f"{knob.metadata['help']} (default {knob.default})")
 
@@ -89,8 +90,9 @@ def token_overrides(args: argparse.Namespace) -> list[str]:
 def parse_intermixed(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """Parse a command line of subcommands, the subcommand's flags and positionals (key=value) in any order.
 
-    argparse cannot intermix with subparsers, so the subcommand is read first and its own parser reads the rest;
-    the namespace keeps argv (for the ranks that `train --nproc` starts).
+    argparse cannot intermix with subparsers, so the subcommand is read first and its own parser reads the rest
+    (the top-level parser has no flags of its own but --help); the namespace keeps argv (for the ranks that
+    `train --nproc` starts). argparse has no public way to reach the subparsers: `_actions` is where they are.
     """
     commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
     if argv and argv[0] in commands.choices:

@@ -16,6 +16,7 @@ from seq2seq.tasks.translation import Translator
 
 logger = logging.getLogger(__name__)
 
+
 class Chatbot:
     """Replies to messages with a trained model, giving it the last `history` turns as context (`with_context`)."""
 

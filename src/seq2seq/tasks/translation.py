@@ -30,6 +30,7 @@ from seq2seq.models.objectives import sequence_loss, training_losses
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.training import checkpoint
 from seq2seq.training.board import Sample, Sampler
+from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
 from seq2seq.utils.collector import paused_gc
 from seq2seq.utils.device import mixed_precision, resolve_device
@@ -171,7 +172,7 @@ def translator_from_checkpoint(tensors: dict[str, torch.Tensor], metadata: Model
 
 
 def train_translator(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair] = (),
-          out_dir: str | Path = "runs/model", resume: bool = False) -> Translator:
+                     out_dir: str | Path = "runs/model", resume: bool = False) -> Translator:
     """Build tokenizers, vocabularies and a model from the training pairs, fit it, and return the best model."""
     started = time.monotonic()
     out = Path(out_dir)
@@ -219,7 +220,8 @@ def _trainer(config: Config, prepared: Prepared, dev_pairs: Sequence[Pair], out:
     return Trainer(model, training_losses(config.task, config.train), config, prepared.examples,
                    prepared.dev_examples, out, prepared.metadata.to_dict(), scorer, sampler)
 
-def _dev_scorer(metadata: ModelMetadata, dev_pairs: Sequence[Pair]):  # type: ignore[no-untyped-def]
+
+def _dev_scorer(metadata: ModelMetadata, dev_pairs: Sequence[Pair]) -> Scorer:
     config = metadata.config
     if not dev_pairs:
         raise ConfigError(f"train.metric={config.train.metric} needs dev data (--dev or data.dev_size)")

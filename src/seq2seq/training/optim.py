@@ -37,6 +37,10 @@ class FusedAdam:
         self.param_groups: list[dict[str, Any]] = [
             {"lr": lr, "betas": betas, "eps": eps, **SETTINGS, **group, "params": list(group["params"])}
             for group in groups]
+        for group in self.param_groups:
+            fixed = {key: group[key] for key in SETTINGS if key != "fused" and group[key] != SETTINGS[key]}
+            if fixed:
+                raise ValueError(f"FusedAdam has no {', '.join(fixed)} (given {fixed})")
         self.state: dict[Tensor, dict[str, Tensor]] = {}
 
     @torch.no_grad()

@@ -78,7 +78,7 @@ class _Alias(importlib.abc.Loader):
         self.own_spec: importlib.machinery.ModuleSpec | None = None
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        warnings.warn(f"{spec.name} moved to {self.new}; import it from there", DeprecationWarning, stacklevel=4)
+        warnings.warn(f"{spec.name} moved to {self.new}; import it from there", DeprecationWarning, stacklevel=2)
         module = importlib.import_module(self.new)
         self.own_spec = module.__spec__
         return module

@@ -53,6 +53,7 @@ def environment(source: Path, threads: int) -> dict[str, str]:
 def train(source: Path, data: Path, out: Path, budget: float, threads: int) -> dict[str, float]:
     """Train with the package under source/src for budget seconds; speed, first step and peak memory."""
     subprocess.run(["rm", "-rf", str(out)], check=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "seq2seq.cli", "train", "--config", str(ROOT / "configs" / "eng-fra-peers.yaml"),
                "--train", f"{data}/train.tok.en,{data}/train.tok.fr", "--dev", f"{data}/dev.tok.en,{data}/dev.tok.fr",
                "--out", str(out), "--max-time", str(budget), f"train.threads={threads}"]

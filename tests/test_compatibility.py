@@ -11,6 +11,7 @@ import pytest
 from seq2seq import api
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.errors import CheckpointError
+from seq2seq.tasks import registry
 from seq2seq.tasks.lm import TextGenerator
 from seq2seq.training.checkpoint import load_checkpoint
 
@@ -67,5 +68,6 @@ def test_malformed_metadata_is_a_checkpoint_error_naming_the_file() -> None:
         ModelMetadata.from_dict(values, "broken.safetensors")
     _, values = load_checkpoint(FIXTURES / "attention.safetensors")
     values["tokenizers"] = values["tokenizers"][:1]
-    with pytest.raises(CheckpointError, match="task seq2seq needs 2 tokenizer"):
-        ModelMetadata.from_dict(values, "broken.safetensors")
+    with pytest.raises(CheckpointError, match=r"^broken\.safetensors: task seq2seq needs 2 tokenizer"):
+        registry.get("seq2seq").check_sides(ModelMetadata.from_dict(values, "broken.safetensors"),
+                                            "broken.safetensors")

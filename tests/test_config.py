@@ -15,6 +15,7 @@ from seq2seq.config import (
     validate,
 )
 from seq2seq.errors import ConfigError
+from seq2seq.tasks import registry
 
 
 def override_error(*items: str) -> str:
@@ -154,12 +155,12 @@ def test_bad_yaml_file(tmp_path: Path) -> None:
     (["train.clip_norm=0"], "train.clip_norm must be positive"),
 ])
 def test_validate_cross_field(overrides: list[str], expected: str) -> None:
-    """validate() rejects combinations the single-value checks let through."""
+    """validate() and the task's checks reject combinations the single-value checks let through."""
     config = apply_overrides(Config(), overrides)
     with pytest.raises(ConfigError, match=expected):
-        validate(config)
+        registry.validate(config)
 
 
 def test_validate_odd_hidden_unidirectional_ok() -> None:
     """An odd hidden size is fine when the encoder is unidirectional."""
-    validate(apply_overrides(Config(), ["model.hidden_size=15", "model.bidirectional=false"]))
+    registry.validate(apply_overrides(Config(), ["model.hidden_size=15", "model.bidirectional=false"]))

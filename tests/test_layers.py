@@ -147,3 +147,63 @@ def test_every_import_names_a_room() -> None:
     unknown = sorted(f"{path.relative_to(PACKAGE)}: {name}" for path in sources() for name in imported_paths(path)
                      if name.split(".")[1] not in FLOOR_OF)
     assert not unknown, f"imports of no room: {unknown}"
+
+
+TASK_CLASSES = {"Translator", "TextGenerator", "TextClassifier", "SpeechTranscriber", "Chatbot", "OnnxTranslator",
+                "OnnxGenerator", "OnnxClassifier", "Seq2Seq", "LanguageModel", "Classifier", "SpeechSeq2Seq"}
+"""The facades and model classes of the tasks: outside tasks/, code asks the registry instead of checking them."""
+
+
+def _names_a_task(node: ast.expr) -> bool:
+    """`x.task`, `task`, `task_of(...)`, `x["task"]` or `x.get("task")`: an expression that reads a task's name."""
+    if isinstance(node, ast.Attribute | ast.Name):
+        return (node.attr if isinstance(node, ast.Attribute) else node.id) in {"task", "task_name"}
+    if isinstance(node, ast.Subscript):
+        return isinstance(node.slice, ast.Constant) and node.slice.value == "task"
+    if isinstance(node, ast.Call):
+        function = node.func
+        name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+        reads_key = name == "get" and node.args and isinstance(node.args[0], ast.Constant) and \
+            node.args[0].value == "task"
+        return name == "task_of" or bool(reads_key)
+    return False
+
+
+def _is_text(node: ast.expr) -> bool:
+    """A string literal, or a tuple, list or set of them."""
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return bool(node.elts) and all(map(_is_text, node.elts))
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def task_switches(path: Path) -> list[str]:
+    """Where path compares a task's name to a string or isinstance-checks a facade or model class of a task."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            if any(map(_names_a_task, operands)) and any(map(_is_text, operands)):
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "isinstance" and len(node.args) == 2:
+            kinds = node.args[1].elts if isinstance(node.args[1], ast.Tuple) else [node.args[1]]
+            named = {kind.attr if isinstance(kind, ast.Attribute) else getattr(kind, "id", "") for kind in kinds}
+            if named & TASK_CLASSES:
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_only_tasks_switch_on_the_task() -> None:
+    """Outside tasks/, no module compares a task's name to a string or checks a task's facade or model class: the
+    registry (tasks/registry.py) holds what differs between tasks."""
+    found = [f"{path.relative_to(PACKAGE)} {switch}" for path in sources() if room_of(path) != "tasks"
+             for switch in task_switches(path)]
+    assert not found, "ask seq2seq.tasks.registry instead:\n" + "\n".join(found)
+
+
+def test_the_task_check_sees_every_kind_of_switch(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text('if config.task == "lm": pass\nif api.task_of(m) != "lm": pass\nif "lm" == task: pass\n'
+                     'if manifest.get("task") == "lm": pass\nif values["task"] in ("lm",): pass\n'
+                     "if isinstance(m, (TextClassifier, int)): pass\nif isinstance(m, classify.TextClassifier): "
+                     "pass\nif config.kind == 'char': pass\nif isinstance(m, Ensemble): pass\n")
+    assert [line.split(":")[0] for line in task_switches(probe)] == [f"line {n}" for n in range(1, 8)]

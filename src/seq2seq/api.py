@@ -1,5 +1,6 @@
-"""The Python API: `train(...)` builds and fits a model; `load(path)` returns a Translator (or a TextGenerator, a
-TextClassifier, a SpeechTranscriber, or an exported model on ONNX Runtime)."""
+"""The Python API: `train(config, data)` fits a model of config.task; `load(path)` returns the facade of its task (a
+Translator, TextGenerator, TextClassifier or SpeechTranscriber, or an exported model on ONNX Runtime). Both ask
+the task registry (`seq2seq.tasks.registry`)."""
 
 from __future__ import annotations
 
@@ -15,22 +16,29 @@ from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.models.ensemble import Ensemble
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.onnx.graphs import MANIFEST
-from seq2seq.tasks.classify import TextClassifier, classifier_from_checkpoint
-from seq2seq.tasks.lm import TextGenerator, generator_from_checkpoint
-from seq2seq.tasks.speech import SpeechTranscriber, transcriber_from_checkpoint
-from seq2seq.tasks.translation import Translation, Translator, train_prepared, translator_from_checkpoint
-from seq2seq.tasks.translation import train_translator as train
+from seq2seq.tasks import lm, registry, translation
+from seq2seq.tasks.lm import TextGenerator
+from seq2seq.tasks.translation import Translation, Translator, train_prepared
 from seq2seq.training import checkpoint
 
 __all__ = ["Translation", "Translator", "is_export", "load", "load_ensemble", "load_export", "load_generator",
            "load_translator", "saved_config", "task_of", "train", "train_prepared"]
 
-Model = Translator | TextGenerator | TextClassifier | SpeechTranscriber | Any  # Any: an exported model (onnx extra)
-KINDS = {"seq2seq": "a translation model", "lm": "a language model", "classify": "a classifier",
-         "speech": "a speech model"}
-COMMANDS = {"seq2seq": "translate", "lm": "generate", "classify": "classify", "speech": "transcribe"}
+Model = Any  # the facade of a task (`registry.Task.facade`), or an exported model on ONNX Runtime (onnx extra)
 
 logger = logging.getLogger(__name__)
+
+
+def train(config: Config, data: Sequence[Any], dev: Sequence[Any] = (), out_dir: str | Path = "runs/model",
+          resume: bool = False) -> Model:
+    """Fit a model of config.task on data and return its facade, loaded from the best checkpoint in out_dir.
+
+    data and dev hold what the task trains on: (source, target) pairs for seq2seq, (text, label) for classify,
+    (WAV path, transcript) for speech, as `Pair`s or plain tuples, and strings of text for lm. With resume, the
+    run in out_dir continues from its last checkpoint.
+    """
+    task = registry.validate(config)
+    return task.train(config, registry.items(task, data), registry.items(task, dev), out_dir, resume)
 
 
 def load(path: str | Path | Sequence[str | Path], device: str = "auto", precision: str | None = None
@@ -48,15 +56,7 @@ def load(path: str | Path | Sequence[str | Path], device: str = "auto", precisio
         return load_export(paths, precision)
     if len(paths) > 1:
         return load_ensemble(paths, device, precision)
-    tensors, metadata = checkpoint.read_model(paths[0])
-    path = paths[0]
-    if metadata.task == "classify":
-        return classifier_from_checkpoint(tensors, metadata, path, device, precision)
-    if metadata.task == "speech":
-        return transcriber_from_checkpoint(tensors, metadata, path, device, precision)
-    if metadata.task == "lm":
-        return generator_from_checkpoint(tensors, metadata, path, device, precision)
-    return translator_from_checkpoint(tensors, metadata, path, device, precision)
+    return registry.from_checkpoint(*checkpoint.read_model(paths[0]), paths[0], device, precision)
 
 
 def load_ensemble(paths: Sequence[str | Path], device: str = "auto", precision: str | None = None) -> Translator:
@@ -75,30 +75,26 @@ def load_ensemble(paths: Sequence[str | Path], device: str = "auto", precision: 
 def load_translator(path: str | Path | Sequence[str | Path], device: str = "auto", precision: str | None = None
                     ) -> Translator:
     """`load` for code that needs a translation model (or an exported one): another task raises CheckpointError."""
-    return _of_task(load(path, device, precision), "seq2seq", path)
+    return _of_task(load(path, device, precision), translation.TASK, path)
 
 
 def load_generator(path: str | Path, device: str = "auto", precision: str | None = None) -> TextGenerator:
     """`load` for code that needs a language model (or an exported one): another task raises CheckpointError."""
-    return _of_task(load(path, device, precision), "lm", path)
+    return _of_task(load(path, device, precision), lm.TASK, path)
 
 
 def task_of(model: Model) -> str:
-    """The task of a loaded model: seq2seq, lm, classify or speech (an exported model's from its manifest)."""
-    for kind, task in ((Translator, "seq2seq"), (TextGenerator, "lm"), (TextClassifier, "classify"),
-                       (SpeechTranscriber, "speech")):
-        if isinstance(model, kind):
-            return task
-    return str(model.manifest.get("task", "seq2seq"))
+    """The task of a loaded model: seq2seq, lm, classify, speech or another registered one (an exported model's
+    from its manifest)."""
+    return registry.of_model(model).name
 
 
-def _of_task(model: Any, task: str, path: object) -> Any:
-    found = task_of(model)
+def _of_task(model: Any, task: registry.Task, path: object) -> Any:
+    found = registry.of_model(model)
     if found != task:
         name = path if isinstance(path, str | Path) else " ".join(map(str, path))  # type: ignore[call-overload]
-        kind = KINDS.get(found, f"a model of task {found}")
-        kind = f"an exported {kind.removeprefix('a ')}" if hasattr(model, "manifest") else kind
-        raise CheckpointError(f"{name}: {kind}, not {KINDS[task]} (use seq2seq {COMMANDS[found]})")
+        kind = f"an exported {found.kind.removeprefix('a ')}" if hasattr(model, "manifest") else found.kind
+        raise CheckpointError(f"{name}: {kind}, not {task.kind} (use seq2seq {found.command})")
     return model
 
 

@@ -15,7 +15,6 @@ import yaml
 from seq2seq.errors import ConfigError
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "task": ("seq2seq", "lm", "classify", "speech"),
     "kind": ("char", "word", "subword"),
     "arch": ("context", "repeat", "attention"),
     "rnn": ("lstm", "gru"),
@@ -231,13 +230,12 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def validate(config: Config) -> None:
-    """Cross-field checks that single values cannot express."""
+    """Cross-field checks that single values cannot express and that hold for every task (each task checks its
+    own: `seq2seq.tasks.registry.validate`)."""
     if not 0.0 <= config.model.dropout < 1.0:
         raise ConfigError(f"model.dropout must be in [0, 1), got {config.model.dropout}")
     if not 0.0 <= config.train.teacher_forcing <= 1.0:
         raise ConfigError(f"train.teacher_forcing must be in [0, 1], got {config.train.teacher_forcing}")
-    if config.task != "lm" and config.model.bidirectional and config.model.hidden_size % 2:
-        raise ConfigError("model.hidden_size must be even with a bidirectional encoder")
     for name in ("hidden_size", "embedding_size", "num_layers"):
         if getattr(config.model, name) < 1:
             raise ConfigError(f"model.{name} must be at least 1")
@@ -254,22 +252,24 @@ def validate(config: Config) -> None:
             raise ConfigError(f"train.{name} must be positive, got {getattr(config.train, name)}")
     if not 0.0 < config.train.lr_decay < 1.0:
         raise ConfigError(f"train.lr_decay must be in (0, 1), got {config.train.lr_decay}")
-    if config.task != "classify" and (config.train.class_weights or config.model.bag_of_words):
+
+
+def check_encoder_size(config: Config) -> None:
+    """A bidirectional encoder splits model.hidden_size between its two directions."""
+    if config.model.bidirectional and config.model.hidden_size % 2:
+        raise ConfigError("model.hidden_size must be even with a bidirectional encoder")
+
+
+def refuse_classifier_options(config: Config) -> None:
+    """The options of a classifier (train.class_weights, model.bag_of_words) do not apply to config.task."""
+    if config.train.class_weights or config.model.bag_of_words:
         raise ConfigError(f"train.class_weights and model.bag_of_words apply to task classify only, not {config.task}")
-    if config.task == "lm":
-        _validate_language_model(config)
-    elif config.task == "classify":
-        _validate_classifier(config)
-    elif config.task == "speech":
-        _validate_speech(config)
-    elif config.train.metric in CLASSIFIER_METRICS:
-        raise ConfigError(f"train.metric=accuracy|macro_f1 apply to task classify only, not {config.task}")
-    elif config.model.copy or config.model.coverage:
-        _validate_copy_and_coverage(config)
 
 
-def _validate_copy_and_coverage(config: Config) -> None:
+def check_copy_and_coverage(config: Config) -> None:
     """Copying and coverage act on the attention weights; copying maps source tokens to the target vocabulary."""
+    if not (config.model.copy or config.model.coverage):
+        return
     if config.model.arch != "attention":
         raise ConfigError(f"model.copy and model.coverage need model.arch=attention, not {config.model.arch}")
     if config.model.copy and config.train.label_smoothing:
@@ -277,51 +277,3 @@ def _validate_copy_and_coverage(config: Config) -> None:
     if config.model.copy and config.data.src.kind != config.data.tgt.kind:
         raise ConfigError(f"model.copy needs the same token kind on both sides (data.src.kind={config.data.src.kind},"
                           f" data.tgt.kind={config.data.tgt.kind}): copied source tokens become target tokens")
-
-
-def _validate_language_model(config: Config) -> None:
-    """A language model reads its own text: the knobs about a source side or output scoring do not apply."""
-    if config.data.window < 1:
-        raise ConfigError("data.window must be at least 1")
-    if config.data.entries == "delimiter" and not config.data.entry_delimiter:
-        raise ConfigError("data.entry_delimiter must not be empty with data.entries=delimiter")
-    if config.train.teacher_forcing < 1.0:
-        raise ConfigError("train.teacher_forcing does not apply to task lm (a language model reads the real text)")
-    if config.train.metric != "loss":
-        raise ConfigError(f"train.metric={config.train.metric} does not apply to task lm (use loss)")
-    if config.model.copy or config.model.coverage:
-        raise ConfigError("model.copy and model.coverage do not apply to task lm (a language model has no source)")
-
-
-CLASSIFIER_METRICS = ("accuracy", "macro_f1")
-
-
-def _validate_classifier(config: Config) -> None:
-    """A classifier reads one text and outputs one label: no target side, no decoder."""
-    if config.train.metric not in ("loss", *CLASSIFIER_METRICS):
-        raise ConfigError(f"train.metric={config.train.metric} does not apply to task classify (use loss, accuracy "
-                          "or macro_f1)")
-    if config.model.copy or config.model.coverage:
-        raise ConfigError("model.copy and model.coverage do not apply to task classify (there is no decoder)")
-
-
-SPEECH_METRICS = ("loss", "cer", "wer", "exact_match")
-
-
-def _validate_speech(config: Config) -> None:
-    """A speech model reads log-mel frames (no source tokens to copy) and writes text."""
-    if config.train.metric not in SPEECH_METRICS:
-        raise ConfigError(f"train.metric={config.train.metric} does not apply to task speech (use "
-                          f"{', '.join(SPEECH_METRICS)})")
-    if config.model.copy:
-        raise ConfigError("model.copy does not apply to task speech (the source is audio, not tokens)")
-    if config.model.coverage:
-        _validate_copy_and_coverage(config)
-    audio = config.data.audio
-    for name in ("n_mels", "n_fft", "win_length", "hop_length"):
-        if getattr(audio, name) < 1:
-            raise ConfigError(f"data.audio.{name} must be at least 1")
-    if audio.win_length > audio.n_fft:
-        raise ConfigError(f"data.audio.win_length={audio.win_length} must not exceed data.audio.n_fft={audio.n_fft}")
-    if config.model.conv_channels < 1:
-        raise ConfigError("model.conv_channels must be at least 1")

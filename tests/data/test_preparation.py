@@ -15,7 +15,7 @@ from seq2seq.data.vocab import PAD_ID
 from seq2seq.errors import DataError
 from seq2seq.models.encoder import Encoder
 from seq2seq.models.language_model import LanguageModel
-from seq2seq.models.objectives import language_model_loss, sequence_loss, training_losses
+from seq2seq.models.objectives import language_model_loss, sequence_loss, sequence_losses
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.utils.device import autocast_dtype, resolve_device
 
@@ -73,7 +73,7 @@ def test_sequence_loss_is_the_summed_cross_entropy_of_the_projected_features() -
                                            reduction="sum")
     assert count == int((batch.tgt_out != PAD_ID).sum())
     assert float(loss) == pytest.approx(float(expected), rel=1e-5)
-    smoothed, _ = training_losses("seq2seq", apply_overrides(config, ["train.label_smoothing=0.1"]).train)[0](
+    smoothed, _ = sequence_losses(apply_overrides(config, ["train.label_smoothing=0.1"]).train)[0](
         model, batch)
     assert float(smoothed) > float(loss)
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from seq2seq import api, cli
-from seq2seq.config import Config, ModelConfig, apply_overrides, validate
+from seq2seq.config import Config, ModelConfig, apply_overrides
 from seq2seq.data.pairs import Batch, Pair, encode_pairs
 from seq2seq.data.tokenizers import build_tokenizer
 from seq2seq.data.vocab import UNK_ID, Vocab
@@ -20,6 +20,7 @@ from seq2seq.errors import ConfigError
 from seq2seq.models.loss import coverage_loss
 from seq2seq.models.objectives import sequence_loss
 from seq2seq.models.seq2seq import Seq2Seq
+from seq2seq.tasks import registry
 
 VOCAB = 12  # ids 4..11 are known words; ids from 12 on are a sentence's unknown (extended) words
 
@@ -105,7 +106,7 @@ def test_coverage_loss_counts_attention_paid_twice() -> None:
 def test_copy_config_errors(override: str, message: str) -> None:
     config = apply_overrides(Config(), ["model.copy=true", override])
     with pytest.raises(ConfigError, match=message):
-        validate(config)
+        registry.validate(config)
 
 
 def test_truncation_happens_before_the_extension() -> None:

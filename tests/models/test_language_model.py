@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import seq2seq
-from seq2seq.config import Config, ModelConfig, apply_overrides, validate
+from seq2seq.config import Config, ModelConfig, apply_overrides
 from seq2seq.data.lm_text import count_characters, encode_stream
 from seq2seq.data.text import read_entries, windows
 from seq2seq.data.tokenizers import CharTokenizer
@@ -23,6 +23,7 @@ from seq2seq.data.vocab import BOS_ID, EOS_ID, UNK_ID, Vocab
 from seq2seq.decoding.torch_search import greedy
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.models.language_model import LanguageModel
+from seq2seq.tasks import registry
 from seq2seq.tasks.lm import TextGenerator, train_language_model
 from seq2seq.training.checkpoint import load_checkpoint
 from tests.cli.test_cli import model_tensors, one_line_error, run_cli
@@ -230,9 +231,9 @@ def test_windows_cover_the_stream() -> None:
 
 def test_lm_config_rejects_knobs_that_do_not_apply() -> None:
     with pytest.raises(ConfigError, match="teacher_forcing does not apply to task lm"):
-        validate(apply_overrides(Config(), ["task=lm", "train.teacher_forcing=0.5"]))
+        registry.validate(apply_overrides(Config(), ["task=lm", "train.teacher_forcing=0.5"]))
     with pytest.raises(ConfigError, match=r"train\.metric=bleu does not apply to task lm"):
-        validate(apply_overrides(Config(), ["task=lm", "train.metric=bleu"]))
+        registry.validate(apply_overrides(Config(), ["task=lm", "train.metric=bleu"]))
     with pytest.raises(ConfigError, match=r"data\.entries must be one of file, line, delimiter"):
         apply_overrides(Config(), ["data.entries=paragraph"])
 

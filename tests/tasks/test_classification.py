@@ -11,7 +11,7 @@ import torch
 
 import seq2seq
 from seq2seq.api import load_translator
-from seq2seq.config import Config, ModelConfig, apply_overrides, validate
+from seq2seq.config import Config, ModelConfig, apply_overrides
 from seq2seq.data.labels import read_labelled
 from seq2seq.data.pairs import Example, Pair, collate
 from seq2seq.data.vocab import UNK_ID
@@ -20,6 +20,7 @@ from seq2seq.evaluation import metrics
 from seq2seq.models.classifier import Classifier, WordScores, last_states, read_padded, reverse_within, token_mask
 from seq2seq.models.encoder import Encoder
 from seq2seq.models.objectives import classification_loss
+from seq2seq.tasks import registry
 from seq2seq.tasks.classify import TextClassifier, class_weights, load_classifier, train_classifier
 
 TINY = ["data.src.kind=word", "data.src.split_punctuation=false", "model.hidden_size=32", "model.embedding_size=16",
@@ -209,7 +210,7 @@ def test_class_weights_are_inverse_frequency_and_weigh_the_loss() -> None:
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    (["task=seq2seq", "train.metric=accuracy"], "apply to task classify only"),
+    (["task=seq2seq", "train.metric=accuracy"], "does not apply to task seq2seq"),
     (["task=seq2seq", "train.class_weights=true"], "apply to task classify only"),
     (["task=speech", "model.bag_of_words=true"], "apply to task classify only"),
     (["task=classify", "train.metric=bleu"], "does not apply to task classify"),
@@ -218,7 +219,7 @@ def test_class_weights_are_inverse_frequency_and_weigh_the_loss() -> None:
 ])
 def test_config_errors(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        validate(apply_overrides(Config(), overrides))
+        registry.validate(apply_overrides(Config(), overrides))
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from seq2seq import api
-from seq2seq.config import AudioConfig, Config, ModelConfig, apply_overrides, validate
+from seq2seq.config import AudioConfig, Config, ModelConfig, apply_overrides
 from seq2seq.data.audio import SAMPLE_RATE, load_frames, log_mel, normalise, read_audio_list, read_wav
 from seq2seq.data.pairs import Example, collate
 from seq2seq.data.synthesis import Voice, espeak_available, write_speech_list
@@ -23,6 +23,7 @@ from seq2seq.decoding.options import DecodingOptions
 from seq2seq.decoding.torch_search import decode
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.models.speech_encoder import ConvSubsampling, SpeechSeq2Seq, spec_augment
+from seq2seq.tasks import registry
 from seq2seq.tasks.speech import SpeechTranscriber
 from tests.cli.test_cli import one_line_error, run_cli
 
@@ -175,8 +176,8 @@ def test_speech_config_rules() -> None:
                                (["data.audio.win_length=600"], "must not exceed data.audio.n_fft"),
                                (["model.conv_channels=0"], "model.conv_channels must be at least 1")]:
         with pytest.raises(ConfigError, match=message):
-            validate(apply_overrides(Config(task="speech"), overrides))
-    validate(apply_overrides(Config(task="speech"), ["train.metric=cer", "data.audio.time_masks=2"]))
+            registry.validate(apply_overrides(Config(task="speech"), overrides))
+    registry.validate(apply_overrides(Config(task="speech"), ["train.metric=cer", "data.audio.time_masks=2"]))
 
 
 def test_the_base_install_imports_no_audio_library() -> None:

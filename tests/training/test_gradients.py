@@ -12,7 +12,7 @@ from torch import nn
 
 from seq2seq.config import Config, apply_overrides
 from seq2seq.data.preparation import prepare_pairs
-from seq2seq.models.objectives import training_losses
+from seq2seq.models.objectives import sequence_losses
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.training.gradients import EmbeddingRowGradients, clip_gradients
 from seq2seq.training.trainer import Trainer
@@ -49,7 +49,7 @@ def test_training_gives_the_model_its_embeddings_back_as_they_were(tmp_path: Pat
     model = Seq2Seq(config.model, len(prepared.metadata.vocabs[0]), len(prepared.metadata.vocabs[1]))
     before = _embeddings(model)
     assert len(before) == 2 and not any(sparse or hooks for sparse, hooks, _ in before)
-    trainer = Trainer(model, training_losses(config.task, config.train), config, prepared.examples, [], tmp_path,
+    trainer = Trainer(model, sequence_losses(config.train), config, prepared.examples, [], tmp_path,
                       prepared.metadata.to_dict())
     assert trainer.fit().step == 3
     assert _embeddings(model) == before

@@ -22,7 +22,7 @@ from seq2seq.config import Config, apply_overrides
 from seq2seq.data.pairs import Batch
 from seq2seq.data.preparation import prepare_pairs
 from seq2seq.errors import CheckpointError, RunDirectoryError, TrainingError
-from seq2seq.models.objectives import training_losses
+from seq2seq.models.objectives import sequence_losses
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.training import checkpoint, rundir
 from seq2seq.training.checkpoint import load_checkpoint, save_checkpoint
@@ -161,7 +161,7 @@ def nan_trainer(out: Path, nan_steps: set[int]) -> Trainer:
                                         "train.eval_every=0", "train.early_stopping=0"])
     prepared = prepare_pairs(config, toy_pairs("copy", 40, seed=1), [])
     model = Seq2Seq(config.model, len(prepared.metadata.vocabs[0]), len(prepared.metadata.vocabs[1]))
-    train_loss, dev_loss = training_losses(config.task, config.train)
+    train_loss, dev_loss = sequence_losses(config.train)
     calls = [0]
 
     def loss(module: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, int]:

@@ -12,7 +12,7 @@ import torch
 from seq2seq import api
 from seq2seq.config import Config, apply_overrides, validate
 from seq2seq.errors import CheckpointError, ConfigError
-from seq2seq.models.objectives import training_losses
+from seq2seq.models.objectives import sequence_losses
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.training.checkpoint import load_checkpoint
 from seq2seq.training.trainer import Trainer
@@ -41,7 +41,7 @@ def test_linear_schedule_needs_a_budget() -> None:
 
 def test_plateau_decay_after_each_run_of_patience_plus_one_stalled_evaluations(tmp_path: Path) -> None:
     config = apply_overrides(Config(), [*TINY, "train.metric=loss", "train.lr_patience=1", "train.lr_decay=0.5"])
-    trainer = Trainer(Seq2Seq(config.model, 10, 10), training_losses("seq2seq", config.train), config, [], [],
+    trainer = Trainer(Seq2Seq(config.model, 10, 10), sequence_losses(config.train), config, [], [],
                       tmp_path, {})
     rates = []
     for dev_loss in (3.0, 2.0, 2.5, 2.4, 2.1, 2.2, 1.0, 1.5):
@@ -52,7 +52,7 @@ def test_plateau_decay_after_each_run_of_patience_plus_one_stalled_evaluations(t
 
 def test_restoring_an_optimizer_state_that_does_not_fit_is_a_checkpoint_error(tmp_path: Path) -> None:
     config = apply_overrides(Config(), TINY)
-    trainer = Trainer(Seq2Seq(config.model, 10, 10), training_losses("seq2seq", config.train), config, [], [],
+    trainer = Trainer(Seq2Seq(config.model, 10, 10), sequence_losses(config.train), config, [], [],
                       tmp_path, {"config": config.to_dict()})
     trainer.save_last()
     tensors, metadata = load_checkpoint(tmp_path / "last.safetensors")

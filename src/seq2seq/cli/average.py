@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 
 from seq2seq.errors import Seq2SeqError
+from seq2seq.tasks import registry
 from seq2seq.training.averaging import AVERAGED, last_checkpoints, write_average
-
-USE = {"seq2seq": "translate", "lm": "generate", "classify": "classify"}
-"""The command that uses a model of each task."""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -35,6 +33,6 @@ def run_average(args: argparse.Namespace) -> int:
     metadata = write_average(paths, args.out)
     steps = [entry["step"] for entry in metadata[AVERAGED]]
     at = f" (steps {', '.join(map(str, steps))})" if None not in steps else ""
-    use = USE[metadata["config"]["task"]]
+    use = registry.get(metadata["config"]["task"]).command
     print(f"averaged {len(paths)} checkpoints{at} into {args.out}; try: seq2seq {use} --model {args.out}")
     return 0

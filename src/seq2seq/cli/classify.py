@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from seq2seq.cli import flags
 from seq2seq.cli.output import write_output
-from seq2seq.config import CHOICES, Config
-from seq2seq.data.labels import read_labelled
-from seq2seq.data.pairs import read_lines
+from seq2seq.config import CHOICES
+from seq2seq.data.pairs import Pair, read_lines
 from seq2seq.decoding.options import BATCH_SIZE
 from seq2seq.errors import Seq2SeqError
 from seq2seq.evaluation import metrics
-from seq2seq.tasks.classify import Classification, TextClassifier, load_classifier, train_classifier
+from seq2seq.tasks.classify import Classification, TextClassifier, load_classifier
 from seq2seq.utils import plot
 
 
@@ -72,32 +72,13 @@ def _plot_attention(results: Sequence[Classification], folder: Path) -> None:
         raise Seq2SeqError(f"{folder}: cannot write attention plots: {error.strerror}") from error
 
 
-def run_train(args: argparse.Namespace, config: Config) -> int:
-    """train --task classify: --train, --dev and --test are labelled texts (text<TAB>label TSV or JSONL)."""
-    return train_and_test(args, config, read_labelled, train_classifier, print_scores, "classify --model")
-
-
-def train_and_test(args: argparse.Namespace, config: Config, read: Callable[[str], list[Any]],
-                   train: Callable[..., Any], report: Callable[[dict[str, Any], bool], int], usage: str) -> int:
-    """train of a task whose --train, --dev and --test are lists that `read` loads: fit on them, print the test
-    scores with `report`, and how to use the model (`seq2seq {usage} DIR`)."""
-    if not args.train:
-        raise Seq2SeqError("--resume needs the same --train data as the run it continues")
-    dev = read(args.dev) if args.dev else []
-    model = train(config, read(args.train), dev, args.out, resume=args.resume)
-    if args.test:
-        report(model.evaluate(read(args.test)), False)
-    print(f"model saved in {args.out}; try: seq2seq {usage} {args.out}")
-    return 0
-
-
-def run_evaluate(args: argparse.Namespace, classifier: TextClassifier, decoding_flags: Sequence[str]) -> int:
+def evaluate(args: argparse.Namespace, classifier: TextClassifier, pairs: list[Pair]) -> int:
     """evaluate on a classifier: accuracy, macro-F1 and per-class scores; --confusion draws the confusion matrix."""
-    if decoding_flags:
-        raise Seq2SeqError(f"decoding flags do not apply to a classifier (given: {', '.join(decoding_flags)})")
+    given = sorted(flags.decoding_knobs(args))
+    if given:
+        raise Seq2SeqError(f"decoding flags do not apply to a classifier (given: {', '.join(given)})")
     if args.confusion:
         plot.figure_class()
-    pairs = read_labelled(args.data)
     references = [pair.tgt for pair in pairs]
     predictions = classifier.classify([pair.src for pair in pairs], args.batch_size)
     if args.confusion:

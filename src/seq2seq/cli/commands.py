@@ -19,6 +19,7 @@ from seq2seq.cli import (
     prepare,
     serve,
     speech,
+    tasks,
     train,
     translate,
 )
@@ -56,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         commands = {"train": train.run_train, "translate": translate.run_translate,
-                    "summarize": translate.run_translate, "evaluate": translate.run_evaluate,
+                    "summarize": translate.run_translate, "evaluate": tasks.run_evaluate,
                     "generate": generate.run_generate, "chat": chat.run_chat,
                     "classify": classify.run_classify, "transcribe": speech.run_transcribe,
                     "serve": serve.run_serve, "export": export.run_export, "prepare": prepare.run_prepare,

@@ -10,6 +10,7 @@ from typing import Any
 from seq2seq.config import Config, apply_overrides, load_config
 from seq2seq.decoding.options import DecodingOptions, generation_options
 from seq2seq.experiments import compare, curves
+from seq2seq.tasks import registry
 
 COMPARE_EXAMPLES = """examples:
   seq2seq compare --train cmudict:train --dev cmudict:dev --out runs/rnn --max-time 600 --config configs/g2p.yaml \\
@@ -50,7 +51,7 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--test", help="held-out data scored after training")
     parser.add_argument("--out", required=True, help="folder of the comparison: one run directory per variant")
     parser.add_argument("--max-time", required=True, type=float, help="seconds of training per variant")
-    parser.add_argument("--task", choices=tuple(compare.TRAINERS), help="task (default seq2seq), as for seq2seq train")
+    parser.add_argument("--task", choices=registry.names(), help="task (default seq2seq), as for seq2seq train")
     parser.add_argument("--config", help="YAML config file: the base of every variant")
     parser.add_argument("--set", action="append", default=[], metavar="key=value",
                         help="a base override for every variant (repeat for more), e.g. --set train.epochs=0")

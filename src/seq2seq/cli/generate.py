@@ -11,6 +11,7 @@ from seq2seq import api
 from seq2seq.cli import flags
 from seq2seq.cli.experiments import TEMPERATURE_FLAG, temperature_sweep
 from seq2seq.decoding.options import GENERATION_DEFAULTS, DecodingOptions
+from seq2seq.errors import Seq2SeqError
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -51,6 +52,15 @@ def _stream_text(generator: Any, prompt: str, options: DecodingOptions, stop_at_
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
+
+
+def evaluate(args: argparse.Namespace, generator: Any, entries: list[str]) -> int:
+    """evaluate on a language model: cross-entropy, perplexity and bits per character of the text entries."""
+    given = sorted(flags.decoding_knobs(args))
+    if given:
+        raise Seq2SeqError("decoding flags do not apply to a language model, which is scored on the text itself "
+                           f"(given: {', '.join(given)})")
+    return print_text_scores(generator.evaluate(entries), args.json)
 
 
 def print_text_scores(scores: dict[str, float], as_json: bool) -> int:

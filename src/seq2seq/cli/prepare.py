@@ -11,6 +11,7 @@ from seq2seq.cli import flags
 from seq2seq.config import Config, apply_overrides, load_config
 from seq2seq.data.corpus import PREPARED_KEYS, SHARD_PAIRS, prepare_corpus
 from seq2seq.errors import Seq2SeqError
+from seq2seq.tasks import registry
 from seq2seq.training import distributed
 
 
@@ -44,6 +45,9 @@ def run_prepare(args: argparse.Namespace) -> int:
         raise Seq2SeqError(f"--workers must be a number of processes (0: one per CPU core), not {args.workers}")
     config = load_config(args.config) if args.config else Config()
     config = apply_overrides(config, [*flags.token_overrides(args), *args.set, *args.overrides])
+    task = registry.validate(config)
+    if not task.prepares:
+        raise Seq2SeqError(f"seq2seq prepare prepares pairs to translate, not data of task {task.name}")
     workers = args.workers or distributed.process_count("auto", torch.device("cpu"))
     manifest = prepare_corpus(config, args.train, args.dev, args.out, workers, args.shard_pairs)
     print(f"prepared {manifest['pairs']:,} training pairs in {len(manifest['shards'])} shards into {args.out}; try: "

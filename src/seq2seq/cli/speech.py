@@ -6,12 +6,10 @@ import argparse
 import json
 
 from seq2seq.cli import flags
-from seq2seq.cli.classify import train_and_test
 from seq2seq.cli.output import write_output
-from seq2seq.config import Config
-from seq2seq.data.audio import load_frames, read_audio_list
-from seq2seq.decoding.options import DecodingOptions
-from seq2seq.tasks.speech import SpeechTranscriber, load_transcriber, train_speech
+from seq2seq.data.audio import load_frames
+from seq2seq.data.pairs import Pair
+from seq2seq.tasks.speech import SpeechTranscriber, load_transcriber
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -40,15 +38,9 @@ def run_transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_train(args: argparse.Namespace, config: Config) -> int:
-    """train --task speech: --train, --dev and --test are lists of `audio.wav<TAB>transcript` lines."""
-    return train_and_test(args, config, read_audio_list, train_speech, print_scores, "transcribe --model")
-
-
-def run_evaluate(args: argparse.Namespace, transcriber: SpeechTranscriber, options: DecodingOptions) -> int:
-    """evaluate on a speech model: CER, WER and exact match of the transcripts of --data (an audio list)."""
-    scores = transcriber.evaluate(read_audio_list(args.data), args.batch_size, options)
-    return print_scores(scores, args.json)
+def evaluate(args: argparse.Namespace, transcriber: SpeechTranscriber, pairs: list[Pair]) -> int:
+    """evaluate on a speech model: CER, WER and exact match of the transcripts of the pairs' WAV files."""
+    return print_scores(transcriber.evaluate(pairs, args.batch_size, flags.decoding_options(args)), args.json)
 
 
 def print_scores(scores: dict[str, float], as_json: bool) -> int:

@@ -10,15 +10,11 @@ import sys
 from pathlib import Path
 
 from seq2seq import api
-from seq2seq.cli import classify, flags, generate, speech
+from seq2seq.cli import flags
 from seq2seq.cli.output import write_output
-from seq2seq.data.datasets import load_pairs
 from seq2seq.data.pairs import Pair, read_lines
-from seq2seq.data.text import read_entries
 from seq2seq.errors import Seq2SeqError
 from seq2seq.evaluation import reports
-from seq2seq.tasks.classify import TextClassifier
-from seq2seq.tasks.speech import SpeechTranscriber
 from seq2seq.utils import plot
 
 MODEL_HELP = ("run directory or checkpoint file; several make an ensemble that averages their next-token "
@@ -99,24 +95,9 @@ def _plot_attention(results: list[list[api.Translation]], folder: Path) -> None:
         raise Seq2SeqError(f"{folder}: cannot write attention plots: {error.strerror}") from error
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    options = flags.decoding_options(args)
-    translator = api.load(args.model, precision=args.precision)
-    if isinstance(translator, TextClassifier):
-        return classify.run_evaluate(args, translator, sorted(flags.decoding_knobs(args)))
-    if args.confusion:
-        raise Seq2SeqError("--confusion applies to classifiers (train --task classify) only")
-    if isinstance(translator, SpeechTranscriber):
-        return speech.run_evaluate(args, translator, options)
-    if api.task_of(translator) == "lm":
-        given = sorted(flags.decoding_knobs(args))
-        if given:
-            raise Seq2SeqError("decoding flags do not apply to a language model, which is scored on the text itself "
-                               f"(given: {', '.join(given)})")
-        data = translator.config.data
-        entries = read_entries(args.data, data.entries, data.entry_delimiter)
-        return generate.print_text_scores(translator.evaluate(entries), args.json)
-    scores = translator.evaluate(load_pairs(args.data), batch_size=args.batch_size, options=options)
+def evaluate(args: argparse.Namespace, translator: api.Translator, pairs: list[Pair]) -> int:
+    """evaluate on a translation model: the scores of its outputs for the pairs' sources (`reports.score_lines`)."""
+    scores = translator.evaluate(pairs, batch_size=args.batch_size, options=flags.decoding_options(args))
     if args.json:
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()}))
     else:

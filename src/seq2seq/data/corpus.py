@@ -79,8 +79,6 @@ def prepare_corpus(config: Config, train: str, dev: str | None, out_dir: str | P
     pairs (or, without dev, data.dev_size training pairs held out as `api.train` holds them out); returns the
     manifest. workers: processes that tokenize and encode (1: this one). A prepared out_dir is replaced."""
     validate(config)
-    if config.task != "seq2seq":
-        raise ConfigError(f"seq2seq prepare prepares pairs for task seq2seq, not {config.task}")
     if shard_pairs < 1:
         raise ConfigError(f"shards must hold at least 1 pair, not {shard_pairs}")
     out = Path(out_dir)

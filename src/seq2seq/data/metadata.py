@@ -16,18 +16,15 @@ from seq2seq.data.tokenizers import Tokenizer, tokenizer_from_dict
 from seq2seq.data.vocab import Vocab
 from seq2seq.errors import CheckpointError
 
-SIDES = {"seq2seq": (2, 2), "lm": (1, 1), "classify": (1, 2), "speech": (1, 1)}
-"""How many tokenizers and vocabularies each task has (see ModelMetadata)."""
-
 
 @dataclass(frozen=True)
 class ModelMetadata:
     """What a model needs besides its weights to read and write text.
 
-    tokenizers and vocabs are (source, target) for task seq2seq, (text,) for task lm, and (text,) and (text,
-    labels) for task classify (`labels.LABEL_OFFSET`: a label's id past the specials), (transcript,) for task
-    speech; target_lengths holds the mean, 99th percentile and maximum training target length in tokens (seq2seq
-    and speech only; empty when unknown).
+    tokenizers and vocabs are as many as the task needs (`tasks.registry.Task.sides`): (source, target) for task
+    seq2seq, (text,) for task lm, and (text,) and (text, labels) for task classify (`labels.LABEL_OFFSET`: a label's
+    id past the specials), (transcript,) for task speech; target_lengths holds the mean, 99th percentile and
+    maximum training target length in tokens (seq2seq and speech only; empty when unknown).
     """
 
     config: Config
@@ -56,10 +53,6 @@ class ModelMetadata:
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"{origin}: the checkpoint's description is incomplete or malformed "
                                   f"({type(error).__name__}: {error})") from None
-        expected = SIDES.get(config.task, (2, 2))
-        if (len(parsed.tokenizers), len(parsed.vocabs)) != expected:
-            raise CheckpointError(f"{origin}: task {config.task} needs {expected[0]} tokenizer(s) and {expected[1]} "
-                                  "vocabularies")
         return parsed
 
 

@@ -31,6 +31,15 @@ class Pair(NamedTuple):
     origin: str = ""
 
 
+def as_pair(value: Pair | Sequence[str]) -> Pair:
+    """value as a Pair: a Pair as it is, a plain (source, target) tuple or list as one (DataError otherwise)."""
+    if isinstance(value, Pair):
+        return value
+    if isinstance(value, tuple | list) and len(value) == 2 and all(isinstance(side, str) for side in value):
+        return Pair(value[0], value[1])
+    raise DataError(f"a training item must be a (source, target) pair of strings, not {value!r:.80}")
+
+
 class Example(NamedTuple):
     """Token ids of one pair; tgt holds <s> ... </s>. A speech example's src is its frames (S, F), floats."""
 

@@ -10,36 +10,19 @@ import logging
 import re
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seq2seq import api
-from seq2seq.config import Config, apply_overrides, validate
-from seq2seq.data.datasets import load_pairs
-from seq2seq.data.labels import read_labelled
-from seq2seq.data.text import read_entries
+from seq2seq.config import Config, apply_overrides
 from seq2seq.errors import ConfigError, RunDirectoryError, Seq2SeqError
-from seq2seq.evaluation import reports
 from seq2seq.experiments import curves
-from seq2seq.tasks.classify import TextClassifier, train_classifier
-from seq2seq.tasks.lm import TextGenerator, train_language_model
+from seq2seq.tasks import registry
 from seq2seq.utils import plot
 from seq2seq.utils.files import write_text_atomically
 
 logger = logging.getLogger(__name__)
-
-TRAINERS: dict[str, Callable[..., Any]] = {"seq2seq": api.train, "lm": train_language_model,
-                                           "classify": train_classifier}
-SCORE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "g2p": (("exact match %", "exact_match"), ("PER %", "wer")),
-    "translation": (("BLEU", "bleu"), ("chrF", "chrf")),
-    "summarization": (("ROUGE-L", "rougeL"), ("ROUGE-2", "rouge2")),
-    "lm": (("perplexity", "perplexity"), ("bpc", "bpc")),
-    "classify": (("accuracy %", "accuracy"), ("macro-F1", "macro_f1")),
-}
-
 
 @dataclass(frozen=True)
 class Variant:
@@ -94,8 +77,7 @@ def _without_section(override: str) -> str:
 
 def variant_configs(base: Config, variants: Sequence[Variant], max_time: float) -> list[Config]:
     """Each variant's config: base, its overrides, then train.max_time; all checked before anything trains."""
-    if base.task not in TRAINERS:
-        raise ConfigError(f"compare handles the tasks {', '.join(TRAINERS)}, not {base.task}")
+    registry.get(base.task)
     names = [variant.name for variant in variants]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
@@ -103,7 +85,7 @@ def variant_configs(base: Config, variants: Sequence[Variant], max_time: float) 
     configs = []
     for variant in variants:
         config = apply_overrides(copy.deepcopy(base), [*variant.overrides, f"train.max_time={max_time}"])
-        validate(config)
+        registry.validate(config)
         if config.task != base.task:
             raise ConfigError(f"variant {variant.name}: task {config.task} differs from the comparison's {base.task}")
         configs.append(config)
@@ -112,15 +94,13 @@ def variant_configs(base: Config, variants: Sequence[Variant], max_time: float) 
 
 def read_data(config: Config, train: str, dev: str | None, test: str | None) -> Data:
     """The training, dev and scored data, read once for every variant (pairs, labelled texts or text entries)."""
-    read = _reader(config)
+    task = registry.get(config.task)
+
+    def read(spec: str) -> list[Any]:
+        return task.read(config, spec)
+
     dev_items = read(dev) if dev else []
     return Data(read(train), dev_items, read(test) if test else dev_items, "test" if test else "dev" if dev else None)
-
-
-def _reader(config: Config) -> Callable[[str], list[Any]]:
-    if config.task == "lm":
-        return lambda source: read_entries(source, config.data.entries, config.data.entry_delimiter)
-    return read_labelled if config.task == "classify" else load_pairs
 
 
 def compare(base: Config, variants: Sequence[Variant], data_specs: tuple[str, str | None, str | None], out: Path,
@@ -140,7 +120,7 @@ def compare(base: Config, variants: Sequence[Variant], data_specs: tuple[str, st
         logger.info("compare: variant %d of %d: %s (%s)", number, len(variants), variant.name,
                     " ".join(variant.overrides) or "the base config")
         results.append(run_variant(variant, config, data, directory))
-    columns = list(dict.fromkeys(column for config in configs for column in SCORE_COLUMNS[_kind(config)]))
+    columns = list(dict.fromkeys(column for config in configs for column in registry.get(config.task).columns(config)))
     table = markdown(results, columns)
     written = _write_reports(results, columns, table, data.scored_on, out, max_time)
     if drawing and _draw_dev_losses(directories, out / "curves.png"):
@@ -150,9 +130,10 @@ def compare(base: Config, variants: Sequence[Variant], data_specs: tuple[str, st
 
 def run_variant(variant: Variant, config: Config, data: Data, directory: Path) -> Result:
     """Train one variant, read its training log, score it on the scored data."""
-    model = TRAINERS[config.task](config, data.train, data.dev, directory)
+    task = registry.get(config.task)
+    model = task.train(config, data.train, data.dev, directory, False)
     steps, tokens_per_second, best_dev_loss = training_figures(directory)
-    scores, speed, count = _score(model, data.scored) if data.scored else ({}, None, 0)
+    scores, speed, count = _score(task, model, data.scored) if data.scored else ({}, None, 0)
     parameters = sum(parameter.numel() for parameter in model.model.parameters())
     return Result(variant.name, list(variant.overrides), str(directory), parameters, steps, tokens_per_second,
                   best_dev_loss, scores, speed, count)
@@ -168,22 +149,17 @@ def training_figures(run_dir: Path) -> tuple[int, float | None, float | None]:
     return max(row["step"] for row in rows), statistics.median(steady) if steady else None, min(losses, default=None)
 
 
-def _score(model: Any, items: Sequence[Any]) -> tuple[dict[str, Any], float | None, int]:
+def _score(task: registry.Task, model: Any, items: Sequence[Any]) -> tuple[dict[str, Any], float | None, int]:
     """The model's `evaluate` scores (plain values), and inputs per second decoding the items' distinct inputs
-    (greedy; None for a language model, which is scored on the text itself)."""
+    (greedy; None for a task without inputs to decode, such as a language model, scored on the text itself)."""
     scores = {key: round(value, 4) if isinstance(value, float) else value
               for key, value in model.evaluate(items).items() if isinstance(value, int | float | str)}
-    if isinstance(model, TextGenerator):
+    if task.use is None:
         return scores, None, len(items)
     inputs = list(dict.fromkeys(item.src for item in items))
-    decode = model.classify if isinstance(model, TextClassifier) else model.translate
     started = time.perf_counter()
-    decode(inputs)
+    task.use(model, inputs)
     return scores, len(inputs) / (time.perf_counter() - started), len(inputs)
-
-
-def _kind(config: Config) -> str:
-    return reports.task_kind(config) if config.task == "seq2seq" else config.task
 
 
 def markdown(results: Sequence[Result], columns: Sequence[tuple[str, str]]) -> str:

@@ -63,14 +63,21 @@ def classification_loss(model: Classifier, batch: Batch, label_smoothing: float 
     return loss, len(targets)
 
 
-def training_losses(task: str, train: TrainConfig, class_weights: Tensor | None = None
-                    ) -> tuple[LossFunction, LossFunction]:
-    """The task's loss for training steps (with train.* regularisers) and for dev evaluation (plain); class_weights
-    (C,) weigh a classifier's training loss. Task speech trains a Seq2Seq (reading frames) as task seq2seq does."""
-    if task == "classify":
-        return (partial(classification_loss, label_smoothing=train.label_smoothing,  # type: ignore[return-value]
-                        class_weights=class_weights), classification_loss)
-    if task == "lm":
-        return partial(language_model_loss, label_smoothing=train.label_smoothing), language_model_loss  # type: ignore[return-value]
+def sequence_losses(train: TrainConfig) -> tuple[LossFunction, LossFunction]:
+    """A Seq2Seq's loss for training steps (with train.* regularisers: label smoothing, scheduled sampling,
+    coverage) and for dev evaluation (plain)."""
     return (partial(sequence_loss, label_smoothing=train.label_smoothing,  # type: ignore[return-value]
                     teacher_forcing=train.teacher_forcing, coverage_weight=train.coverage_weight), sequence_loss)
+
+
+def language_model_losses(train: TrainConfig) -> tuple[LossFunction, LossFunction]:
+    """A LanguageModel's loss for training steps (label smoothing) and for dev evaluation (plain)."""
+    return partial(language_model_loss, label_smoothing=train.label_smoothing), language_model_loss  # type: ignore[return-value]
+
+
+def classification_losses(train: TrainConfig, class_weights: Tensor | None = None
+                          ) -> tuple[LossFunction, LossFunction]:
+    """A Classifier's loss for training steps (label smoothing, class_weights (C,) when given) and for dev
+    evaluation (plain)."""
+    return (partial(classification_loss, label_smoothing=train.label_smoothing,  # type: ignore[return-value]
+                    class_weights=class_weights), classification_loss)  # type: ignore[return-value]

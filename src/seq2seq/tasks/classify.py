@@ -12,17 +12,18 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from seq2seq.config import Config
-from seq2seq.data.labels import LABEL_OFFSET, example_class, label_counts
+from seq2seq.config import Config, check_encoder_size
+from seq2seq.data.labels import LABEL_OFFSET, example_class, label_counts, read_labelled
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.pairs import Example, Pair, collate, split_dev
+from seq2seq.data.pairs import Example, Pair, as_pair, collate, split_dev
 from seq2seq.data.preparation import prepare_labelled
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import PAD_ID, Vocab
 from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.evaluation import metrics
 from seq2seq.models.classifier import Classifier, WordScores
-from seq2seq.models.objectives import training_losses
+from seq2seq.models.objectives import classification_losses
+from seq2seq.tasks.registry import Task, register
 from seq2seq.training import checkpoint
 from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
@@ -166,6 +167,7 @@ def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     the best model. Without dev pairs, data.dev_size training texts are held out (when set)."""
     started = time.monotonic()
     config = replace(config, task="classify")
+    check_config(config)
     out = Path(out_dir)
     saved = start_run(config, out, resume)
     if not dev_pairs and config.data.dev_size:
@@ -178,7 +180,7 @@ def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     if model.words is not None and saved is None:  # a resumed run restores the fitted one
         fit_bag_of_words(model.words, prepared.examples)
     weights = class_weights(prepared.examples, num_classes) if config.train.class_weights else None
-    trainer = Trainer(model, training_losses(config.task, config.train, weights), config, prepared.examples,
+    trainer = Trainer(model, classification_losses(config.train, weights), config, prepared.examples,
                       prepared.dev_examples, out, prepared.metadata.to_dict(), _scorer(config, prepared.dev_examples))
     run_training(trainer, saved, started)
     return load_classifier(out, config.train.device)
@@ -198,3 +200,25 @@ def _scorer(config: Config, dev_examples: Sequence[Example]) -> Scorer | None:
     if not dev_examples:
         raise ConfigError(f"train.metric={config.train.metric} needs dev data (--dev or data.dev_size)")
     return dev_scorer(dev_examples, config.data.batch_size, config.train.precision)
+
+
+METRICS = ("loss", "accuracy", "macro_f1")
+"""The values of train.metric that score a classifier."""
+
+
+def check_config(config: Config) -> None:
+    """A classifier reads one text and outputs one label: no target side, no decoder."""
+    check_encoder_size(config)
+    if config.train.metric not in METRICS:
+        raise ConfigError(f"train.metric={config.train.metric} does not apply to task classify (use loss, accuracy "
+                          "or macro_f1)")
+    if config.model.copy or config.model.coverage:
+        raise ConfigError("model.copy and model.coverage do not apply to task classify (there is no decoder)")
+
+
+TASK = register(Task(
+    name="classify", kind="a classifier", command="classify", facade=TextClassifier, sides=(1, 2),
+    read=lambda config, spec: read_labelled(spec), item=as_pair, train=train_classifier,
+    from_checkpoint=classifier_from_checkpoint, check=check_config,
+    columns=lambda config: (("accuracy %", "accuracy"), ("macro-F1", "macro_f1")), use=TextClassifier.classify,
+    route="/v1/classify"))

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from seq2seq.config import Config
+from seq2seq.config import Config, refuse_classifier_options
 from seq2seq.data.lm_text import scored_stream, stream_rows, stream_targets
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.preparation import prepare_text
@@ -23,10 +23,11 @@ from seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.decoding.options import DecodingOptions, generation_options
 from seq2seq.decoding.torch_search import Decoded, ban_tokens, build_processors, finish, stream
 from seq2seq.decoding.written_text import check_streamable, written_pieces
-from seq2seq.errors import CheckpointError
+from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.evaluation.text_scores import text_scores
 from seq2seq.models.language_model import LanguageModel
-from seq2seq.models.objectives import training_losses
+from seq2seq.models.objectives import language_model_losses
+from seq2seq.tasks.registry import Task, register
 from seq2seq.training import checkpoint
 from seq2seq.training.board import Sample, Sampler
 from seq2seq.training.trainer import Trainer, run_training, start_run
@@ -173,12 +174,13 @@ def train_language_model(config: Config, train_entries: Sequence[str], dev_entri
     """
     started = time.monotonic()
     config = replace(config, task="lm")
+    check_config(config)
     out = Path(out_dir)
     saved = start_run(config, out, resume)
     prepared = prepare_text(config, train_entries, dev_entries, saved.metadata if saved else None)
     torch.manual_seed(config.train.seed)
     model = LanguageModel(config.model, len(prepared.metadata.vocabs[0]))
-    trainer = Trainer(model, training_losses(config.task, config.train), config, prepared.examples,
+    trainer = Trainer(model, language_model_losses(config.train), config, prepared.examples,
                       prepared.dev_examples, out, prepared.metadata.to_dict(),
                       sampler=training_samples(prepared.metadata))
     run_training(trainer, saved, started)
@@ -207,3 +209,32 @@ def training_samples(metadata: ModelMetadata) -> Sampler | None:
         return samples
 
     return draw
+
+
+def check_config(config: Config) -> None:
+    """A language model reads its own text: the knobs about a source side or output scoring do not apply."""
+    refuse_classifier_options(config)
+    if config.data.window < 1:
+        raise ConfigError("data.window must be at least 1")
+    if config.data.entries == "delimiter" and not config.data.entry_delimiter:
+        raise ConfigError("data.entry_delimiter must not be empty with data.entries=delimiter")
+    if config.train.teacher_forcing < 1.0:
+        raise ConfigError("train.teacher_forcing does not apply to task lm (a language model reads the real text)")
+    if config.train.metric != "loss":
+        raise ConfigError(f"train.metric={config.train.metric} does not apply to task lm (use loss)")
+    if config.model.copy or config.model.coverage:
+        raise ConfigError("model.copy and model.coverage do not apply to task lm (a language model has no source)")
+
+
+def as_entry(value: object) -> str:
+    """value as a text entry to train on (DataError unless it is a string)."""
+    if not isinstance(value, str):
+        raise DataError(f"a language model trains on strings of text, not {value!r:.80}")
+    return value
+
+
+TASK = register(Task(
+    name="lm", kind="a language model", command="generate", facade=TextGenerator, sides=(1, 1),
+    read=lambda config, spec: read_entries(spec, config.data.entries, config.data.entry_delimiter), item=as_entry,
+    train=train_language_model, from_checkpoint=generator_from_checkpoint, check=check_config,
+    columns=lambda config: (("perplexity", "perplexity"), ("bpc", "bpc")), use=None, route="/v1/generate"))

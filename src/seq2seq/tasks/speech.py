@@ -11,11 +11,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from seq2seq.config import Config
-from seq2seq.data.audio import load_frames
+from seq2seq.config import Config, check_copy_and_coverage, check_encoder_size, refuse_classifier_options
+from seq2seq.data.audio import load_frames, read_audio_list
 from seq2seq.data.checks import check_outputs_vary
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.pairs import Example, Pair, collate, split_dev
+from seq2seq.data.pairs import Example, Pair, as_pair, collate, split_dev
 from seq2seq.data.preparation import prepare_speech
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import Vocab
@@ -23,8 +23,9 @@ from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, ou
 from seq2seq.decoding.torch_search import decode
 from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.evaluation import metrics
-from seq2seq.models.objectives import training_losses
+from seq2seq.models.objectives import sequence_losses
 from seq2seq.models.speech_encoder import SpeechSeq2Seq
+from seq2seq.tasks.registry import Task, register
 from seq2seq.training import checkpoint
 from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
@@ -130,6 +131,7 @@ def train_speech(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequenc
     data.dev_size training utterances are held out (when set)."""
     started = time.monotonic()
     config = replace(config, task="speech")
+    check_config(config)
     out = Path(out_dir)
     saved = start_run(config, out, resume)
     if not dev_pairs and config.data.dev_size:
@@ -137,7 +139,7 @@ def train_speech(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequenc
     prepared = prepare_speech(config, train_pairs, dev_pairs, saved.metadata if saved else None)
     torch.manual_seed(config.train.seed)
     model = SpeechSeq2Seq(config.model, config.data.audio, len(prepared.metadata.vocabs[0]))
-    trainer = Trainer(model, training_losses(config.task, config.train), config, prepared.examples,
+    trainer = Trainer(model, sequence_losses(config.train), config, prepared.examples,
                       prepared.dev_examples, out, prepared.metadata.to_dict(),
                       _scorer(prepared.metadata, prepared.dev_examples, dev_pairs))
     run_training(trainer, saved, started)
@@ -159,3 +161,35 @@ def _scorer(metadata: ModelMetadata, dev_examples: Sequence[Example], dev_pairs:
         return score_transcripts(transcriber.best_transcripts(frames), [pair.tgt for pair in dev_pairs])  # type: ignore[arg-type]
 
     return score
+
+
+METRICS = ("loss", "cer", "wer", "exact_match")
+"""The values of train.metric that score a speech model."""
+
+
+def check_config(config: Config) -> None:
+    """A speech model reads log-mel frames (no source tokens to copy) and writes text."""
+    check_encoder_size(config)
+    refuse_classifier_options(config)
+    if config.train.metric not in METRICS:
+        raise ConfigError(f"train.metric={config.train.metric} does not apply to task speech (use "
+                          f"{', '.join(METRICS)})")
+    if config.model.copy:
+        raise ConfigError("model.copy does not apply to task speech (the source is audio, not tokens)")
+    check_copy_and_coverage(config)
+    audio = config.data.audio
+    for name in ("n_mels", "n_fft", "win_length", "hop_length"):
+        if getattr(audio, name) < 1:
+            raise ConfigError(f"data.audio.{name} must be at least 1")
+    if audio.win_length > audio.n_fft:
+        raise ConfigError(f"data.audio.win_length={audio.win_length} must not exceed data.audio.n_fft={audio.n_fft}")
+    if config.model.conv_channels < 1:
+        raise ConfigError("model.conv_channels must be at least 1")
+
+
+TASK = register(Task(
+    name="speech", kind="a speech model", command="transcribe", facade=SpeechTranscriber, sides=(1, 1),
+    read=lambda config, spec: read_audio_list(spec), item=as_pair, train=train_speech,
+    from_checkpoint=transcriber_from_checkpoint, check=check_config,
+    columns=lambda config: (("CER %", "cer"), ("WER %", "wer")), use=SpeechTranscriber.transcribe,
+    route="/v1/transcribe", export="its audio front end (log-mel features) has no ONNX graph yet"))

@@ -13,21 +13,23 @@ from typing import Any
 import torch
 from torch import nn
 
-from seq2seq.config import Config
+from seq2seq.config import CHOICES, Config, check_copy_and_coverage, check_encoder_size, refuse_classifier_options
 from seq2seq.data.checks import check_outputs_vary
 from seq2seq.data.corpus import open_corpus
+from seq2seq.data.datasets import load_pairs
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.pairs import Example, Pair, collate, encode_pairs, split_dev
+from seq2seq.data.pairs import Example, Pair, as_pair, collate, encode_pairs, split_dev
 from seq2seq.data.preparation import Prepared, prepare_pairs, source_truncation
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import PAD, PAD_ID, Vocab
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
 from seq2seq.decoding.torch_search import decode
 from seq2seq.errors import CheckpointError, ConfigError, DataError
-from seq2seq.evaluation import metrics
+from seq2seq.evaluation import metrics, reports
 from seq2seq.models.ensemble import Ensemble
-from seq2seq.models.objectives import sequence_loss, training_losses
+from seq2seq.models.objectives import sequence_loss, sequence_losses
 from seq2seq.models.seq2seq import Seq2Seq
+from seq2seq.tasks.registry import Columns, Task, register
 from seq2seq.training import checkpoint
 from seq2seq.training.board import Sample, Sampler
 from seq2seq.training.objective import Scorer
@@ -175,8 +177,9 @@ def train_translator(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
                      out_dir: str | Path = "runs/model", resume: bool = False) -> Translator:
     """Build tokenizers, vocabularies and a model from the training pairs, fit it, and return the best model."""
     started = time.monotonic()
+    check_config(config)
     out = Path(out_dir)
-    saved = start_run(config, out, resume)
+    saved = start_run(config, out, resume, draws_attention=_draws_attention(config))
     if not dev_pairs and config.data.dev_size:
         train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
     if not train_pairs:
@@ -200,7 +203,8 @@ def train_prepared(config: Config, directory: str | Path, dev_pairs: Sequence[Pa
     out = Path(out_dir)
     corpus = open_corpus(directory)
     config = corpus.training_config(config)
-    saved = start_run(config, out, resume)
+    check_config(config)
+    saved = start_run(config, out, resume, draws_attention=_draws_attention(config))
     dev_pairs = list(dev_pairs) or corpus.dev_pairs()
     prepared = corpus.prepared(config, dev_pairs, saved.metadata if saved else None)
     trainer = _trainer(config, prepared, dev_pairs, out)
@@ -217,8 +221,13 @@ def _trainer(config: Config, prepared: Prepared, dev_pairs: Sequence[Pair], out:
     model = Seq2Seq(config.model, len(vocabs[0]), len(vocabs[1]))
     scorer = _dev_scorer(prepared.metadata, dev_pairs) if config.train.metric != "loss" else None
     sampler = _dev_samples(prepared.metadata, dev_pairs) if config.train.tensorboard and dev_pairs else None
-    return Trainer(model, training_losses(config.task, config.train), config, prepared.examples,
+    return Trainer(model, sequence_losses(config.train), config, prepared.examples,
                    prepared.dev_examples, out, prepared.metadata.to_dict(), scorer, sampler)
+
+
+def _draws_attention(config: Config) -> bool:
+    """Whether the dev samples shown in TensorBoard carry attention weights (`_dev_samples`)."""
+    return config.model.arch == "attention"
 
 
 def _dev_scorer(metadata: ModelMetadata, dev_pairs: Sequence[Pair]) -> Scorer:
@@ -252,3 +261,32 @@ def _dev_samples(metadata: ModelMetadata, dev_pairs: Sequence[Pair], count: int 
                 for number, (pair, (best, *_)) in enumerate(zip(head, found, strict=True), start=1)]
 
     return draw
+
+
+METRICS = tuple(metric for metric in CHOICES["metric"] if metric not in ("accuracy", "macro_f1"))
+"""The values of train.metric that score a translation model (every metric but the classifier's)."""
+
+COLUMNS: dict[str, Columns] = {
+    "g2p": (("exact match %", "exact_match"), ("PER %", "wer")),
+    "translation": (("BLEU", "bleu"), ("chrF", "chrf")),
+    "summarization": (("ROUGE-L", "rougeL"), ("ROUGE-2", "rouge2")),
+}
+"""compare's score columns for each use of a translation model (`reports.task_kind`)."""
+
+
+def check_config(config: Config) -> None:
+    """The settings of a translation model that single values cannot check."""
+    check_encoder_size(config)
+    refuse_classifier_options(config)
+    if config.train.metric not in METRICS:
+        raise ConfigError(f"train.metric={config.train.metric} does not apply to task {config.task} (it scores "
+                          "classifiers: train --task classify)")
+    check_copy_and_coverage(config)
+
+
+TASK = register(Task(
+    name="seq2seq", kind="a translation model", command="translate", facade=Translator, sides=(2, 2),
+    read=lambda config, spec: load_pairs(spec), item=as_pair, train=train_translator,
+    from_checkpoint=translator_from_checkpoint, check=check_config,
+    columns=lambda config: COLUMNS[reports.task_kind(config)], use=Translator.translate, route="/v1/translate",
+    prepares=True))

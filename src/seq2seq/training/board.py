@@ -55,9 +55,9 @@ Sampler = Callable[[nn.Module], list[Sample]]
 """The model (in eval mode) -> the samples to show at an evaluation; never draws from torch's global generator."""
 
 
-def check_available(config: Config) -> None:
-    """With train.tensorboard, fail before any work when the tensorboard package (or, to draw attention, matplotlib)
-    is missing."""
+def check_available(config: Config, draws_attention: bool = False) -> None:
+    """With train.tensorboard, fail before any work when the tensorboard package (or, when the samples will show
+    their attention, matplotlib) is missing."""
     if not config.train.tensorboard:
         return
     try:
@@ -65,7 +65,7 @@ def check_available(config: Config) -> None:
     except ImportError:
         raise ConfigError("train.tensorboard needs the tensorboard package: pip install 'seq2seq[tensorboard]'") \
             from None
-    if config.task == "seq2seq" and config.model.arch == "attention":
+    if draws_attention:
         plot.figure_class()
 
 

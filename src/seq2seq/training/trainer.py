@@ -40,7 +40,7 @@ class Trainer:
     def __init__(self, model: nn.Module, losses: tuple[LossFunction, LossFunction], config: Config,
                  train_examples: Sequence[Example], dev_examples: Sequence[Example], out_dir: str | Path,
                  metadata: dict[str, Any], scorer: Scorer | None = None, sampler: board.Sampler | None = None) -> None:
-        """losses: the loss of a training step and the loss on dev (`objectives.training_losses`); sampler: texts
+        """losses: the loss of a training step and the loss on dev (e.g. `objectives.sequence_losses`); sampler: texts
         to log (and show in TensorBoard) at each evaluation."""
         self.config = config
         self.train_loss, self.dev_loss = losses
@@ -357,11 +357,13 @@ class SavedRun(NamedTuple):
     metadata: ModelMetadata
 
 
-def start_run(config: Config, out_dir: str | Path, resume: bool) -> SavedRun | None:
+def start_run(config: Config, out_dir: str | Path, resume: bool, draws_attention: bool = False
+              ) -> SavedRun | None:
     """Check the config, set the CPU threads and join the other ranks (when torchrun started several); with resume,
-    the last checkpoint of out_dir to continue from."""
+    the last checkpoint of out_dir to continue from. draws_attention: the samples shown in TensorBoard will carry
+    attention weights to draw."""
     validate(config)
-    board.check_available(config)
+    board.check_available(config, draws_attention)
     if distributed.current().main:  # a run directory that cannot be written fails here, before any work
         rundir.check_writable(out_dir)
     if config.train.threads:

@@ -1,0 +1,127 @@
+"""The task registry: one `Task` per value of `config.task`, holding what every interface needs to know of it.
+
+A task's module builds its Task and calls `register`; the built-in tasks' modules are imported on first use, so
+asking for a task costs only its own imports. Nothing outside `seq2seq.tasks` switches on a task's name: the API,
+the command line, compare, average, export and the server ask the registry.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from seq2seq import config as configuration
+from seq2seq.errors import CheckpointError, ConfigError
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from seq2seq.config import Config
+    from seq2seq.data.metadata import ModelMetadata
+
+BUILT_IN = {"seq2seq": "seq2seq.tasks.translation", "lm": "seq2seq.tasks.lm", "classify": "seq2seq.tasks.classify",
+            "speech": "seq2seq.tasks.speech"}
+"""The built-in tasks and the modules that register them."""
+
+Columns = tuple[tuple[str, str], ...]  # (heading, key of the model's evaluate scores), best first
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the toolkit needs to know of one task.
+
+    name is the value of `config.task` saved in checkpoints; kind names its models in messages ("a classifier");
+    command is the command line's command that uses them; facade the class `load` returns; sides how many
+    tokenizers and vocabularies its checkpoints hold; read(config, spec) reads a data spec into what train takes,
+    and item(value) turns one plain value (a tuple, a string) into one such item; train(config, items, dev items,
+    out_dir, resume) fits a model and returns its facade; from_checkpoint(tensors, metadata, path, device,
+    precision) rebuilds the facade; check(config) refuses settings that do not apply to the task; columns(config)
+    are compare's score columns; use(facade, inputs) decodes inputs (None: the task has no inputs to time); route
+    is the server's; export says why export refuses the task's models (None: it exports them); prepares: its
+    corpora can be prepared into shards (`seq2seq prepare`).
+    """
+
+    name: str
+    kind: str
+    command: str
+    facade: type
+    sides: tuple[int, int]
+    read: Callable[[Config, str], list[Any]]
+    item: Callable[[Any], Any]
+    train: Callable[[Config, Sequence[Any], Sequence[Any], str | Path, bool], Any]
+    from_checkpoint: Callable[[dict[str, Tensor], ModelMetadata, str | Path, str, str | None], Any]
+    check: Callable[[Config], None]
+    columns: Callable[[Config], Columns]
+    use: Callable[[Any, list[Any]], Any] | None
+    route: str
+    export: str | None = None
+    prepares: bool = False
+
+    def check_sides(self, metadata: ModelMetadata, origin: str | Path) -> None:
+        """CheckpointError unless the checkpoint holds as many tokenizers and vocabularies as the task needs."""
+        if (len(metadata.tokenizers), len(metadata.vocabs)) != self.sides:
+            raise CheckpointError(f"{origin}: task {self.name} needs {self.sides[0]} tokenizer(s) and "
+                                  f"{self.sides[1]} vocabularies")
+
+
+_TASKS: dict[str, Task] = {}  # filled by `register`: the registry is this process's table of tasks
+
+
+def register(task: Task) -> Task:
+    """Add task to the registry (replacing a task of the same name) and return it."""
+    _TASKS[task.name] = task
+    return task
+
+
+def get(name: str) -> Task:
+    """The task named name (a ConfigError names the known tasks)."""
+    if name not in _TASKS and name in BUILT_IN:
+        importlib.import_module(BUILT_IN[name])
+    if name not in _TASKS:
+        raise ConfigError(f"task: unknown task {name!r} (known: {', '.join(names())})")
+    return _TASKS[name]
+
+
+def names() -> list[str]:
+    """The names of the built-in tasks and of those registered since, built-in first."""
+    return list(dict.fromkeys([*BUILT_IN, *_TASKS]))
+
+
+def tasks() -> list[Task]:
+    """Every task of `names`."""
+    return [get(name) for name in names()]
+
+
+def of_model(model: Any) -> Task:
+    """The task of a loaded model: a task's facade, or an exported model (whose manifest names its task)."""
+    for task in tasks():
+        if isinstance(model, task.facade):
+            return task
+    manifest = getattr(model, "manifest", None)
+    if isinstance(manifest, dict) and "task" in manifest:
+        return get(str(manifest["task"]))
+    raise ConfigError(f"{type(model).__name__} is not a model of any task")
+
+
+def validate(config: Config) -> Task:
+    """The config's task, after the checks of every config (`config.validate`) and the task's own (`Task.check`)."""
+    configuration.validate(config)
+    task = get(config.task)
+    task.check(config)
+    return task
+
+
+def items(task: Task, values: Sequence[Any]) -> list[Any]:
+    """values as the items task.train takes (plain tuples or strings converted by `Task.item`)."""
+    return [task.item(value) for value in values]
+
+
+def from_checkpoint(tensors: dict[str, Tensor], metadata: ModelMetadata, path: str | Path, device: str = "auto",
+                    precision: str | None = None) -> Any:
+    """The facade of a loaded checkpoint, by its task (`Task.from_checkpoint`, after `Task.check_sides`)."""
+    task = get(metadata.task)
+    task.check_sides(metadata, path)
+    return task.from_checkpoint(tensors, metadata, path, device, precision)

@@ -13,6 +13,7 @@ from seq2seq import api
 from seq2seq.config import Config, apply_overrides
 from seq2seq.errors import CheckpointError
 from seq2seq.tasks.lm import TextGenerator, train_language_model
+from seq2seq.training import rundir
 from seq2seq.training.averaging import AVERAGED, average_checkpoints, last_checkpoints
 from seq2seq.training.checkpoint import load_checkpoint, save_checkpoint
 from tests.cli.test_cli import model_tensors, one_line_error, run_cli
@@ -39,7 +40,8 @@ def numbered(run: Path, step: int) -> Path:
 
 
 def test_keep_last_keeps_exactly_the_newest_k_numbered_checkpoints(run: Path) -> None:
-    assert sorted(p.name for p in run.glob("checkpoint-*")) == sorted(numbered(run, s).name for s in KEPT)
+    assert sorted(p.name for p in run.iterdir()) == ["best.safetensors", *sorted(numbered(run, s).name for s in KEPT),
+                                                     "config.yaml", "last.safetensors", "metrics.jsonl"]  # no lock
     newest, last = load_checkpoint(numbered(run, 40)), load_checkpoint(run / "last.safetensors")
     assert newest[1] == last[1] and newest[0].keys() == last[0].keys()  # a copy of the last one, optimizer too
     assert all(torch.equal(newest[0][name], last[0][name]) for name in last[0])
@@ -74,7 +76,7 @@ def test_the_averaged_directory_loads_and_translates(run: Path, tmp_path: Path) 
     code, printed, err = run_cli("average", "--model", run, "--last", "2", "--out", out)
     assert code == 0, err
     assert f"averaged 2 checkpoints (steps 35, 40) into {out}" in printed
-    assert sorted(p.name for p in out.glob("*.safetensors")) == ["best.safetensors"] and (out / "config.yaml").is_file()
+    assert sorted(p.name for p in out.iterdir()) == ["best.safetensors", "config.yaml"]  # and no lock file
     translator = api.load(out)
     assert isinstance(translator, api.Translator)
     expected, _ = average_checkpoints([numbered(run, 35), numbered(run, 40)])
@@ -86,6 +88,14 @@ def test_the_averaged_directory_loads_and_translates(run: Path, tmp_path: Path) 
     assert code == 0 and len(printed.splitlines()) == 2, err
     code, printed, err = run_cli("average", "--checkpoints", run, numbered(run, 40), "--out", tmp_path / "best")
     assert code == 0 and "averaged 2 checkpoints into" in printed, err  # a run directory stands for its best
+
+
+def test_a_directory_that_a_training_is_writing_is_refused(run: Path, tmp_path: Path) -> None:
+    with rundir.locked(tmp_path / "training"):
+        line = one_line_error(*run_cli("average", "--model", run, "--last", "2", "--out", tmp_path / "training")[::2])
+    assert line.endswith("another training is writing this run directory; wait for it to end or choose another "
+                         "--out"), line
+    assert list((tmp_path / "training").iterdir()) == []
 
 
 def changed_shape(tensors: dict[str, torch.Tensor], metadata: dict) -> None:

@@ -47,7 +47,7 @@ def check_run_dir(run: Path) -> int:
     for path in run.iterdir():
         if path.name.endswith(".safetensors"):
             load_checkpoint(path)
-        elif path.name not in ("config.yaml", "metrics.jsonl", "train.lock"):
+        elif path.name not in ("config.yaml", "metrics.jsonl"):
             assert path.name.startswith(".") and path.name.endswith(".tmp"), f"unexpected file {path.name}"
     for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
         json.loads(line)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -73,12 +74,55 @@ def tmpfs(folder: Path, options: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
-def test_a_lock_refuses_a_second_holder_until_the_first_lets_go(tmp_path: Path) -> None:
+BUSY = "another training is writing this run directory; wait for it to end or choose another --out"
+
+
+def hold_lock(folder: Path) -> subprocess.Popen[str]:
+    """Another process that holds folder's lock until killed (within a minute)."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom seq2seq.training import rundir\n"
+                               "with rundir.locked(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)",
+                               str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n", holder.communicate()[1][-2000:]
+    return holder
+
+
+def test_a_lock_refuses_a_second_holder_until_the_first_lets_go_and_writes_no_file(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    with rundir.locked(run):
+        assert list(run.iterdir()) == []
+        with pytest.raises(RunDirectoryError, match=f"^{re.escape(f'{run}: {BUSY}')}$"):
+            rundir.check_writable(run)
+    rundir.check_writable(run)
+    assert list(run.iterdir()) == []
+
+
+def test_a_lock_held_by_another_process_refuses_until_that_process_is_killed(tmp_path: Path) -> None:
+    holder = hold_lock(tmp_path)
+    try:
+        with pytest.raises(RunDirectoryError, match=f"^{re.escape(f'{tmp_path}: {BUSY}')}$"), rundir.locked(tmp_path):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.communicate()
     with rundir.locked(tmp_path):
-        assert (tmp_path / rundir.LOCK_NAME).read_text().strip() == str(os.getpid())
-        with pytest.raises(RunDirectoryError, match=rf"another training \(pid {os.getpid()}\) is writing"):
-            rundir.check_writable(tmp_path)
-    rundir.check_writable(tmp_path)
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_the_lock_file_of_an_earlier_version_is_removed_when_the_lock_is_taken(tmp_path: Path) -> None:
+    (tmp_path / "train.lock").write_text("123\n")
+    with rundir.locked(tmp_path):
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_system_without_locks_warns_and_goes_unlocked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    def no_locks(descriptor: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(rundir.fcntl, "flock", no_locks)
+    with rundir.locked(tmp_path), rundir.locked(tmp_path):
+        pass
+    assert caplog.text.count(f"{tmp_path}: cannot lock the run directory (No locks available)") == 2
 
 
 def test_a_second_training_is_refused_and_a_killed_one_leaves_no_stale_lock(
@@ -88,13 +132,14 @@ def test_a_second_training_is_refused_and_a_killed_one_leaves_no_stale_lock(
     try:
         wait_for(run / "last.safetensors", first)
         assert cli.main(["train", "--train", str(data), "--out", str(run), *TINY, "train.max_steps=1"]) == 1
-        assert last_error(capsys) == (f"seq2seq train: error: {run}: another training (pid {first.pid}) is writing "
-                                      "this run directory; wait for it to end or choose another --out")
+        assert last_error(capsys) == f"seq2seq train: error: {run}: {BUSY}"
     finally:
         first.send_signal(signal.SIGKILL)
         first.communicate()
     assert cli.main(["train", "--train", str(data), "--out", str(run), "--resume", "train.max_steps=1",
                      "train.max_time=0"]) == 0
+    assert sorted(path.name for path in run.iterdir() if not path.name.startswith(".")) == [
+        "config.yaml", "last.safetensors", "metrics.jsonl"]
 
 
 def test_a_run_directory_that_is_a_file_fails_before_training(tmp_path: Path,

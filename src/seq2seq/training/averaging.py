@@ -57,13 +57,18 @@ def average_checkpoints(paths: Sequence[str | Path]) -> tuple[dict[str, Tensor],
 
 def write_average(paths: Sequence[str | Path], out_dir: str | Path) -> dict[str, Any]:
     """Average the checkpoints at paths into the run directory out_dir (best.safetensors and config.yaml), which
-    must not hold any of them; returns the averaged checkpoint's metadata."""
+    must not hold any of them; returns the averaged checkpoint's metadata.
+
+    Averaging is not a training and holds no lock while it writes (a training started meanwhile is not refused);
+    a directory that a training is writing is refused before any work."""
     out = Path(out_dir)
     for file in map(checkpoint.resolve_checkpoint, paths):
         if file.parent.resolve() == out.resolve():
             raise CheckpointError(f"{out}: holds {file.name}, one of the checkpoints to average; choose another --out")
+    rundir.check_writable(out)
     tensors, metadata = average_checkpoints(paths)
-    with rundir.writing(out):
+    with rundir.writing(out, lock=False):
+        out.mkdir(parents=True, exist_ok=True)
         save_config(ModelMetadata.from_dict(metadata, str(paths[0])).config, out / "config.yaml")
         checkpoint.save_checkpoint(out / "best.safetensors", tensors, metadata)
     return metadata

@@ -7,17 +7,15 @@ import fcntl
 import logging
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
-from typing import IO
 
 from seq2seq.errors import RunDirectoryError
 
 logger = logging.getLogger(__name__)
 
-LOCK_NAME = "train.lock"
-"""The lock file: flock'ed by the training that writes the directory; the kernel releases it when that process
-ends, however it ends, so a killed run never leaves the directory locked."""
+OLD_LOCK_NAME = "train.lock"
+"""The lock file of earlier versions, which stayed in the run directory; removed when a training takes the lock."""
 
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG}
 
@@ -41,37 +39,40 @@ def check_writable(out_dir: str | Path) -> None:
 
 @contextmanager
 def locked(out_dir: str | Path) -> Iterator[None]:
-    """Hold out_dir's lock (creating the directory) for the block; another holder raises RunDirectoryError."""
+    """Hold out_dir's lock (creating the directory) for the block; another holder raises RunDirectoryError.
+
+    The lock is an flock on the directory itself: no file is written, and the kernel releases it when the holding
+    process ends, however it ends, so a killed run never leaves the directory locked."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        handle = open(out / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 (held open for the block)
+        descriptor = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as error:
         raise RunDirectoryError(f"{out}: cannot write the run directory: {error.strerror}") from None
     try:
-        if _lock(handle, out):
-            handle.truncate(0)
-            handle.write(f"{os.getpid()}\n")
-            handle.flush()
+        _lock(descriptor, out)
+        _remove_old_lock_file(out)
         yield
     finally:
-        handle.close()  # closing releases the lock
+        os.close(descriptor)  # closing releases the lock
 
 
-def _lock(handle: IO[str], out: Path) -> bool:
-    """Take the lock without waiting; False where the file system has no locks (then the run goes unlocked)."""
+def _lock(descriptor: int, out: Path) -> None:
+    """Take the lock without waiting; where the file system has no locks, warn and let the run go unlocked."""
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        raise RunDirectoryError(f"{out}: another training (pid {holder}) is writing this run directory; wait for it "
-                                "to end or choose another --out") from None
+        raise RunDirectoryError(f"{out}: another training is writing this run directory; wait for it to end or "
+                                "choose another --out") from None
     except OSError as error:
         logger.warning("%s: cannot lock the run directory (%s); make sure no other training writes it", out,
                        error.strerror)
-        return False
-    return True
+
+
+def _remove_old_lock_file(out: Path) -> None:
+    """Remove the lock file an earlier version left in out, if any (best effort)."""
+    with suppress(OSError):
+        (out / OLD_LOCK_NAME).unlink(missing_ok=True)
 
 
 @contextmanager

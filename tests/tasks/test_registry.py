@@ -168,3 +168,15 @@ def test_a_registered_task_trains_from_python_with_its_checks(vote: registry.Tas
     config.train.max_steps = 3
     voter = seq2seq.train(config, [(pair.src, pair.tgt) for pair in majority_pairs(40, 3)], out_dir=tmp_path)
     assert isinstance(voter, Voter)
+
+
+def test_the_readme_table_matches_the_registry() -> None:
+    """README's tasks x interfaces table names each built-in task's command, facade, route, export and prepare."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    lines = readme.split("| task (`--task`) |", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    rows = [line.split("|")[1:-1] for line in lines]
+    table = {cells[0].strip(" `"): [cell.strip(" `") for cell in cells] for cells in rows}
+    for task in registry.tasks():
+        _, _, command, facade, route, exports, prepares = table[task.name]
+        assert (command, facade, route) == (task.command, task.facade.__name__, task.route)
+        assert (exports, prepares) == ("yes" if task.export is None else "no", "yes" if task.prepares else "no")

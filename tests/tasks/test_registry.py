@@ -23,7 +23,6 @@ from seq2seq.data.preparation import prepare_labelled
 from seq2seq.data.vocab import PAD_ID
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.tasks import registry
-from seq2seq.training import checkpoint
 from seq2seq.training.trainer import Trainer, run_training, start_run
 from tests.cli.test_cli import run_cli
 from tests.tasks.test_classification import majority_pairs
@@ -65,12 +64,13 @@ class Voter:
         return {"accuracy": 100 * sum(v == p.tgt for v, p in zip(votes, pairs, strict=True)) / len(pairs)}
 
 
-def voter_from_checkpoint(tensors: dict[str, Tensor], metadata: ModelMetadata, path: str | Path,
-                          device: str = "auto", precision: str | None = None) -> Voter:
+def build_voter(metadata: ModelMetadata) -> BagOfWords:
     words, labels = metadata.vocabs
-    model = BagOfWords(len(words), len(labels) - LABEL_OFFSET)
-    checkpoint.load_model_weights(model, tensors, path)
-    return Voter(model.eval(), metadata.config, metadata)
+    return BagOfWords(len(words), len(labels) - LABEL_OFFSET)
+
+
+def voter_of(model: nn.Module, metadata: ModelMetadata, device: torch.device, precision: str | None) -> Voter:
+    return Voter(model, metadata.config, metadata)  # type: ignore[arg-type]
 
 
 def train_voter(config: Config, pairs: Sequence[Pair], dev: Sequence[Pair], out_dir: str | Path,
@@ -78,13 +78,12 @@ def train_voter(config: Config, pairs: Sequence[Pair], dev: Sequence[Pair], out_
     started, out = time.monotonic(), Path(out_dir)
     saved = start_run(config, out, resume)
     prepared = prepare_labelled(config, pairs, dev, saved.metadata if saved else None)
-    words, labels = prepared.metadata.vocabs
     torch.manual_seed(config.train.seed)
-    model = BagOfWords(len(words), len(labels) - LABEL_OFFSET)
+    model = build_voter(prepared.metadata)
     trainer = Trainer(model, (vote_loss, vote_loss), config, prepared.examples, prepared.dev_examples, out,
                       prepared.metadata.to_dict())
     run_training(trainer, saved, started)
-    return voter_from_checkpoint(*checkpoint.read_model(out), out)
+    return registry.load(out, VOTE)  # type: ignore[no-any-return]
 
 
 def check_voter(config: Config) -> None:
@@ -95,7 +94,7 @@ def check_voter(config: Config) -> None:
 VOTE = registry.Task(
     name="vote", kind="a voter", command="vote", facade=Voter, sides=(1, 2),
     read=lambda config, spec: read_labelled(spec), item=as_pair, train=train_voter,
-    from_checkpoint=voter_from_checkpoint, check=check_voter, columns=lambda config: (("accuracy %", "accuracy"),),
+    build=build_voter, facade_of=voter_of, check=check_voter, columns=lambda config: (("accuracy %", "accuracy"),),
     use=Voter.vote, route="/v1/vote")
 
 # ---- the tests

@@ -19,15 +19,15 @@ from seq2seq.data.pairs import Example, Pair, as_pair, collate, split_dev
 from seq2seq.data.preparation import prepare_labelled
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import PAD_ID, Vocab
-from seq2seq.errors import CheckpointError, ConfigError
+from seq2seq.errors import ConfigError
 from seq2seq.evaluation import metrics
 from seq2seq.models.classifier import Classifier, WordScores
 from seq2seq.models.objectives import classification_losses
+from seq2seq.tasks import registry
 from seq2seq.tasks.registry import Task, register
-from seq2seq.training import checkpoint
 from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
-from seq2seq.utils.device import mixed_precision, resolve_device
+from seq2seq.utils.device import mixed_precision
 
 logger = logging.getLogger(__name__)
 
@@ -145,19 +145,20 @@ def class_weights(examples: Sequence[Example], num_classes: int) -> Tensor:
 
 def load_classifier(path: str | Path, device: str = "auto", precision: str | None = None) -> TextClassifier:
     """Load a trained classifier from its run directory (best checkpoint) or a checkpoint file."""
-    return classifier_from_checkpoint(*checkpoint.read_model(path), path, device, precision)
+    return registry.load(path, TASK, device, precision)  # type: ignore[no-any-return]
 
 
-def classifier_from_checkpoint(tensors: dict[str, Tensor], metadata: ModelMetadata, path: str | Path,
-                               device: str = "auto", precision: str | None = None) -> TextClassifier:
-    """Rebuild a TextClassifier from a loaded checkpoint (its metadata must say task classify)."""
-    if metadata.task != "classify":
-        raise CheckpointError(f"{path}: not a classifier (task {metadata.task})")
+def build_model(metadata: ModelMetadata) -> Classifier:
+    """The untrained Classifier of a checkpoint (or of prepared texts)."""
     texts, labels = metadata.vocabs
-    model = Classifier(metadata.config.model, len(texts), len(labels) - LABEL_OFFSET)
-    checkpoint.load_model_weights(model, tensors, path)
-    target = resolve_device(device)
-    return TextClassifier(model.to(target).eval(), metadata.config, metadata.tokenizers[0], (texts, labels), target,
+    return Classifier(metadata.config.model, len(texts), len(labels) - LABEL_OFFSET)
+
+
+def classifier_of(model: nn.Module, metadata: ModelMetadata, device: torch.device, precision: str | None = None
+                  ) -> TextClassifier:
+    """model with the tokenizer and the text and label vocabularies of metadata."""
+    texts, labels = metadata.vocabs
+    return TextClassifier(model, metadata.config, metadata.tokenizers[0], (texts, labels), device,  # type: ignore[arg-type]
                           precision)
 
 
@@ -173,10 +174,9 @@ def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     if not dev_pairs and config.data.dev_size:
         train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
     prepared = prepare_labelled(config, train_pairs, dev_pairs, saved.metadata if saved else None)
-    texts, labels = prepared.metadata.vocabs
-    num_classes = len(labels) - LABEL_OFFSET
+    num_classes = len(prepared.metadata.vocabs[1]) - LABEL_OFFSET
     torch.manual_seed(config.train.seed)
-    model = Classifier(config.model, len(texts), num_classes)
+    model = build_model(prepared.metadata)
     if model.words is not None and saved is None:  # a resumed run restores the fitted one
         fit_bag_of_words(model.words, prepared.examples)
     weights = class_weights(prepared.examples, num_classes) if config.train.class_weights else None
@@ -219,6 +219,6 @@ def check_config(config: Config) -> None:
 TASK = register(Task(
     name="classify", kind="a classifier", command="classify", facade=TextClassifier, sides=(1, 2),
     read=lambda config, spec: read_labelled(spec), item=as_pair, train=train_classifier,
-    from_checkpoint=classifier_from_checkpoint, check=check_config,
+    build=build_model, facade_of=classifier_of, check=check_config,
     columns=lambda config: (("accuracy %", "accuracy"), ("macro-F1", "macro_f1")), use=TextClassifier.classify,
     route="/v1/classify"))

@@ -23,15 +23,15 @@ from seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.decoding.options import DecodingOptions, generation_options
 from seq2seq.decoding.torch_search import Decoded, ban_tokens, build_processors, finish, stream
 from seq2seq.decoding.written_text import check_streamable, written_pieces
-from seq2seq.errors import CheckpointError, ConfigError, DataError
+from seq2seq.errors import ConfigError, DataError
 from seq2seq.evaluation.text_scores import text_scores
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.objectives import language_model_losses
+from seq2seq.tasks import registry
 from seq2seq.tasks.registry import Task, register
-from seq2seq.training import checkpoint
 from seq2seq.training.board import Sample, Sampler
 from seq2seq.training.trainer import Trainer, run_training, start_run
-from seq2seq.utils.device import mixed_precision, resolve_device
+from seq2seq.utils.device import mixed_precision
 
 logger = logging.getLogger(__name__)
 
@@ -149,19 +149,18 @@ def stream_nll(model: LanguageModel, stream: Sequence[int], parts: int, window: 
 def load_generator(path: str | Path, device: str = "auto", precision: str | None = None) -> TextGenerator:
     """Load a trained language model from its run directory (best checkpoint) or a checkpoint file; precision
     None is fp32 (bf16 changes which samples are drawn)."""
-    return generator_from_checkpoint(*checkpoint.read_model(path), path, device, precision)
+    return registry.load(path, TASK, device, precision)  # type: ignore[no-any-return]
 
 
-def generator_from_checkpoint(tensors: dict[str, Tensor], metadata: ModelMetadata, path: str | Path,
-                              device: str = "auto", precision: str | None = None) -> TextGenerator:
-    """Rebuild a TextGenerator from a loaded checkpoint (its metadata must say task lm)."""
-    if metadata.task != "lm":
-        raise CheckpointError(f"{path}: not a language model (a translation model: use seq2seq translate)")
-    vocab = metadata.vocabs[0]
-    model = LanguageModel(metadata.config.model, len(vocab))
-    checkpoint.load_model_weights(model, tensors, path)
-    target = resolve_device(device)
-    return TextGenerator(model.to(target).eval(), metadata.config, metadata.tokenizers[0], vocab, target,
+def build_model(metadata: ModelMetadata) -> LanguageModel:
+    """The untrained LanguageModel of a checkpoint (or of prepared text)."""
+    return LanguageModel(metadata.config.model, len(metadata.vocabs[0]))
+
+
+def generator_of(model: nn.Module, metadata: ModelMetadata, device: torch.device, precision: str | None = None
+                 ) -> TextGenerator:
+    """model with the tokenizer and vocabulary of metadata (precision None: fp32)."""
+    return TextGenerator(model, metadata.config, metadata.tokenizers[0], metadata.vocabs[0], device,  # type: ignore[arg-type]
                          precision or "fp32")
 
 
@@ -179,7 +178,7 @@ def train_language_model(config: Config, train_entries: Sequence[str], dev_entri
     saved = start_run(config, out, resume)
     prepared = prepare_text(config, train_entries, dev_entries, saved.metadata if saved else None)
     torch.manual_seed(config.train.seed)
-    model = LanguageModel(config.model, len(prepared.metadata.vocabs[0]))
+    model = build_model(prepared.metadata)
     trainer = Trainer(model, language_model_losses(config.train), config, prepared.examples,
                       prepared.dev_examples, out, prepared.metadata.to_dict(),
                       sampler=training_samples(prepared.metadata))
@@ -199,8 +198,7 @@ def training_samples(metadata: ModelMetadata) -> Sampler | None:
         return None
 
     def draw(model: nn.Module) -> list[Sample]:
-        generator = TextGenerator(model, config, metadata.tokenizers[0], metadata.vocabs[0],  # type: ignore[arg-type]
-                                  next(model.parameters()).device)
+        generator = generator_of(model, metadata, next(model.parameters()).device)
         samples = []
         for temperature in temperatures:  # 0 is greedy, which draws nothing and takes no seed
             seed = {"seed": config.train.seed} if temperature else {}
@@ -236,5 +234,5 @@ def as_entry(value: object) -> str:
 TASK = register(Task(
     name="lm", kind="a language model", command="generate", facade=TextGenerator, sides=(1, 1),
     read=lambda config, spec: read_entries(spec, config.data.entries, config.data.entry_delimiter), item=as_entry,
-    train=train_language_model, from_checkpoint=generator_from_checkpoint, check=check_config,
+    train=train_language_model, build=build_model, facade_of=generator_of, check=check_config,
     columns=lambda config: (("perplexity", "perplexity"), ("bpc", "bpc")), use=None, route="/v1/generate"))

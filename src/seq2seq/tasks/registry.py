@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from seq2seq import config as configuration
 from seq2seq.errors import CheckpointError, ConfigError
+from seq2seq.training import checkpoint
+from seq2seq.utils.device import resolve_device
 
 if TYPE_CHECKING:
-    from torch import Tensor
+    import torch
+    from torch import Tensor, nn
 
     from seq2seq.config import Config
     from seq2seq.data.metadata import ModelMetadata
@@ -33,15 +36,17 @@ Columns = tuple[tuple[str, str], ...]  # (heading, key of the model's evaluate s
 class Task:
     """What the toolkit needs to know of one task.
 
-    name is the value of `config.task` saved in checkpoints; kind names its models in messages ("a classifier");
-    command is the command line's command that uses them; facade the class `load` returns; sides how many
-    tokenizers and vocabularies its checkpoints hold; read(config, spec) reads a data spec into what train takes,
-    and item(value) turns one plain value (a tuple, a string) into one such item; train(config, items, dev items,
-    out_dir, resume) fits a model and returns its facade; from_checkpoint(tensors, metadata, path, device,
-    precision) rebuilds the facade; check(config) refuses settings that do not apply to the task; columns(config)
-    are compare's score columns; use(facade, inputs) decodes inputs (None: the task has no inputs to time); route
-    is the server's; export says why export refuses the task's models (None: it exports them); prepares: its
-    corpora can be prepared into shards (`seq2seq prepare`).
+    - name: the value of `config.task` saved in checkpoints; kind: its models in messages ("a classifier");
+      command: the command that uses them; facade: the class `load` returns; sides: how many tokenizers and
+      vocabularies its checkpoints hold.
+    - read(config, spec): a data spec read into what train takes; item(value): one plain value (a tuple, a string)
+      as one such item; train(config, items, dev_items, out_dir, resume): fit a model, return its facade.
+    - build(metadata): the untrained model of a checkpoint; facade_of(model, metadata, device, precision): a model
+      in its facade.
+    - check(config): refuse the settings that do not apply to the task; columns(config): compare's score columns;
+      use(facade, inputs): decode inputs (None: nothing to decode, as for a language model).
+    - route: the server's; export: why `seq2seq export` refuses the task's models (None: it exports them);
+      prepares: `seq2seq prepare` can prepare its corpora.
     """
 
     name: str
@@ -52,7 +57,8 @@ class Task:
     read: Callable[[Config, str], list[Any]]
     item: Callable[[Any], Any]
     train: Callable[[Config, Sequence[Any], Sequence[Any], str | Path, bool], Any]
-    from_checkpoint: Callable[[dict[str, Tensor], ModelMetadata, str | Path, str, str | None], Any]
+    build: Callable[[ModelMetadata], nn.Module]
+    facade_of: Callable[[nn.Module, ModelMetadata, torch.device, str | None], Any]
     check: Callable[[Config], None]
     columns: Callable[[Config], Columns]
     use: Callable[[Any, list[Any]], Any] | None
@@ -121,7 +127,21 @@ def items(task: Task, values: Sequence[Any]) -> list[Any]:
 
 def from_checkpoint(tensors: dict[str, Tensor], metadata: ModelMetadata, path: str | Path, device: str = "auto",
                     precision: str | None = None) -> Any:
-    """The facade of a loaded checkpoint, by its task (`Task.from_checkpoint`, after `Task.check_sides`)."""
+    """The facade of a loaded checkpoint, by its task: its model built (`Task.build`), given the checkpoint's
+    weights, moved to device (auto: CUDA when present) in eval mode, and put in its facade (`Task.facade_of`)."""
     task = get(metadata.task)
     task.check_sides(metadata, path)
-    return task.from_checkpoint(tensors, metadata, path, device, precision)
+    model = task.build(metadata)
+    checkpoint.load_model_weights(model, tensors, path)
+    target = resolve_device(device)
+    return task.facade_of(model.to(target).eval(), metadata, target, precision)
+
+
+def load(path: str | Path, task: Task, device: str = "auto", precision: str | None = None) -> Any:
+    """The facade of the model of task in a run directory (its best checkpoint) or a checkpoint file; a model of
+    another task is a CheckpointError saying which command uses it."""
+    tensors, metadata = checkpoint.read_model(path)
+    found = get(metadata.task)
+    if found != task:
+        raise CheckpointError(f"{path}: {found.kind}, not {task.kind} (use seq2seq {found.command})")
+    return from_checkpoint(tensors, metadata, path, device, precision)

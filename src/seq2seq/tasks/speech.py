@@ -21,15 +21,15 @@ from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import Vocab
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
 from seq2seq.decoding.torch_search import decode
-from seq2seq.errors import CheckpointError, ConfigError
+from seq2seq.errors import ConfigError
 from seq2seq.evaluation import metrics
 from seq2seq.models.objectives import sequence_losses
 from seq2seq.models.speech_encoder import SpeechSeq2Seq
+from seq2seq.tasks import registry
 from seq2seq.tasks.registry import Task, register
-from seq2seq.training import checkpoint
 from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
-from seq2seq.utils.device import mixed_precision, resolve_device
+from seq2seq.utils.device import mixed_precision
 
 
 @dataclass
@@ -108,19 +108,18 @@ def score_transcripts(transcripts: Sequence[str], references: Sequence[str]) -> 
 
 def load_transcriber(path: str | Path, device: str = "auto", precision: str | None = None) -> SpeechTranscriber:
     """Load a trained speech model from its run directory (best checkpoint) or a checkpoint file."""
-    return transcriber_from_checkpoint(*checkpoint.read_model(path), path, device, precision)
+    return registry.load(path, TASK, device, precision)  # type: ignore[no-any-return]
 
 
-def transcriber_from_checkpoint(tensors: dict[str, Tensor], metadata: ModelMetadata, path: str | Path,
-                                device: str = "auto", precision: str | None = None) -> SpeechTranscriber:
-    """Rebuild a SpeechTranscriber from a loaded checkpoint (its metadata must say task speech)."""
-    if metadata.task != "speech":
-        raise CheckpointError(f"{path}: not a speech model (task {metadata.task})")
-    config, vocab = metadata.config, metadata.vocabs[0]
-    model = SpeechSeq2Seq(config.model, config.data.audio, len(vocab))
-    checkpoint.load_model_weights(model, tensors, path)
-    target = resolve_device(device)
-    return SpeechTranscriber(model.to(target).eval(), config, metadata.tokenizers[0], vocab, target,
+def build_model(metadata: ModelMetadata) -> SpeechSeq2Seq:
+    """The untrained SpeechSeq2Seq of a checkpoint (or of prepared transcripts)."""
+    return SpeechSeq2Seq(metadata.config.model, metadata.config.data.audio, len(metadata.vocabs[0]))
+
+
+def transcriber_of(model: nn.Module, metadata: ModelMetadata, device: torch.device, precision: str | None = None
+                   ) -> SpeechTranscriber:
+    """model with the transcript tokenizer and vocabulary of metadata."""
+    return SpeechTranscriber(model, metadata.config, metadata.tokenizers[0], metadata.vocabs[0], device,  # type: ignore[arg-type]
                              metadata.target_lengths, precision)
 
 
@@ -138,7 +137,7 @@ def train_speech(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequenc
         train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
     prepared = prepare_speech(config, train_pairs, dev_pairs, saved.metadata if saved else None)
     torch.manual_seed(config.train.seed)
-    model = SpeechSeq2Seq(config.model, config.data.audio, len(prepared.metadata.vocabs[0]))
+    model = build_model(prepared.metadata)
     trainer = Trainer(model, sequence_losses(config.train), config, prepared.examples,
                       prepared.dev_examples, out, prepared.metadata.to_dict(),
                       _scorer(prepared.metadata, prepared.dev_examples, dev_pairs))
@@ -156,8 +155,7 @@ def _scorer(metadata: ModelMetadata, dev_examples: Sequence[Example], dev_pairs:
     frames = [example.src for example in dev_examples]
 
     def score(model: nn.Module) -> dict[str, float]:
-        transcriber = SpeechTranscriber(model, config, metadata.tokenizers[0], metadata.vocabs[0],  # type: ignore[arg-type]
-                                        next(model.parameters()).device, metadata.target_lengths)
+        transcriber = transcriber_of(model, metadata, next(model.parameters()).device)
         return score_transcripts(transcriber.best_transcripts(frames), [pair.tgt for pair in dev_pairs])  # type: ignore[arg-type]
 
     return score
@@ -190,6 +188,6 @@ def check_config(config: Config) -> None:
 TASK = register(Task(
     name="speech", kind="a speech model", command="transcribe", facade=SpeechTranscriber, sides=(1, 1),
     read=lambda config, spec: read_audio_list(spec), item=as_pair, train=train_speech,
-    from_checkpoint=transcriber_from_checkpoint, check=check_config,
+    build=build_model, facade_of=transcriber_of, check=check_config,
     columns=lambda config: (("CER %", "cer"), ("WER %", "wer")), use=SpeechTranscriber.transcribe,
     route="/v1/transcribe", export="its audio front end (log-mel features) has no ONNX graph yet"))

@@ -24,18 +24,18 @@ from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import PAD, PAD_ID, Vocab
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
 from seq2seq.decoding.torch_search import decode
-from seq2seq.errors import CheckpointError, ConfigError, DataError
+from seq2seq.errors import ConfigError, DataError
 from seq2seq.evaluation import metrics, reports
 from seq2seq.models.ensemble import Ensemble
 from seq2seq.models.objectives import sequence_loss, sequence_losses
 from seq2seq.models.seq2seq import Seq2Seq
+from seq2seq.tasks import registry
 from seq2seq.tasks.registry import Columns, Task, register
-from seq2seq.training import checkpoint
 from seq2seq.training.board import Sample, Sampler
 from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
 from seq2seq.utils.collector import paused_gc
-from seq2seq.utils.device import mixed_precision, resolve_device
+from seq2seq.utils.device import mixed_precision
 
 logger = logging.getLogger(__name__)
 
@@ -160,17 +160,22 @@ class Translator:
         return all(config.arch == "attention" for config in configs)
 
 
-def translator_from_checkpoint(tensors: dict[str, torch.Tensor], metadata: ModelMetadata, path: str | Path,
-                               device: str = "auto", precision: str | None = None) -> Translator:
-    """The Translator of a loaded checkpoint of task seq2seq."""
-    if metadata.task != "seq2seq":
-        raise CheckpointError(f"{path}: a model of task {metadata.task}, not a translation model")
-    config, vocabs = metadata.config, metadata.vocabs
-    model = Seq2Seq(config.model, len(vocabs[0]), len(vocabs[1]))
-    checkpoint.load_model_weights(model, tensors, path)
-    target = resolve_device(device)
-    return Translator(model.to(target).eval(), config, (metadata.tokenizers[0], metadata.tokenizers[1]),
-                      (vocabs[0], vocabs[1]), target, metadata.target_lengths, precision)
+def build_model(metadata: ModelMetadata) -> Seq2Seq:
+    """The untrained Seq2Seq of a checkpoint (or of prepared data)."""
+    return Seq2Seq(metadata.config.model, len(metadata.vocabs[0]), len(metadata.vocabs[1]))
+
+
+def translator_of(model: nn.Module, metadata: ModelMetadata, device: torch.device, precision: str | None = None
+                  ) -> Translator:
+    """model (a Seq2Seq or an Ensemble of them) with the tokenizers and vocabularies of metadata."""
+    tokenizers, vocabs = metadata.tokenizers, metadata.vocabs
+    return Translator(model, metadata.config, (tokenizers[0], tokenizers[1]), (vocabs[0], vocabs[1]),  # type: ignore[arg-type]
+                      device, metadata.target_lengths, precision)
+
+
+def load_translator(path: str | Path, device: str = "auto", precision: str | None = None) -> Translator:
+    """Load a trained translation model from its run directory (best checkpoint) or a checkpoint file."""
+    return registry.load(path, TASK, device, precision)  # type: ignore[no-any-return]
 
 
 def train_translator(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair] = (),
@@ -191,7 +196,7 @@ def train_translator(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     del prepared  # the trained weights, gradients and data go before the best checkpoint is loaded
     run_training(trainer, saved, started)
     del trainer
-    return translator_from_checkpoint(*checkpoint.read_model(out), out, config.train.device)
+    return load_translator(out, config.train.device)
 
 
 def train_prepared(config: Config, directory: str | Path, dev_pairs: Sequence[Pair] = (),
@@ -211,14 +216,13 @@ def train_prepared(config: Config, directory: str | Path, dev_pairs: Sequence[Pa
     del prepared
     run_training(trainer, saved, started)
     del trainer
-    return translator_from_checkpoint(*checkpoint.read_model(out), out, config.train.device)
+    return load_translator(out, config.train.device)
 
 
 def _trainer(config: Config, prepared: Prepared, dev_pairs: Sequence[Pair], out: Path) -> Trainer:
     """A Trainer of a new Seq2Seq model (initialised from train.seed) on the prepared examples."""
     torch.manual_seed(config.train.seed)
-    vocabs = prepared.metadata.vocabs
-    model = Seq2Seq(config.model, len(vocabs[0]), len(vocabs[1]))
+    model = build_model(prepared.metadata)
     scorer = _dev_scorer(prepared.metadata, dev_pairs) if config.train.metric != "loss" else None
     sampler = _dev_samples(prepared.metadata, dev_pairs) if config.train.tensorboard and dev_pairs else None
     return Trainer(model, sequence_losses(config.train), config, prepared.examples,
@@ -246,9 +250,7 @@ def _dev_scorer(metadata: ModelMetadata, dev_pairs: Sequence[Pair]) -> Scorer:
 
 def _training_translator(metadata: ModelMetadata, model: nn.Module) -> Translator:
     """A Translator over the model being trained."""
-    tokenizers, vocabs = (metadata.tokenizers[0], metadata.tokenizers[1]), (metadata.vocabs[0], metadata.vocabs[1])
-    return Translator(model, metadata.config, tokenizers, vocabs,  # type: ignore[arg-type]
-                      next(model.parameters()).device)
+    return translator_of(model, metadata, next(model.parameters()).device)
 
 
 def _dev_samples(metadata: ModelMetadata, dev_pairs: Sequence[Pair], count: int = 3) -> Sampler:
@@ -287,6 +289,6 @@ def check_config(config: Config) -> None:
 TASK = register(Task(
     name="seq2seq", kind="a translation model", command="translate", facade=Translator, sides=(2, 2),
     read=lambda config, spec: load_pairs(spec), item=as_pair, train=train_translator,
-    from_checkpoint=translator_from_checkpoint, check=check_config,
+    build=build_model, facade_of=translator_of, check=check_config,
     columns=lambda config: COLUMNS[reports.task_kind(config)], use=Translator.translate, route="/v1/translate",
     prepares=True))

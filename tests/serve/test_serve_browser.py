@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +47,36 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+@pytest.fixture(scope="module")
+def tasks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any], Path]]:
+    """A server of the classifier and the speech model of test_serve_tasks: its URL, the models, the spoken words'
+    list."""
+    from tests.serve.test_serve_tasks import trained_task_models  # here: it skips without the speech extra
+
+    dirs = trained_task_models(tmp_path_factory.getbasetemp() / "serve-task-models")
+    models, paths = load_models([f"{name}={path}" for name, path in dirs.items()], device="cpu")
+    with serving(create_app(models, Settings(), paths)) as url:
+        yield url, models, dirs["speech"].parent / "words.tsv"
+
+
+@contextmanager
+def opened(browser: Any, url: str) -> Iterator[Any]:
+    """The page at url in a fresh browser context, once it has listed the models."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.wait_for_selector("#model option", state="attached")
+    try:
+        yield page
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def page(browser: Any, server_url: str) -> Iterator[Any]:
-    context = browser.new_context()
-    opened = context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    opened.goto(server_url)
-    opened.wait_for_selector("#model option", state="attached")
-    yield opened
-    context.close()
+    with opened(browser, server_url) as found:
+        yield found
 
 
 def test_translate_shows_the_output_and_its_attention_heatmap(page: Any) -> None:
@@ -106,3 +128,35 @@ def test_an_oversized_input_shows_the_servers_error(page: Any) -> None:
     page.click("#translate-btn")
     page.wait_for_selector("#error", state="visible")
     assert "texts.0: 300 characters is over the limit of 200" in page.inner_text("#error")
+
+
+def test_classify_shows_the_labels_with_their_probabilities(browser: Any, tasks: tuple) -> None:
+    url, models, _ = tasks
+    with opened(browser, url) as page:
+        assert page.is_hidden("#translate-panel") and page.is_hidden("#transcribe-panel")
+        page.fill("#classify-text", "a b a c")
+        page.click("#classify-btn")
+        page.wait_for_selector("#labels li")
+        labels = page.eval_on_selector_all("#labels li .text", "els => els.map(e => e.textContent)")
+        scores = page.eval_on_selector_all("#labels li .score", "els => els.map(e => Number(e.textContent))")
+        weighed = page.eval_on_selector_all("#classify-tokens span", "spans => spans.length")
+    wanted = models["topics"].classify_detailed(["a b a c"], top_k=3)[0]
+    assert labels == [label for label, _ in wanted.top] and weighed == 4
+    assert scores == pytest.approx([probability for _, probability in wanted.top], abs=1e-3)
+
+
+def test_transcribe_shows_the_transcript_of_an_uploaded_wav(browser: Any, tasks: tuple, tmp_path: Path) -> None:
+    url, models, words = tasks
+    wav = words.parent / "words" / "00002.wav"
+    with opened(browser, url) as page:
+        page.select_option("#model", "speech")
+        assert page.is_hidden("#classify-panel") and page.is_visible("#transcribe-panel")
+        page.set_input_files("#wav-file", str(wav))
+        page.click("#transcribe-btn")
+        page.wait_for_selector("#transcript[data-done=true]")
+        assert page.text_content("#transcript") == models["speech"].transcribe([wav])[0]
+        (tmp_path / "notes.wav").write_text("not audio")
+        page.set_input_files("#wav-file", str(tmp_path / "notes.wav"))
+        page.click("#transcribe-btn")
+        page.wait_for_selector("#error", state="visible")
+        assert "body: cannot read as audio" in page.inner_text("#error")

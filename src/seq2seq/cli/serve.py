@@ -16,10 +16,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "serve", help="serve models over HTTP: a JSON API and a web page (needs the serve extra)",
         description="An HTTP server (FastAPI + uvicorn; pip install 'seq2seq[serve]'): /v1/translate, /v1/generate, "
-                    "/v1/chat, /v1/models, /healthz, /metrics, and a web page at /. Concurrent requests with the "
-                    "same model and options are decoded together.")
+                    "/v1/chat, /v1/classify, /v1/transcribe, /v1/models, /healthz, /metrics, and a web page at /. "
+                    "Concurrent requests with the same model and options are decoded together.")
     parser.add_argument("--model", required=True, action="append", metavar="[NAME=]DIR",
-                        help="a run directory or checkpoint (DIR1,DIR2 for an ensemble), or an export of a "
+                        help="a run directory or checkpoint of any task (DIR1,DIR2 for an ensemble), or an export of a "
                              "translation or language model (seq2seq export: runs on ONNX Runtime); repeat for more "
                              "models, the first is the default; a model is named after its directory unless NAME= "
                              "is given")

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import importlib
+import io
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -27,22 +28,25 @@ def audio_library(name: str) -> Any:
         raise DataError(f"speech needs the speech extra: pip install 'seq2seq[speech]' ({error})") from None
 
 
-def read_wav(path: str | Path) -> np.ndarray:
-    """The samples (N,) float32 in [-1, 1] of a 16 kHz mono WAV file; any other file is a DataError naming it."""
+def read_wav(source: str | Path | BinaryIO, name: str = "") -> np.ndarray:
+    """The samples (N,) float32 in [-1, 1] of a 16 kHz mono WAV file or file object; anything else is a DataError
+    naming it (name, by default the path)."""
     soundfile = audio_library("soundfile")
+    name = name or str(source)
     try:
-        _check_format(path, soundfile.info(str(path)))
-        samples = soundfile.read(str(path), dtype="float32")[0]
+        with soundfile.SoundFile(str(source) if isinstance(source, str | Path) else source) as wav:
+            _check_format(name, wav)
+            samples = wav.read(dtype="float32")
     except (RuntimeError, OSError) as error:  # soundfile.LibsndfileError is a RuntimeError
-        problem = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DataError(f"{path}: cannot read as audio ({problem})") from None
+        problem = getattr(error, "error_string", "") or str(error).partition("\n")[0] or type(error).__name__
+        raise DataError(f"{name}: cannot read as audio ({problem})") from None
     if not len(samples):
-        raise DataError(f"{path}: no samples")
+        raise DataError(f"{name}: no samples")
     return samples
 
 
 def _check_format(path: str | Path, info: Any) -> None:
-    """Speech input is 16 kHz mono WAV (info: what soundfile.info says of the file)."""
+    """Speech input is 16 kHz mono WAV (info: the open soundfile.SoundFile)."""
     if info.format != "WAV":
         raise DataError(f"{path}: not a WAV file ({info.format_info}); speech input is 16 kHz mono WAV")
     if info.channels != 1:
@@ -69,9 +73,20 @@ def load_frames(path: str | Path, audio: AudioConfig, origin: str = "") -> Tenso
     """The model's input for one WAV file: its normalised log-mel frames (T, n_mels), float32; origin (the list's
     line) starts the message of a DataError."""
     try:
-        return torch.from_numpy(normalise(log_mel(read_wav(path), audio)))
+        return frames(read_wav(path), audio)
     except DataError as error:
         raise DataError(f"{origin}: {error}" if origin else str(error)) from None
+
+
+def wav_frames(data: bytes, audio: AudioConfig, name: str) -> Tensor:
+    """The model's input for a WAV file's bytes in memory (an upload), as `load_frames`; name starts the message of a
+    DataError."""
+    return frames(read_wav(io.BytesIO(data), name), audio)
+
+
+def frames(samples: np.ndarray, audio: AudioConfig) -> Tensor:
+    """Normalised log-mel frames (T, n_mels), float32, of 16 kHz samples (N,)."""
+    return torch.from_numpy(normalise(log_mel(samples, audio)))
 
 
 def read_audio_list(path: str | Path) -> list[Pair]:

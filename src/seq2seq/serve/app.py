@@ -20,12 +20,14 @@ from starlette.exceptions import HTTPException
 
 from seq2seq import api
 from seq2seq.api import Translation, Translator
+from seq2seq.data.audio import wav_frames
 from seq2seq.decoding.options import DecodingOptions
 from seq2seq.errors import Seq2SeqError
 from seq2seq.serve.batching import Batcher
 from seq2seq.serve.monitoring import Guard, Metrics
 from seq2seq.serve.schemas import (
     ChatRequest,
+    ClassifyRequest,
     GenerateRequest,
     TranslateRequest,
     decoding_options,
@@ -33,13 +35,19 @@ from seq2seq.serve.schemas import (
 )
 from seq2seq.serve.settings import Limits, Settings
 from seq2seq.tasks.chat import Chatbot
+from seq2seq.tasks.classify import Classification, TextClassifier
 from seq2seq.tasks.lm import TextGenerator
+from seq2seq.tasks.speech import SpeechTranscriber
 
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-ROUTES = ("/", "/healthz", "/metrics", "/v1/models", "/v1/translate", "/v1/generate", "/v1/chat")
-Model = Translator | TextGenerator  # exports (`seq2seq.onnx`'s OnnxTranslator, OnnxGenerator) serve as these
+SERVED_BY = {"seq2seq": ("/v1/translate", "/v1/chat"), "lm": ("/v1/generate",), "classify": ("/v1/classify",),
+             "speech": ("/v1/transcribe",)}
+"""The routes that serve the models of each task (`api.task_of`), their own first: the one place this is decided."""
+ROUTES = ("/", "/healthz", "/metrics", "/v1/models", *(route for routes in SERVED_BY.values() for route in routes))
+Model = Translator | TextGenerator | TextClassifier | SpeechTranscriber
+"""A served model; exports (`seq2seq.onnx`'s OnnxTranslator, OnnxGenerator) serve as a Translator, a TextGenerator."""
 RequestT = TypeVar("RequestT", bound=BaseModel)
 
 
@@ -72,16 +80,14 @@ class Server:
                                lambda: self.metrics.in_flight)
 
     def model(self, name: str | None, route: str) -> tuple[str, Any]:
-        """The named model (the first one by default), which must be of the kind the route serves: a language model
-        for /v1/generate, a translator (PyTorch or exported) for the others."""
+        """The named model (the first one by default), which the route must serve (`routes_of`)."""
         name = name or next(iter(self.models))
         if name not in self.models:
             raise ApiError(404, f"model: unknown model {name!r} (loaded: {', '.join(self.models)})")
         found = self.models[name]
-        if (api.task_of(found) == "lm") != (route == "/v1/generate"):
-            other = "/v1/generate" if api.task_of(found) == "lm" else "/v1/translate or /v1/chat"
+        if route not in routes_of(found):
             raise ApiError(400, f"model: {name!r} is a {_task(found)} model and does not serve {route}; "
-                                f"use {other}")
+                                f"use {' or '.join(routes_of(found))}")
         return name, found
 
     async def translate(self, name: str, options: DecodingOptions, texts: list[str]) -> list[list[Translation]]:
@@ -111,13 +117,18 @@ class Server:
         return self.batcher.pending if self.batcher else 0
 
 
+def routes_of(model: Model) -> tuple[str, ...]:
+    """The routes that serve the model (PyTorch or exported), its own first."""
+    return SERVED_BY[api.task_of(model)]
+
+
 def create_app(models: Mapping[str, Model], settings: Settings | None = None,
                paths: Mapping[str, str] | None = None) -> FastAPI:
     """A FastAPI app serving the models (the first is the default), for uvicorn or any ASGI server.
 
     Args:
-        models: name -> a Translator (translation, G2P, summarization, chat; or an exported one, `OnnxTranslator`)
-            or a TextGenerator (language model).
+        models: name -> a Translator (translation, G2P, summarization, chat; or an exported one, `OnnxTranslator`),
+            a TextGenerator (language model), a TextClassifier or a SpeechTranscriber.
         settings: batching and limits.
         paths: name -> the run directory it was loaded from (for its training metrics in /v1/models).
     """
@@ -134,7 +145,8 @@ def create_app(models: Mapping[str, Model], settings: Settings | None = None,
         server.executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="seq2seq", version="1", lifespan=lifespan,
-                  description="Translation, G2P, summarization, chat and text generation with seq2seq models.")
+                  description="Translation, G2P, summarization, chat, text generation, classification and speech "
+                              "recognition with seq2seq models.")
     app.state.server = server
     _add_handlers(app, server)
     _add_pages(app, server)
@@ -192,8 +204,7 @@ def _add_routes(app: FastAPI, server: Server) -> None:
     async def translate(request: Request) -> dict[str, Any]:
         body = await parse(request, TranslateRequest, server.limits)
         name, translator = server.model(body.model, "/v1/translate")
-        texts = [_text(text, f"texts.{index}", server.limits) for index, text in enumerate(body.texts)]
-        _check_count(len(texts), server.limits.max_texts, "texts")
+        texts = _texts(body.texts, server.limits)
         if body.attention and not translator.attends():
             raise ApiError(400, f"attention: model {name!r} (arch {translator.config.model.arch}) has no attention")
         options = _options(body, translator, server.limits)
@@ -224,6 +235,24 @@ def _add_routes(app: FastAPI, server: Server) -> None:
         bot.turns.extend(history)  # the deque keeps the last chat_history turns
         reply = await server.in_thread(lambda: _checked(lambda: bot.reply(message)))
         return {"reply": reply, "history": [*history, " ".join(message.split()), reply]}
+
+    @app.post("/v1/classify", openapi_extra=_body(ClassifyRequest))
+    async def classify(request: Request) -> dict[str, Any]:
+        body = await parse(request, ClassifyRequest, server.limits)
+        name, classifier = server.model(body.model, "/v1/classify")
+        texts = _texts(body.texts, server.limits)
+        found = await server.in_thread(
+            lambda: classifier.classify_detailed(texts, body.top_k, batch_size=server.settings.max_batch))
+        return {"model": name, "classifications": [_classification(result) for result in found]}
+
+    @app.post("/v1/transcribe", openapi_extra=WAV_REQUEST)
+    async def transcribe(request: Request) -> dict[str, Any]:
+        name, transcriber = server.model(_model_parameter(request), "/v1/transcribe")
+        wav = await _read_body(request, server.limits.max_audio_bytes)
+        if not wav:
+            raise ApiError(400, "body: empty; send a WAV file's bytes (16 kHz mono) as audio/wav")
+        text = await server.in_thread(lambda: _checked(lambda: _transcript(transcriber, wav)))
+        return {"model": name, "text": text}
 
 
 # ---- parsing and checking
@@ -293,6 +322,20 @@ def _validation_message(error: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
+def _model_parameter(request: Request) -> str | None:
+    """The `?model=` of a request whose body is not JSON; any other query parameter is an error."""
+    for key in request.query_params:
+        if key != "model":
+            raise ApiError(422, f"{key}: unknown query parameter")
+    return request.query_params.get("model")
+
+
+def _texts(texts: list[str], limits: Limits) -> list[str]:
+    """A request's texts, each non-empty and within the limits, as many as the limits allow."""
+    _check_count(len(texts), limits.max_texts, "texts")
+    return [_text(text, f"texts.{index}", limits) for index, text in enumerate(texts)]
+
+
 def _text(text: str, where: str, limits: Limits, empty: bool = False) -> str:
     if not empty and not text.strip():
         raise ApiError(422, f"{where}: empty text")
@@ -353,8 +396,29 @@ def _translation(translation: Translation, attention: bool) -> dict[str, Any]:
     found: dict[str, Any] = {"text": translation.text, "log_prob": round(translation.log_prob, 6),
                              "tokens": translation.tokens, "src_tokens": translation.src_tokens}
     if attention and translation.attention is not None:
-        found["attention"] = [[round(float(w), 4) for w in row] for row in translation.attention.tolist()]
+        found["attention"] = _rounded(translation.attention.tolist())
     return found
+
+
+def _classification(classification: Classification) -> dict[str, Any]:
+    """A text's label and probability, its top labels, its tokens and, with attention pooling, the weight of each."""
+    found: dict[str, Any] = {
+        "label": classification.label, "probability": round(classification.probability, 6),
+        "top": [{"label": label, "probability": round(probability, 6)} for label, probability in classification.top],
+        "tokens": classification.tokens}
+    if classification.attention is not None:
+        found["attention"] = _rounded(classification.attention.tolist())
+    return found
+
+
+def _rounded(weights: Any) -> Any:
+    """Attention weights (nested lists of floats, as `tolist()` gives them) to 4 decimals."""
+    return [_rounded(weight) for weight in weights] if isinstance(weights, list) else round(float(weights), 4)
+
+
+def _transcript(transcriber: SpeechTranscriber, wav: bytes) -> str:
+    """The transcript of a WAV file's bytes (read in memory; a bad file is a DataError naming the body)."""
+    return transcriber.best_transcripts([wav_frames(wav, transcriber.config.data.audio, "body")])[0]
 
 
 async def _events(server: Server, pieces: Iterator[str]) -> AsyncIterator[str]:
@@ -386,24 +450,33 @@ async def _events(server: Server, pieces: Iterator[str]) -> AsyncIterator[str]:
 
 
 def _task(model: Model) -> str:
-    """What the model does, for /v1/models and error messages: generate, summarize (copying models) or translate."""
-    if api.task_of(model) == "lm":
-        return "generate"
-    return "summarize" if model.config.model.copy else "translate"
+    """What the model does, for /v1/models and error messages: its own route's verb (translate, generate, classify,
+    transcribe), or summarize for a translation model that copies."""
+    verb = routes_of(model)[0].rpartition("/")[2]
+    return "summarize" if verb == "translate" and model.config.model.copy else verb
 
 
 def _describe(name: str, model: Model, path: str | None, settings: Settings) -> dict[str, Any]:
     config, parameters = model.config, _parameters(model)
-    if api.task_of(model) == "lm":
-        tokens = {"tgt": config.data.tgt.kind}
-        vocabulary = {"tgt": len(model.vocab)}
-    else:
-        tokens = {"src": config.data.src.kind, "tgt": config.data.tgt.kind}
-        vocabulary = {"src": len(model.vocabs[0]), "tgt": len(model.vocabs[1])}
-    return {"name": name, "task": _task(model), "tokens": tokens, "vocabulary": vocabulary,
-            "architecture": dataclasses.asdict(config.model), "attention": _attends(model),
-            "parameters": parameters, "runtime": "onnxruntime" if parameters is None else "pytorch",
-            "chat_history": settings.chat_history, "training": _training_metrics(path)}
+    tokens, vocabulary = _vocabularies(model)
+    labels = {"labels": model.labels} if isinstance(model, TextClassifier) else {}
+    return {"name": name, "task": _task(model), "routes": list(routes_of(model)), "tokens": tokens,
+            "vocabulary": vocabulary, **labels, "architecture": dataclasses.asdict(config.model),
+            "attention": _attends(model), "parameters": parameters,
+            "runtime": "onnxruntime" if parameters is None else "pytorch", "chat_history": settings.chat_history,
+            "training": _training_metrics(path)}
+
+
+def _vocabularies(model: Model) -> tuple[dict[str, str], dict[str, int]]:
+    """The token kinds of the model's text input (src) and output (tgt), and its vocabularies' sizes (a classifier's
+    number of labels for its output)."""
+    data = model.config.data
+    if isinstance(model, TextClassifier):
+        return {"src": data.src.kind}, {"src": len(model.vocabs[0]), "labels": len(model.labels)}
+    if hasattr(model, "vocabs"):  # a translator: text in, text out
+        return ({"src": data.src.kind, "tgt": data.tgt.kind},
+                {"src": len(model.vocabs[0]), "tgt": len(model.vocabs[1])})
+    return {"tgt": data.tgt.kind}, {"tgt": len(model.vocab)}  # language and speech models write text only
 
 
 def _parameters(model: Model) -> int | None:
@@ -413,7 +486,11 @@ def _parameters(model: Model) -> int | None:
 
 
 def _attends(model: Model) -> bool:
-    return api.task_of(model) != "lm" and model.attends()  # type: ignore[union-attr]
+    """Whether the answers can show attention weights: a translator's over the source, a classifier's attention
+    pooling's over the text."""
+    if isinstance(model, TextClassifier):
+        return model.config.model.pooling == "attention"
+    return hasattr(model, "attends") and model.attends()
 
 
 def _training_metrics(path: str | None) -> dict[str, Any]:
@@ -430,6 +507,12 @@ def _training_metrics(path: str | None) -> dict[str, Any]:
         if isinstance(record, dict):
             found[str(record.get("event", "other"))] = record
     return found
+
+
+WAV_REQUEST = {
+    "parameters": [{"name": "model", "in": "query", "required": False, "schema": {"type": "string"}}],
+    "requestBody": {"required": True, "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}}}
+"""/v1/transcribe in the OpenAPI schema: the WAV file's bytes as the body, the model in the query."""
 
 
 def _body(schema: type[BaseModel]) -> dict[str, Any]:

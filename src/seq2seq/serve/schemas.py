@@ -40,6 +40,8 @@ GenerateRequest = create_model(  # type: ignore[call-overload]
 ChatRequest = create_model(  # type: ignore[call-overload]
     "ChatRequest", __base__=Strict, model=(str | None, None), message=(str, ...),
     history=(list[str], Field(default_factory=list)), **_knob_fields())
+ClassifyRequest = create_model(  # type: ignore[call-overload]
+    "ClassifyRequest", __base__=Strict, model=(str | None, None), texts=(list[str], ...), top_k=(int, Field(1, ge=1)))
 
 
 def decoding_options(request: BaseModel) -> DecodingOptions:

@@ -17,7 +17,8 @@ class Limits:
     """What one request may ask for; beyond it, a 4xx naming the field (or 429 when too many are in flight)."""
 
     max_body_bytes: int = knob(1 << 20, "request body size in bytes")
-    max_texts: int = knob(64, "texts per translate request")
+    max_audio_bytes: int = knob(4 << 20, "WAV body size in bytes of a transcribe request")
+    max_texts: int = knob(64, "texts per translate or classify request")
     max_chars: int = knob(1000, "characters per text, prompt or message")
     max_length: int = knob(512, "ceiling of max_length (output tokens)")
     max_beam_size: int = knob(16, "ceiling of beam_size")

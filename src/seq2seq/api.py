@@ -22,8 +22,8 @@ from seq2seq.tasks.translation import Translation, Translator, train_prepared, t
 from seq2seq.tasks.translation import train_translator as train
 from seq2seq.training import checkpoint
 
-__all__ = ["Translation", "Translator", "is_export", "load", "load_ensemble", "load_export", "load_generator",
-           "load_translator", "saved_config", "task_of", "train", "train_prepared"]
+__all__ = ["Translation", "Translator", "is_classifier", "is_export", "load", "load_classifier", "load_ensemble",
+           "load_export", "load_generator", "load_translator", "saved_config", "task_of", "train", "train_prepared"]
 
 Model = Translator | TextGenerator | TextClassifier | SpeechTranscriber | Any  # Any: an exported model (onnx extra)
 KINDS = {"seq2seq": "a translation model", "lm": "a language model", "classify": "a classifier",
@@ -81,6 +81,16 @@ def load_translator(path: str | Path | Sequence[str | Path], device: str = "auto
 def load_generator(path: str | Path, device: str = "auto", precision: str | None = None) -> TextGenerator:
     """`load` for code that needs a language model (or an exported one): another task raises CheckpointError."""
     return _of_task(load(path, device, precision), "lm", path)
+
+
+def load_classifier(path: str | Path, device: str = "auto", precision: str | None = None) -> TextClassifier:
+    """`load` for code that needs a classifier (or an exported one): another task raises CheckpointError."""
+    return _of_task(load(path, device, precision), "classify", path)
+
+
+def is_classifier(model: Model) -> bool:
+    """Whether a loaded model is a classifier: a TextClassifier, or an exported one (`task_of`)."""
+    return task_of(model) == "classify"
 
 
 def task_of(model: Model) -> str:

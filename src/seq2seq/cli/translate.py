@@ -17,7 +17,6 @@ from seq2seq.data.pairs import Pair, read_lines
 from seq2seq.data.text import read_entries
 from seq2seq.errors import Seq2SeqError
 from seq2seq.evaluation import reports
-from seq2seq.tasks.classify import TextClassifier
 from seq2seq.tasks.speech import SpeechTranscriber
 from seq2seq.utils import plot
 
@@ -102,7 +101,7 @@ def _plot_attention(results: list[list[api.Translation]], folder: Path) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     options = flags.decoding_options(args)
     translator = api.load(args.model, precision=args.precision)
-    if isinstance(translator, TextClassifier):
+    if api.is_classifier(translator):
         return classify.run_evaluate(args, translator, sorted(flags.decoding_knobs(args)))
     if args.confusion:
         raise Seq2SeqError("--confusion applies to classifiers (train --task classify) only")

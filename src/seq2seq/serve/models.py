@@ -8,7 +8,6 @@ from pathlib import Path
 from seq2seq import api
 from seq2seq.errors import Seq2SeqError
 from seq2seq.serve.app import Model
-from seq2seq.tasks.classify import TextClassifier
 
 
 def load_models(specs: Sequence[str], device: str = "auto", precision: str | None = None
@@ -16,7 +15,8 @@ def load_models(specs: Sequence[str], device: str = "auto", precision: str | Non
     """Load `DIR` or `NAME=DIR` specs (DIR1,DIR2 for an ensemble): name -> model, and name -> its first directory.
 
     Unnamed models take their directory's name; precision is the autocast of decoding (`api.load`; None: as trained).
-    A directory written by `seq2seq export` (a translation or language model) runs on ONNX Runtime.
+    A directory written by `seq2seq export` (a translation or language model) runs on ONNX Runtime; classifiers are
+    refused.
     """
     models: dict[str, Model] = {}
     paths: dict[str, str] = {}
@@ -29,7 +29,7 @@ def load_models(specs: Sequence[str], device: str = "auto", precision: str | Non
         if name in models:
             raise Seq2SeqError(f"--model {spec}: a model named {name!r} is already loaded; name it NAME=DIR")
         model = api.load(directories, device, precision)
-        if isinstance(model, TextClassifier):
+        if api.is_classifier(model):  # a checkpoint or an export
             raise Seq2SeqError(f"--model {spec}: a classifier; serve does not serve classifiers yet")
         models[name] = model
         paths[name] = directories[0]

@@ -16,13 +16,13 @@ from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.models.ensemble import Ensemble
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.onnx.graphs import MANIFEST
-from seq2seq.tasks import lm, registry, translation
+from seq2seq.tasks import classify, lm, registry, translation
 from seq2seq.tasks.lm import TextGenerator
 from seq2seq.tasks.translation import Translation, Translator, train_prepared
 from seq2seq.training import checkpoint
 
-__all__ = ["Translation", "Translator", "is_export", "load", "load_ensemble", "load_export", "load_generator",
-           "load_translator", "saved_config", "task_of", "train", "train_prepared"]
+__all__ = ["Translation", "Translator", "is_export", "load", "load_classifier", "load_ensemble",
+           "load_export", "load_generator", "load_translator", "saved_config", "task_of", "train", "train_prepared"]
 
 Model = Any  # the facade of a task (`registry.Task.facade`), or an exported model on ONNX Runtime (onnx extra)
 
@@ -81,6 +81,12 @@ def load_translator(path: str | Path | Sequence[str | Path], device: str = "auto
 def load_generator(path: str | Path, device: str = "auto", precision: str | None = None) -> TextGenerator:
     """`load` for code that needs a language model (or an exported one): another task raises CheckpointError."""
     return _of_task(load(path, device, precision), lm.TASK, path)
+
+
+def load_classifier(path: str | Path, device: str = "auto", precision: str | None = None) -> Any:
+    """`load` for code that needs a classifier (a TextClassifier, or an exported one): another task raises
+    CheckpointError."""
+    return _of_task(load(path, device, precision), classify.TASK, path)
 
 
 def task_of(model: Model) -> str:

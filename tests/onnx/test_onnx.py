@@ -116,20 +116,26 @@ def test_sampling_is_reproducible_and_valid(exported: tuple[api.Translator, Onnx
     assert onnx.translate(TEXTS, greedy) == onnx.translate(TEXTS) == exported[0].translate(TEXTS, greedy)
 
 
-def translate_without_torch(export_dir: Path) -> list[str]:
-    """In a subprocess where torch cannot be imported: load the export and decode 'a b c' greedy (the first line),
-    with beam search (n-best 2) and by sampling; fails the test if torch got loaded."""
+def without_torch(export_dir: Path, *lines: str) -> list[str]:
+    """Run lines of Python in a subprocess where torch cannot be imported, after loading the export as `model`;
+    the lines they print. Fails the test if torch got loaded."""
     code = ("import sys; sys.modules['torch'] = None\n"
             "import seq2seq.onnx\n"
             f"model = seq2seq.onnx.load({str(export_dir)!r})\n"
-            "print(model.translate(['a b c'])[0])\n"
-            "print(model.translate(['a b c'], strategy='beam', n_best=2), model.translate(['a b c'], strategy='sample',"
-            " seed=1))\n"
+            + "".join(line + "\n" for line in lines) +
             "del sys.modules['torch']\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
+
+
+def translate_without_torch(export_dir: Path) -> list[str]:
+    """Without torch: load the export and decode 'a b c' greedy (the first line), with beam search (n-best 2) and by
+    sampling."""
+    return without_torch(export_dir, "print(model.translate(['a b c'])[0])",
+                         "print(model.translate(['a b c'], strategy='beam', n_best=2), "
+                         "model.translate(['a b c'], strategy='sample', seed=1))")
 
 
 def test_runtime_imports_no_torch(exported: tuple[api.Translator, OnnxTranslator, Path]) -> None:
@@ -327,15 +333,3 @@ def test_export_appears_whole_or_not_at_all(exported_lm: tuple[TextGenerator, On
     with pytest.raises(ConfigError, match="not an export"):
         export(run, tmp_path / "notes", force=True)
     assert (tmp_path / "notes" / "keep.txt").read_text(encoding="utf-8") == "mine"
-
-
-def test_other_tasks_are_refused_clearly(tmp_path: Path) -> None:
-    from seq2seq.data.pairs import Pair
-    from seq2seq.tasks.classify import train_classifier
-
-    config = apply_overrides(Config(), ["model.hidden_size=16", "model.embedding_size=8", "train.max_steps=2",
-                                        "train.device=cpu", "train.precision=fp32"])
-    train_classifier(config, [Pair(f"text {i}", "ab"[i % 2]) for i in range(20)], out_dir=tmp_path / "classify")
-    with pytest.raises(ConfigError, match="export supports translation"):
-        export(tmp_path / "classify", tmp_path / "export")
-    assert not (tmp_path / "export").exists()

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from seq2seq import api
 from seq2seq.cli import flags
 from seq2seq.cli.output import write_output
 from seq2seq.config import CHOICES
@@ -16,7 +17,7 @@ from seq2seq.data.pairs import Pair, read_lines
 from seq2seq.decoding.options import BATCH_SIZE
 from seq2seq.errors import Seq2SeqError
 from seq2seq.evaluation import metrics
-from seq2seq.tasks.classify import Classification, TextClassifier, load_classifier
+from seq2seq.tasks.classify import Classification, TextClassifier
 from seq2seq.utils import plot
 
 
@@ -26,7 +27,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "classify", help="label lines of text with a classifier (train --task classify)",
         description="Read one text per line; write one line per text: its label, or with --top-k K the K most "
                     "likely labels, TAB-separated, best first; --scores puts each label's probability after it.")
-    parser.add_argument("--model", required=True, help="run directory or checkpoint file of a classifier")
+    parser.add_argument("--model", required=True,
+                        help="run directory or checkpoint file of a classifier, or its export (seq2seq export)")
     parser.add_argument("--input", help="input file (default: stdin)")
     parser.add_argument("--output", help="output file (default: stdout)")
     parser.add_argument("--top-k", type=int, default=1, metavar="K", help="the K most likely labels (default 1)")
@@ -40,7 +42,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_classify(args: argparse.Namespace) -> int:
-    classifier = load_classifier(args.model, precision=args.precision)
+    classifier = api.load_classifier(args.model, precision=args.precision)
     if args.plot_attention and classifier.config.model.pooling != "attention":
         raise Seq2SeqError(f"--plot-attention: this model pools with {classifier.config.model.pooling}, not attention")
     if args.plot_attention:

@@ -8,11 +8,8 @@ from pathlib import Path
 
 from seq2seq.data.pairs import Example, Pair, json_record, read_lines, read_pairs
 from seq2seq.data.tokenizers import Tokenizer
-from seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, Vocab
+from seq2seq.data.vocab import BOS_ID, EOS_ID, LABEL_OFFSET, PAD_ID, SPECIALS, Vocab
 from seq2seq.errors import DataError
-
-LABEL_OFFSET = len(SPECIALS)
-"""Class k of a classifier is id k + LABEL_OFFSET of its label vocabulary (a Vocab, whose first ids are specials)."""
 
 _PAIR_WORDING = {"source<TAB>target": "text<TAB>label", "empty source": "empty text", "empty target": "empty label"}
 

@@ -10,6 +10,8 @@ from typing import Any
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPECIALS = (PAD, UNK, BOS, EOS)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
+LABEL_OFFSET = len(SPECIALS)
+"""Class k of a classifier is id k + LABEL_OFFSET of its label vocabulary (a Vocab, whose first ids are specials)."""
 
 
 class TokenIds(dict[str, int]):

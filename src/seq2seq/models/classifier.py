@@ -145,16 +145,15 @@ class Classifier(nn.Module):
     def pool(self, src: Tensor, src_lengths: Tensor) -> Pooled:
         """One vector (B, H) per text of src (B, S), with the attention weights (B, S) of attention pooling.
 
-        On CPU the RNN reads the padded batch (`read_padded`); elsewhere (cuDNN) the encoder reads it packed."""
+        On CPU the RNN reads the padded batch (`read_padded`); elsewhere (cuDNN), and when traced for ONNX export
+        (`read_padded`'s functional_call is not traceable), the encoder reads it packed: the same outputs."""
         lengths = src_lengths.to(src.device)
-        if src.device.type == "cpu":
+        if src.device.type == "cpu" and not torch.jit.is_tracing():
             with rnn_autocast(src.device):
                 outputs = read_padded(self.encoder.rnn, self.encoder.embed(src), lengths)
-            last = last_states(outputs, lengths, self.config.bidirectional)
         else:
-            outputs, final = self.encoder(src, src_lengths)  # (B, S, H)
-            last = final[0][-1]  # h of the top layer (an LSTM's cell state is final[1])
-        return self.pooling(outputs, token_mask(src, lengths), last)
+            outputs = self.encoder(src, src_lengths)[0]  # (B, S, H)
+        return self.pooling(outputs, token_mask(src, lengths), last_states(outputs, lengths, self.config.bidirectional))
 
     def scores(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor | None]:
         """Logits (B, C) over the classes, and the attention pooling's weights (B, S) (else None)."""

@@ -1,5 +1,5 @@
-"""`seq2seq export`: a translation model's encoder and decoder step (an ensemble's: each member's), or a language
-model's prompt reading and step, as ONNX graphs, checked against PyTorch."""
+"""`seq2seq export`: a translation model's encoder and decoder step (an ensemble's: each member's), a language
+model's prompt reading and step, or a classifier's scores, as ONNX graphs, checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,15 +20,17 @@ from torch import Tensor, nn
 
 from seq2seq.data.metadata import ModelMetadata, check_ensemble_members, vocabulary_signature
 from seq2seq.data.vocab import EOS_ID, PAD_ID
-from seq2seq.decoding.options import GENERATION_DEFAULTS, DecodingOptions
 from seq2seq.errors import CheckpointError, ConfigError, RunDirectoryError
+from seq2seq.models.classifier import Classifier
 from seq2seq.models.decoder import DecoderState, Memory
 from seq2seq.models.ensemble import Ensemble
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.onnx import graphs
+from seq2seq.onnx.classifier import ClassifierGraph
 from seq2seq.onnx.ensemble import OnnxEnsemble, open_model
 from seq2seq.onnx.model import OnnxModel, file_sha256
+from seq2seq.tasks import registry
 from seq2seq.training import checkpoint
 from seq2seq.utils.files import atomic_directory, write_text_atomically
 
@@ -37,7 +39,9 @@ logger = logging.getLogger(__name__)
 OPSET = 17
 TOLERANCE = 1e-4  # largest absolute difference allowed between PyTorch's and ONNX Runtime's fp32 outputs
 CHECK_STEPS = 6  # decoder steps compared per checked batch
-Model = Seq2Seq | LanguageModel
+CHECK_LENGTHS = ([7, 4, 1], [1], [12, 12, 3, 9])  # the rows' lengths of each checked batch
+Decoding = Seq2Seq | LanguageModel  # the models exported as an encoder graph and a step graph
+Model = Decoding | Classifier
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +55,7 @@ class Layout:
     prompt: bool = False
 
     @classmethod
-    def of(cls, model: Model, memory: Memory, state: DecoderState) -> Layout:
+    def of(cls, model: Decoding, memory: Memory, state: DecoderState) -> Layout:
         if isinstance(model, LanguageModel):  # its steps read no memory; `feed` is spent by the first step
             return cls([], graphs.hidden_names(len(state.hidden)), False, prompt=True)
         present = [name for name in graphs.MEMORY_NAMES if getattr(memory, name) is not None]
@@ -71,7 +75,7 @@ class EncoderGraph(nn.Module):
     """src (B, S), src_lengths (B,) -> the memory's tensors, then the initial decoder state's (and with a prompt,
     the logits of the first step, which reads no token)."""
 
-    def __init__(self, model: Model, layout: Layout) -> None:
+    def __init__(self, model: Decoding, layout: Layout) -> None:
         super().__init__()
         self.model, self.layout = model, layout
 
@@ -82,10 +86,22 @@ class EncoderGraph(nn.Module):
         return (*(getattr(memory, name) for name in self.layout.memory), *self.layout.state_tensors(state), *first)
 
 
+class ScoresGraph(nn.Module):
+    """src (B, S), src_lengths (B,) -> a classifier's logits (B, C) (and its attention pooling's weights (B, S))."""
+
+    def __init__(self, model: Classifier) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, src: Tensor, src_lengths: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        logits, weights = self.model.scores(src, src_lengths)
+        return logits if weights is None else (logits, weights)
+
+
 class StepGraph(nn.Module):
     """tokens (B,), the state's tensors, the memory's (and a copying model's extension (E,)) -> logits, state."""
 
-    def __init__(self, model: Model, layout: Layout) -> None:
+    def __init__(self, model: Decoding, layout: Layout) -> None:
         super().__init__()
         self.model, self.layout = model, layout
 
@@ -101,9 +117,10 @@ class StepGraph(nn.Module):
 
 def export(model_path: str | Path | Sequence[str | Path], out_dir: str | Path, int8: bool = False,
            force: bool = False) -> dict[str, Any]:
-    """Write the graphs, model.json and manifest.json of the translation or language model at model_path into the
-    directory out_dir; returns the manifest. Several paths are an ensemble of translation models sharing their
-    vocabularies: each member's graphs go into members/I, model.json (the first's) and the manifest are written once.
+    """Write the graphs, model.json and manifest.json of the translation model, language model or classifier at
+    model_path into the directory out_dir; returns the manifest. Several paths are an ensemble of translation models
+    sharing their vocabularies: each member's graphs go into members/I, model.json (the first's) and the manifest are
+    written once.
 
     The export is built in a folder beside out_dir and renamed to it only once its graphs, run with ONNX Runtime on
     a few batches, match PyTorch: a difference above TOLERANCE is a CheckpointError, and a failed or interrupted
@@ -114,11 +131,12 @@ def export(model_path: str | Path | Sequence[str | Path], out_dir: str | Path, i
     _check_out(out, force)
     paths = [model_path] if isinstance(model_path, str | Path) else list(model_path)
     loaded = [_load(path) for path in paths]
-    model = _ensemble(paths, loaded)
+    runtime = _runtime(loaded[0][0], loaded[0][1])
+    model = _ensemble(paths, loaded, runtime)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_directory(out, replace=force) as building:
-            return _build(model, loaded[0][1], [file for file, _, _ in loaded], building, out, int8)
+            return _build(model, loaded[0][1], runtime, [file for file, _, _ in loaded], building, out, int8)
     except OSError as error:
         raise RunDirectoryError(f"{out}: cannot write the export: {error.strerror or error}") from None
 
@@ -145,35 +163,41 @@ def _load(path: str | Path) -> tuple[Path, ModelMetadata, Model]:
     return file, metadata, model.eval()
 
 
-def _ensemble(paths: list[str | Path], loaded: list[tuple[Path, ModelMetadata, Model]]) -> Model | Ensemble:
+def _runtime(file: Path, metadata: ModelMetadata) -> str:
+    """The runtime of the export of the checkpoint's model (`registry.export_runtime`); a model that does not
+    export is a CheckpointError naming the file, before anything is written."""
+    try:
+        return registry.export_runtime(registry.get(metadata.task), metadata.config)
+    except ConfigError as error:
+        raise CheckpointError(f"{file}: {error}") from None
+
+
+def _ensemble(paths: list[str | Path], loaded: list[tuple[Path, ModelMetadata, Model]], runtime: str
+              ) -> Model | Ensemble:
     """The one model, or the Ensemble of translation models that share tokenizers, vocabularies and copy setting
     (as `api.load_ensemble` requires)."""
     if len(loaded) == 1:
         return loaded[0][2]
     for file, metadata, _ in loaded:
-        if metadata.task != "seq2seq":
-            raise CheckpointError(f"{file}: an ensemble exports translation (seq2seq) models only, not task "
-                              f"{metadata.task}")
+        if _runtime(file, metadata) != graphs.TRANSLATOR or runtime != graphs.TRANSLATOR:
+            raise CheckpointError(f"{file}: an ensemble exports translation models only, not "
+                                  f"{registry.get(metadata.task).kind}")
     check_ensemble_members(paths, [vocabulary_signature(metadata.config.model.copy, metadata.tokenizers,
                                                         metadata.vocabs) for _, metadata, _ in loaded])
     return Ensemble([cast(Seq2Seq, model) for _, _, model in loaded])  # each a Seq2Seq: checked above
 
 
 def _model(metadata: ModelMetadata, file: Path) -> Model:
-    """The untrained model of the checkpoint's task: Seq2Seq or LanguageModel."""
-    sizes = [len(vocab) for vocab in metadata.vocabs]
-    if metadata.task == "seq2seq":
-        return Seq2Seq(metadata.config.model, sizes[0], sizes[1])
-    if metadata.task == "lm":
-        return LanguageModel(metadata.config.model, sizes[0])
-    raise ConfigError(f"{file}: export supports translation (seq2seq) and language models (lm), not task "
-                      f"{metadata.task}")
+    """The untrained model of the checkpoint's task (`Task.build`), once its export is known to run
+    (`_runtime`)."""
+    _runtime(file, metadata)
+    return registry.get(metadata.task).build(metadata)  # type: ignore[no-any-return]
 
 
-def _build(model: Model | Ensemble, metadata: ModelMetadata, files: list[Path], directory: Path, out: Path,
-           int8: bool) -> dict[str, Any]:
+def _build(model: Model | Ensemble, metadata: ModelMetadata, runtime: str, files: list[Path], directory: Path,
+           out: Path, int8: bool) -> dict[str, Any]:
     """Export and check the graphs in directory (to become out), then write the metadata and manifest."""
-    manifest = _write(model, metadata, files, directory)
+    manifest = {**_write(model, metadata, files, directory), "runtime": runtime}
     largest = check(model, directory, manifest)
     if largest > TOLERANCE:
         raise CheckpointError(f"{out}: the exported graphs differ from PyTorch by {largest:.2e} (> {TOLERANCE:.0e}); "
@@ -200,29 +224,34 @@ def _write(model: Model | Ensemble, metadata: ModelMetadata, files: list[Path], 
 
 def _graphs_entry(model: Model, file: Path, folder: Path, metadata: ModelMetadata) -> dict[str, Any]:
     """Export one model's graphs into folder; their source checkpoint, hashes and layout."""
-    layout = _write_graphs(model, folder)
+    if isinstance(model, Classifier):
+        layout = _write_classifier(model, folder)
+    else:
+        layout = {**dataclasses.asdict(_write_graphs(model, folder)), "target_vocab_size": len(metadata.vocabs[-1])}
     return {"checkpoint": {"file": file.name, "sha256": file_sha256(file)}, "graphs": _hashes(folder),
-            "layout": {**dataclasses.asdict(layout), "target_vocab_size": len(metadata.vocabs[-1])}}
+            "layout": layout}
 
 
 def _hashes(folder: Path) -> dict[str, str]:
-    return {name: file_sha256(folder / name) for name in (graphs.ENCODER, graphs.STEP)}
+    """The SHA-256 of each graph in folder, by file name."""
+    return {path.name: file_sha256(path) for path in sorted(folder.glob("*.onnx"))}
 
 
 def _manifest(metadata: ModelMetadata, entries: dict[str, Any]) -> dict[str, Any]:
     """The manifest around the graphs' entries (one model's checkpoint, graphs and layout, or an ensemble's
     members)."""
-    decoding = GENERATION_DEFAULTS if metadata.task == "lm" else DecodingOptions()
+    decoding = registry.get(metadata.task).decoding
     return {"format": graphs.ENSEMBLE_FORMAT if "members" in entries else graphs.FORMAT, "task": metadata.task,
-            "opset": OPSET, "precision": "fp32", **entries, "decoding": dataclasses.asdict(decoding),
-            "metadata": graphs.METADATA,
+            "opset": OPSET, "precision": "fp32", **entries,
+            **({"decoding": dataclasses.asdict(decoding)} if decoding else {}), "metadata": graphs.METADATA,
             "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__}}
 
 
 def sample_batch(model: Model, lengths: list[int], seed: int = 0) -> tuple[Tensor, Tensor]:
     """Random source ids (B, S), padded, of the given lengths; a copying model's include ids past the vocabulary."""
     generator = torch.Generator().manual_seed(seed)
-    vocabulary = model.src_vocab_size if isinstance(model, Seq2Seq) else model.generator.out_features
+    vocabulary = (model.src_vocab_size if isinstance(model, Seq2Seq) else model.encoder.embedding.num_embeddings
+                  if isinstance(model, Classifier) else model.generator.out_features)
     high = vocabulary + (3 if model.config.copy else 0)
     src = torch.randint(EOS_ID + 1, high, (len(lengths), max(lengths)), generator=generator)
     src = src.masked_fill(torch.arange(max(lengths)) >= torch.tensor(lengths).unsqueeze(1), PAD_ID)
@@ -241,7 +270,18 @@ def _axes(name: str) -> dict[int, str]:
         else {axis: BATCH}
 
 
-def _write_graphs(model: Model, out: Path) -> Layout:
+def _write_classifier(model: Classifier, out: Path) -> dict[str, Any]:
+    """Export the classifier's graph (dynamic batch and length) into out; its layout: classes, attention."""
+    attention = model.pooling.kind == "attention"
+    axes = {"src": {0: BATCH, 1: SOURCE}, "src_lengths": {0: BATCH}, graphs.LOGITS: {0: BATCH},
+            graphs.WEIGHTS: {0: BATCH, 1: SOURCE}}
+    outputs = [graphs.LOGITS, *([graphs.WEIGHTS] if attention else [])]
+    _export(ScoresGraph(model).eval(), sample_batch(model, [5, 3]), out / graphs.CLASSIFIER, ["src", "src_lengths"],
+            outputs, {name: axes[name] for name in ["src", "src_lengths", *outputs]})
+    return {"classes": model.output.out_features, "attention": attention}
+
+
+def _write_graphs(model: Decoding, out: Path) -> Layout:
     """Export the encoder and step graphs (dynamic batch and source length) into out."""
     src, src_lengths = sample_batch(model, [5, 3])
     with torch.no_grad():
@@ -294,14 +334,26 @@ def _quiet_stderr() -> Iterator[None]:
 def check(model: Model | Ensemble, out: Path, manifest: dict[str, Any]) -> float:
     """The largest absolute difference between PyTorch and the exported graphs in out over the encoder's outputs
     and CHECK_STEPS decoder steps on a few random batches (an ensemble's: its log-probabilities, its members'
-    memories and states)."""
-    onnx_model = open_model(out, manifest, threads=1)
+    memories and states; a classifier's: its logits and attention weights)."""
     first = model.members[0] if isinstance(model, Ensemble) else model
-    return max(_difference(model, onnx_model, *sample_batch(first, lengths, seed))
-               for seed, lengths in enumerate(([7, 4, 1], [1], [12, 12, 3, 9])))
+    batches = [sample_batch(first, lengths, seed) for seed, lengths in enumerate(CHECK_LENGTHS)]
+    if isinstance(model, Classifier):
+        graph = ClassifierGraph(out, manifest, threads=1)
+        return max(_scores_difference(model, graph, *batch) for batch in batches)
+    onnx_model = open_model(out, manifest, threads=1)
+    return max(_difference(model, onnx_model, *batch) for batch in batches)
 
 
-def _difference(model: Model | Ensemble, onnx_model: OnnxModel | OnnxEnsemble, src: Tensor,
+def _scores_difference(model: Classifier, graph: ClassifierGraph, src: Tensor, src_lengths: Tensor) -> float:
+    """Largest absolute difference of a classifier's logits and attention weights."""
+    logits, weights = model.scores(src, src_lengths)
+    onnx_logits, onnx_weights = graph.scores(src.numpy(), src_lengths.numpy())
+    if weights is None or onnx_weights is None:
+        return _largest(logits, onnx_logits)
+    return max(_largest(logits, onnx_logits), _largest(weights, onnx_weights))
+
+
+def _difference(model: Decoding | Ensemble, onnx_model: OnnxModel | OnnxEnsemble, src: Tensor,
                 src_lengths: Tensor) -> float:
     """Largest absolute difference of the memories, the states and the logits over CHECK_STEPS steps."""
     memory = model.encode(src, src_lengths)
@@ -340,20 +392,21 @@ def _quantize(out: Path, model: Model | Ensemble, manifest: dict[str, Any]) -> d
     """Replace the graphs (every member's) by ONNX Runtime's dynamic int8 quantization of their weights; returns the
     updated manifest, with the largest difference from PyTorch measured (not bounded: int8 changes the numbers)."""
     if "members" in manifest:
-        quantized = {**manifest, "members": [{**member, "graphs": _quantize_graphs(out / member["directory"])}
+        quantized = {**manifest, "members": [{**member, "graphs": _quantize_graphs(out / member["directory"],
+                                                                                   member["graphs"])}
                                              for member in manifest["members"]]}
     else:
-        quantized = {**manifest, "graphs": _quantize_graphs(out)}
+        quantized = {**manifest, "graphs": _quantize_graphs(out, manifest["graphs"])}
     quantized["precision"] = "int8"
     quantized["check"] = {**manifest["check"], "int8_max_difference": check(model, out, quantized)}
     return quantized
 
 
-def _quantize_graphs(folder: Path) -> dict[str, str]:
-    """Quantize the two graphs in folder in place; their new hashes."""
+def _quantize_graphs(folder: Path, names: Iterable[str]) -> dict[str, str]:
+    """Quantize the named graphs in folder in place; their new hashes."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    for name in (graphs.ENCODER, graphs.STEP):
+    for name in names:
         quantized = folder / f"int8-{name}"
         with _quiet_stderr():
             quantize_dynamic(folder / name, quantized, weight_type=QuantType.QInt8)

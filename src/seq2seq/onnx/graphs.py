@@ -8,16 +8,22 @@ from typing import Any, Self
 import numpy as np
 from numpy.typing import NDArray
 
+from seq2seq.data.vocab import PAD_ID
+
 FORMAT = "seq2seq-onnx-1"
 ENSEMBLE_FORMAT = "seq2seq-onnx-ensemble-1"  # the manifest lists members, each with its graphs in its own folder
 MEMBERS = "members"  # an ensemble's member i has its graphs in members/i
 MANIFEST, METADATA = "manifest.json", "model.json"
 ENCODER, STEP = "encoder.onnx", "step.onnx"  # a language model's encoder graph reads the prompt
+CLASSIFIER = "classifier.onnx"  # a classifier's one graph: src, src_lengths -> logits (and pooling weights)
 TOKENS, LOGITS, EXTENSION = "tokens", "logits", "extension"
+WEIGHTS = "weights"  # a classifier's attention pooling weights (B, S)
 NEXT = "next_"  # the step graph's output of state tensor X is named next_X
 MEMORY_NAMES = ("outputs", "keys", "mask", "source")  # `decoder.Memory`'s tensors, in this order
 STATE_NAMES = ("feed", "attention", "coverage")  # `decoder.DecoderState`'s tensors besides hidden0, hidden1, ...
 HIDDEN = "hidden"
+TRANSLATOR, GENERATOR, CLASSIFIER_RUNTIME = "translator", "generator", "classifier"
+"""The runtimes a manifest's `runtime` names (`seq2seq.onnx.loading.RUNTIMES`): which class reads the export."""
 
 Array = NDArray[Any]
 
@@ -49,3 +55,12 @@ class Arrays:
     def attention(self) -> Array | None:
         """The last step's attention weights (B, S), None for a model without attention."""
         return self.values.get("attention")
+
+
+def pad(rows: list[list[int]]) -> tuple[Array, Array]:
+    """Ids (B, S) padded with <pad> at the end, and the lengths (B,): the graphs' src and src_lengths."""
+    lengths = np.array([len(row) for row in rows], dtype=np.int64)
+    src = np.full((len(rows), int(lengths.max())), PAD_ID, dtype=np.int64)
+    for index, row in enumerate(rows):
+        src[index, :len(row)] = row
+    return src, lengths

@@ -1,15 +1,19 @@
-"""Loading an exported directory: its manifest and model description, as a translator or a generator by its task."""
+"""Loading an exported directory: its manifest and model description, as a translator, a generator or a classifier
+by the runtime its manifest names."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.errors import CheckpointError
+from seq2seq.onnx.classifier import ClassifierGraph, OnnxClassifier
 from seq2seq.onnx.ensemble import open_model
 from seq2seq.onnx.generator import OnnxGenerator
-from seq2seq.onnx.graphs import MANIFEST, METADATA
+from seq2seq.onnx.graphs import CLASSIFIER_RUNTIME, GENERATOR, MANIFEST, METADATA, TRANSLATOR
 from seq2seq.onnx.model import OnnxModel, read_manifest
 from seq2seq.onnx.translator import OnnxTranslator
 
@@ -19,9 +23,24 @@ def is_export(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
-def load(path: str | Path, threads: int = 0) -> OnnxTranslator | OnnxGenerator:
-    """Load an exported model directory: an OnnxTranslator (of one model or an ensemble), or for a language model
-    (task lm) an OnnxGenerator; threads 0 lets ONNX Runtime choose. A missing or corrupted file is a CheckpointError
+RUNTIMES: dict[str, Callable[[Path, dict[str, Any], ModelMetadata, int], Any]] = {
+    TRANSLATOR: lambda folder, manifest, metadata, threads: OnnxTranslator(open_model(folder, manifest, threads),
+                                                                          metadata, manifest),
+    GENERATOR: lambda folder, manifest, metadata, threads: OnnxGenerator(OnnxModel(folder, manifest, threads),
+                                                                        metadata, manifest),
+    CLASSIFIER_RUNTIME: lambda folder, manifest, metadata, threads: OnnxClassifier(
+        ClassifierGraph(folder, manifest, threads), metadata, manifest),
+}
+"""The runtime that reads an export, by its manifest's `runtime` (written by the task's `Task.export`)."""
+
+EARLIER_RUNTIMES = {"lm": GENERATOR}
+"""The runtime of an export written before manifests named it, by its task (the others ran on OnnxTranslator)."""
+
+
+def load(path: str | Path, threads: int = 0) -> OnnxTranslator | OnnxGenerator | OnnxClassifier:
+    """Load an exported model directory: an OnnxTranslator (of one model or an ensemble), for a language model
+    (task lm) an OnnxGenerator, for a classifier (task classify) an OnnxClassifier; threads 0 lets ONNX Runtime
+    choose. A missing or corrupted file is a CheckpointError
     naming it."""
     directory = Path(path)
     manifest = read_manifest(directory)
@@ -31,6 +50,7 @@ def load(path: str | Path, threads: int = 0) -> OnnxTranslator | OnnxGenerator:
     except (OSError, ValueError) as error:
         raise CheckpointError(f"{metadata_path}: unreadable model description ({error})") from None
     metadata = ModelMetadata.from_dict(values, str(metadata_path))
-    if manifest.get("task") == "lm":
-        return OnnxGenerator(OnnxModel(directory, manifest, threads), metadata, manifest)
-    return OnnxTranslator(open_model(directory, manifest, threads), metadata, manifest)
+    runtime = manifest.get("runtime") or EARLIER_RUNTIMES.get(manifest.get("task"), TRANSLATOR)
+    if runtime not in RUNTIMES:
+        raise CheckpointError(f"{directory / MANIFEST}: unknown runtime {runtime!r} (a newer version's export?)")
+    return RUNTIMES[runtime](directory, manifest, metadata, threads)

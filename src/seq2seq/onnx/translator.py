@@ -14,7 +14,7 @@ from seq2seq.data.vocab import PAD, PAD_ID, Vocab
 from seq2seq.decoding import numpy_search
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
 from seq2seq.onnx.ensemble import OnnxEnsemble
-from seq2seq.onnx.graphs import Array
+from seq2seq.onnx.graphs import Array, pad
 from seq2seq.onnx.model import OnnxModel
 
 
@@ -79,7 +79,7 @@ class OnnxTranslator:
         generator, cap = np.random.default_rng(options.seed), output_cap(self.metadata.target_lengths)
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            src, src_lengths = _pad([ids[i] for i in chunk])
+            src, src_lengths = pad([ids[i] for i in chunk])
             for index, found in zip(chunk, numpy_search.decode(self.model, src, src_lengths, options, generator, cap),
                                     strict=True):
                 results[index] = [self._translation(hypothesis, sources[index] or [PAD], encoded[index][1])
@@ -119,11 +119,3 @@ class OnnxTranslator:
         lengths = self.metadata.target_lengths
         return int(lengths["p99"]) + 1 if lengths else 0
 
-
-def _pad(rows: list[list[int]]) -> tuple[Array, Array]:
-    """Ids (B, S) padded with <pad> at the end, and the lengths (B,)."""
-    lengths = np.array([len(row) for row in rows], dtype=np.int64)
-    src = np.full((len(rows), int(lengths.max())), PAD_ID, dtype=np.int64)
-    for index, row in enumerate(rows):
-        src[index, :len(row)] = row
-    return src, lengths

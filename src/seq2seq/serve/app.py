@@ -11,18 +11,18 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
-from seq2seq import api
 from seq2seq.api import Translation, Translator
 from seq2seq.data.audio import wav_frames
 from seq2seq.decoding.options import DecodingOptions
 from seq2seq.errors import Seq2SeqError
+from seq2seq.evaluation import reports
 from seq2seq.serve.batching import Batcher
 from seq2seq.serve.monitoring import Guard, Metrics
 from seq2seq.serve.schemas import (
@@ -34,6 +34,7 @@ from seq2seq.serve.schemas import (
     generation_knobs,
 )
 from seq2seq.serve.settings import Limits, Settings
+from seq2seq.tasks import registry
 from seq2seq.tasks.chat import Chatbot
 from seq2seq.tasks.classify import Classification, TextClassifier
 from seq2seq.tasks.lm import TextGenerator
@@ -42,10 +43,7 @@ from seq2seq.tasks.speech import SpeechTranscriber
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-SERVED_BY = {"seq2seq": ("/v1/translate", "/v1/chat"), "lm": ("/v1/generate",), "classify": ("/v1/classify",),
-             "speech": ("/v1/transcribe",)}
-"""The routes that serve the models of each task (`api.task_of`), their own first: the one place this is decided."""
-ROUTES = ("/", "/healthz", "/metrics", "/v1/models", *(route for routes in SERVED_BY.values() for route in routes))
+PAGES = ("/", "/healthz", "/metrics", "/v1/models")  # the routes that serve no model
 Model = Translator | TextGenerator | TextClassifier | SpeechTranscriber
 """A served model; exports (`seq2seq.onnx`'s OnnxTranslator, OnnxGenerator) serve as a Translator, a TextGenerator."""
 RequestT = TypeVar("RequestT", bound=BaseModel)
@@ -109,8 +107,7 @@ class Server:
 
     def _decode(self, key: Hashable, texts: list[str]) -> list[list[Translation]]:
         name, options = key[0], key[1]  # type: ignore[index]
-        translator = self.models[name]
-        assert not isinstance(translator, TextGenerator)
+        translator = cast(Translator, self.models[name])  # the batcher decodes translations only
         return translator.translate_detailed(texts, options, batch_size=max(1, len(texts)))
 
     def queue_depth(self) -> int:
@@ -118,8 +115,13 @@ class Server:
 
 
 def routes_of(model: Model) -> tuple[str, ...]:
-    """The routes that serve the model (PyTorch or exported), its own first."""
-    return SERVED_BY[api.task_of(model)]
+    """The routes that serve the model (PyTorch or exported), its own first (`registry.Task.routes`)."""
+    return registry.of_model(model).routes
+
+
+def all_routes() -> tuple[str, ...]:
+    """Every route of the app: the pages and each task's."""
+    return (*PAGES, *dict.fromkeys(route for task in registry.tasks() for route in task.routes))
 
 
 def create_app(models: Mapping[str, Model], settings: Settings | None = None,
@@ -175,7 +177,7 @@ def _add_handlers(app: FastAPI, server: Server) -> None:
         return _error(500, "internal error")
 
     limit = server.limits.max_in_flight
-    app.add_middleware(Guard, metrics=server.metrics, routes=ROUTES, max_in_flight=limit,
+    app.add_middleware(Guard, metrics=server.metrics, routes=all_routes(), max_in_flight=limit,
                        overloaded=_error(429, f"too many requests in flight (limit {limit})"))
 
 
@@ -453,13 +455,13 @@ def _task(model: Model) -> str:
     """What the model does, for /v1/models and error messages: its own route's verb (translate, generate, classify,
     transcribe), or summarize for a translation model that copies."""
     verb = routes_of(model)[0].rpartition("/")[2]
-    return "summarize" if verb == "translate" and model.config.model.copy else verb
+    return "summarize" if verb == "translate" and reports.task_kind(model.config) == "summarization" else verb
 
 
 def _describe(name: str, model: Model, path: str | None, settings: Settings) -> dict[str, Any]:
     config, parameters = model.config, _parameters(model)
     tokens, vocabulary = _vocabularies(model)
-    labels = {"labels": model.labels} if isinstance(model, TextClassifier) else {}
+    labels = {"labels": model.labels} if hasattr(model, "labels") else {}
     return {"name": name, "task": _task(model), "routes": list(routes_of(model)), "tokens": tokens,
             "vocabulary": vocabulary, **labels, "architecture": dataclasses.asdict(config.model),
             "attention": _attends(model), "parameters": parameters,
@@ -471,7 +473,7 @@ def _vocabularies(model: Model) -> tuple[dict[str, str], dict[str, int]]:
     """The token kinds of the model's text input (src) and output (tgt), and its vocabularies' sizes (a classifier's
     number of labels for its output)."""
     data = model.config.data
-    if isinstance(model, TextClassifier):
+    if hasattr(model, "labels"):  # a classifier: text in, a label out
         return {"src": data.src.kind}, {"src": len(model.vocabs[0]), "labels": len(model.labels)}
     if hasattr(model, "vocabs"):  # a translator: text in, text out
         return ({"src": data.src.kind, "tgt": data.tgt.kind},
@@ -488,8 +490,6 @@ def _parameters(model: Model) -> int | None:
 def _attends(model: Model) -> bool:
     """Whether the answers can show attention weights: a translator's over the source, a classifier's attention
     pooling's over the text."""
-    if isinstance(model, TextClassifier):
-        return model.config.model.pooling == "attention"
     return hasattr(model, "attends") and model.attends()
 
 

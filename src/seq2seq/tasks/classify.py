@@ -18,37 +18,27 @@ from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.pairs import Example, Pair, as_pair, collate, split_dev
 from seq2seq.data.preparation import prepare_labelled
 from seq2seq.data.tokenizers import Tokenizer
-from seq2seq.data.vocab import PAD_ID, Vocab
+from seq2seq.data.vocab import Vocab
 from seq2seq.errors import ConfigError
 from seq2seq.evaluation import metrics
 from seq2seq.models.classifier import Classifier, WordScores
 from seq2seq.models.objectives import classification_losses
 from seq2seq.tasks import registry
+from seq2seq.tasks.classification import (
+    BATCH_SIZE,
+    Classification,
+    label_names,
+    length_batches,
+    ranked,
+    read_texts,
+    text_ids,
+)
 from seq2seq.tasks.registry import Task, register
 from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
 from seq2seq.utils.device import mixed_precision
 
 logger = logging.getLogger(__name__)
-
-BATCH_SIZE = 64  # texts classified together by default
-
-
-@dataclass
-class Classification:
-    """What `TextClassifier.classify_detailed` says of one text.
-
-    `top` holds the k most likely labels with their probabilities, best first (`label`, `probability` are its
-    first); `attention` (S,) is the attention pooling's weight on each of `tokens` (the tokens the model read),
-    None for the other poolings.
-    """
-
-    label: str
-    probability: float
-    top: list[tuple[str, float]]
-    tokens: list[str]
-    attention: Tensor | None
-
 
 @dataclass
 class TextClassifier:
@@ -61,10 +51,14 @@ class TextClassifier:
     device: torch.device
     precision: str | None = None  # autocast while classifying (auto, fp32, bf16, fp16); None: the training precision
 
+    def attends(self) -> bool:
+        """Whether `classify_detailed` gives the attention pooling's weights over the tokens."""
+        return self.config.model.pooling == "attention"
+
     @property
     def labels(self) -> list[str]:
         """The labels the model knows, class by class (most frequent in training first)."""
-        return self.vocabs[1].itos[LABEL_OFFSET:]
+        return label_names(self.vocabs[1])
 
     def classify(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> list[str]:
         """The most likely label of each text, in order; unknown tokens in the texts map to <unk>."""
@@ -73,28 +67,10 @@ class TextClassifier:
     def classify_detailed(self, texts: Sequence[str], top_k: int = 1, batch_size: int = BATCH_SIZE
                           ) -> list[Classification]:
         """For each text, its top_k labels with probabilities, its tokens and the attention pooling's weights."""
-        if isinstance(texts, str):
-            raise TypeError("classify() takes a list of strings; wrap a single text in a list")
-        if top_k < 1:
-            raise ConfigError(f"top_k must be at least 1, not {top_k}")
-        limit = self.config.data.max_src_length or None
-        token_lists = [self.tokenizer.tokenize(text)[:limit] for text in texts]
-        probabilities, weights = self._probabilities(token_lists, batch_size)
-        best = probabilities.topk(min(top_k, len(self.labels)), dim=-1)
-        results = []
-        for row, tokens in enumerate(token_lists):
-            top = [(self.labels[k], p) for k, p in zip(best.indices[row].tolist(), best.values[row].tolist(),
-                                                          strict=True)]
-            results.append(Classification(top[0][0], top[0][1], top, tokens, weights[row]))
-        return results
-
-    @torch.no_grad()
-    def _probabilities(self, token_lists: Sequence[list[str]], batch_size: int
-                       ) -> tuple[Tensor, list[Tensor | None]]:
-        """Class probabilities (N, C) of the tokenized texts, and each one's attention weights (S,) or None."""
-        examples = [Example(self.vocabs[0].encode(tokens) or [PAD_ID], [0, 0]) for tokens in token_lists]
+        token_lists = read_texts(texts, top_k, self.tokenizer, self.config.data.max_src_length)
+        examples = [Example(text_ids(tokens, self.vocabs[0]), [0, 0]) for tokens in token_lists]
         logits, weights = predict(self.model, examples, batch_size, self.precision or self.config.train.precision)
-        return torch.softmax(logits, dim=-1), weights
+        return ranked(torch.softmax(logits, dim=-1).numpy(), token_lists, weights, self.labels, top_k)
 
     def evaluate(self, pairs: Sequence[Pair], batch_size: int = BATCH_SIZE) -> dict[str, Any]:
         """Accuracy, macro-F1 and per-class precision, recall and F1 (percent) on labelled texts
@@ -109,12 +85,10 @@ def predict(model: Classifier, examples: Sequence[Example], batch_size: int, pre
     """Logits (N, C) of encoded texts, in order, and each one's attention weights (S,) (None without attention
     pooling); texts of similar lengths share a batch."""
     device = next(model.parameters()).device
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].src))
     logits = torch.zeros(len(examples), model.output.out_features)
     weights: list[Tensor | None] = [None] * len(examples)
     model.eval()
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+    for chunk in length_batches([len(example.src) for example in examples], batch_size):
         batch = collate([examples[i] for i in chunk]).to(device)
         with mixed_precision(precision, device):
             scores, attention = model.scores(batch.src, batch.src_lengths)  # (B, C), (B, S)
@@ -216,9 +190,17 @@ def check_config(config: Config) -> None:
         raise ConfigError("model.copy and model.coverage do not apply to task classify (there is no decoder)")
 
 
+def export_runtime(config: Config) -> str:
+    """A classifier's export runs on OnnxClassifier; the bag of words has no graph."""
+    if config.model.bag_of_words:
+        raise ConfigError("the classifier's bag of words (model.bag_of_words, a TF-IDF linear SVM) has no ONNX graph "
+                          "yet; train without it to export")
+    return "classifier"
+
+
 TASK = register(Task(
     name="classify", kind="a classifier", command="classify", facade=TextClassifier, sides=(1, 2),
     read=lambda config, spec: read_labelled(spec), item=as_pair, train=train_classifier,
     build=build_model, facade_of=classifier_of, check=check_config,
     columns=lambda config: (("accuracy %", "accuracy"), ("macro-F1", "macro_f1")), use=TextClassifier.classify,
-    route="/v1/classify"))
+    routes=("/v1/classify",), export=export_runtime))

@@ -20,7 +20,7 @@ from seq2seq.data.preparation import prepare_text
 from seq2seq.data.text import read_entries
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
-from seq2seq.decoding.options import DecodingOptions, generation_options
+from seq2seq.decoding.options import GENERATION_DEFAULTS, DecodingOptions, generation_options
 from seq2seq.decoding.torch_search import Decoded, ban_tokens, build_processors, finish, stream
 from seq2seq.decoding.written_text import check_streamable, written_pieces
 from seq2seq.errors import ConfigError, DataError
@@ -235,4 +235,5 @@ TASK = register(Task(
     name="lm", kind="a language model", command="generate", facade=TextGenerator, sides=(1, 1),
     read=lambda config, spec: read_entries(spec, config.data.entries, config.data.entry_delimiter), item=as_entry,
     train=train_language_model, build=build_model, facade_of=generator_of, check=check_config,
-    columns=lambda config: (("perplexity", "perplexity"), ("bpc", "bpc")), use=None, route="/v1/generate"))
+    columns=lambda config: (("perplexity", "perplexity"), ("bpc", "bpc")), use=None, routes=("/v1/generate",),
+    export=lambda config: "generator", decoding=GENERATION_DEFAULTS))

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from seq2seq.config import Config
     from seq2seq.data.metadata import ModelMetadata
+    from seq2seq.decoding.options import DecodingOptions
 
 BUILT_IN = {"seq2seq": "seq2seq.tasks.translation", "lm": "seq2seq.tasks.lm", "classify": "seq2seq.tasks.classify",
             "speech": "seq2seq.tasks.speech"}
@@ -45,8 +46,11 @@ class Task:
       in its facade.
     - check(config): refuse the settings that do not apply to the task; columns(config): compare's score columns;
       use(facade, inputs): decode inputs (None: nothing to decode, as for a language model).
-    - route: the server's; export: why `seq2seq export` refuses the task's models (None: it exports them);
-      prepares: `seq2seq prepare` can prepare its corpora.
+    - routes: the server's routes that serve its models, its own first.
+    - export(config): the torch-free runtime that runs the export of a model of config ("translator",
+      "generator" or "classifier": `seq2seq.onnx.loading.RUNTIMES`), or a ConfigError saying why it does not
+      export (None: the task's models do not export); decoding: the decoding defaults its exports carry (None:
+      its models decode nothing); prepares: `seq2seq prepare` can prepare its corpora.
     """
 
     name: str
@@ -62,8 +66,9 @@ class Task:
     check: Callable[[Config], None]
     columns: Callable[[Config], Columns]
     use: Callable[[Any, list[Any]], Any] | None
-    route: str
-    export: str | None = None
+    routes: tuple[str, ...]
+    export: Callable[[Config], str] | None = None
+    decoding: DecodingOptions | None = None
     prepares: bool = False
 
     def check_sides(self, metadata: ModelMetadata, origin: str | Path) -> None:
@@ -74,6 +79,14 @@ class Task:
 
 
 _TASKS: dict[str, Task] = {}  # filled by `register`: the registry is this process's table of tasks
+
+
+def export_runtime(task: Task, config: Config) -> str:
+    """The runtime of the export of a model of task with config (`Task.export`); a ConfigError says why it does not
+    export."""
+    if task.export is None:
+        raise ConfigError(f"{task.kind} does not export to ONNX")
+    return task.export(config)
 
 
 def register(task: Task) -> Task:

@@ -185,9 +185,15 @@ def check_config(config: Config) -> None:
         raise ConfigError("model.conv_channels must be at least 1")
 
 
+def export_runtime(config: Config) -> str:
+    """A speech model does not export yet."""
+    raise ConfigError("a speech model's audio front end (the log-mel features of the WAV files) has no ONNX graph "
+                      "yet; export supports translation models, language models and classifiers")
+
+
 TASK = register(Task(
     name="speech", kind="a speech model", command="transcribe", facade=SpeechTranscriber, sides=(1, 1),
     read=lambda config, spec: read_audio_list(spec), item=as_pair, train=train_speech,
     build=build_model, facade_of=transcriber_of, check=check_config,
     columns=lambda config: (("CER %", "cer"), ("WER %", "wer")), use=SpeechTranscriber.transcribe,
-    route="/v1/transcribe", export="its audio front end (log-mel features) has no ONNX graph yet"))
+    routes=("/v1/transcribe",), export=export_runtime))

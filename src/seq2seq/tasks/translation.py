@@ -290,5 +290,6 @@ TASK = register(Task(
     name="seq2seq", kind="a translation model", command="translate", facade=Translator, sides=(2, 2),
     read=lambda config, spec: load_pairs(spec), item=as_pair, train=train_translator,
     build=build_model, facade_of=translator_of, check=check_config,
-    columns=lambda config: COLUMNS[reports.task_kind(config)], use=Translator.translate, route="/v1/translate",
+    columns=lambda config: COLUMNS[reports.task_kind(config)], use=Translator.translate,
+    routes=("/v1/translate", "/v1/chat"), export=lambda config: "translator", decoding=DecodingOptions(),
     prepares=True))

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from torch import Tensor
 
 from seq2seq.errors import Seq2SeqError
@@ -21,12 +23,15 @@ def figure_class() -> Any:
     return Figure
 
 
-def save_attention(attention: Tensor, src_tokens: Sequence[str], tokens: Sequence[str], path: str | Path) -> None:
-    """Write a heatmap of attention weights (T, S): column j is src_tokens[j], row i is tokens[i]."""
+def save_attention(attention: Tensor | NDArray[Any], src_tokens: Sequence[str], tokens: Sequence[str],
+                   path: str | Path) -> None:
+    """Write a heatmap of attention weights (T, S) (a Tensor, or an export's numpy array): column j is
+    src_tokens[j], row i is tokens[i]."""
     rows, columns = attention.shape
     figure = figure_class()(figsize=(2 + 0.35 * columns, 1.5 + 0.35 * rows))
     axes = figure.subplots()
-    axes.imshow(attention.float().numpy(), cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    values = attention.float().numpy() if isinstance(attention, Tensor) else np.asarray(attention, dtype=np.float32)
+    axes.imshow(values, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     axes.set_xticks(range(columns), labels=[_plain(token) for token in src_tokens], rotation=90)
     axes.set_yticks(range(rows), labels=[_plain(token) for token in tokens])
     axes.set_xlabel("source")

@@ -1,0 +1,73 @@
+"""What a classifier says of a text, and how its texts are read and its probabilities ranked: the part of
+classification that TextClassifier (PyTorch) and OnnxClassifier (ONNX Runtime) share, without torch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from seq2seq.data.tokenizers import Tokenizer
+from seq2seq.data.vocab import LABEL_OFFSET, PAD_ID, Vocab
+from seq2seq.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+BATCH_SIZE = 64  # texts classified together by default
+
+
+@dataclass
+class Classification:
+    """What `TextClassifier.classify_detailed` (or `OnnxClassifier`'s) says of one text.
+
+    `top` holds the k most likely labels with their probabilities, best first (`label`, `probability` are its
+    first); `attention` (S,) is the attention pooling's weight on each of `tokens` (the tokens the model read), a
+    Tensor (a numpy array from an export), None for the other poolings.
+    """
+
+    label: str
+    probability: float
+    top: list[tuple[str, float]]
+    tokens: list[str]
+    attention: Tensor | NDArray[Any] | None
+
+
+def label_names(labels: Vocab) -> list[str]:
+    """The labels of a label vocabulary, class by class (its first ids are specials)."""
+    return labels.itos[LABEL_OFFSET:]
+
+
+def read_texts(texts: Sequence[str], top_k: int, tokenizer: Tokenizer, max_length: int) -> list[list[str]]:
+    """The tokens each text is classified on, cut to max_length (0: all); a lone string is a TypeError, top_k
+    below 1 a ConfigError."""
+    if isinstance(texts, str):
+        raise TypeError("classify() takes a list of strings; wrap a single text in a list")
+    if top_k < 1:
+        raise ConfigError(f"top_k must be at least 1, not {top_k}")
+    return [tokenizer.tokenize(text)[:max_length or None] for text in texts]
+
+
+def text_ids(tokens: list[str], vocab: Vocab) -> list[int]:
+    """The ids the model reads for a text's tokens; an empty text reads one <pad>."""
+    return vocab.encode(tokens) or [PAD_ID]
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices of the texts in batches of batch_size, texts of similar lengths together."""
+    order = sorted(range(len(lengths)), key=lambda index: lengths[index])
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def ranked(probabilities: NDArray[Any], token_lists: Sequence[list[str]], weights: Sequence[Any], labels: list[str],
+           top_k: int) -> list[Classification]:
+    """Each text's top_k labels (best first) from the class probabilities (N, C), with its tokens and weights."""
+    count = min(top_k, len(labels))
+    results = []
+    for row, tokens, attention in zip(probabilities, token_lists, weights, strict=True):
+        top = [(labels[k], float(row[k])) for k in np.argsort(-row, kind="stable")[:count]]
+        results.append(Classification(top[0][0], top[0][1], top, tokens, attention))
+    return results

@@ -14,8 +14,8 @@ import pytest
 
 import seq2seq
 from seq2seq.config import Config, apply_overrides
-from seq2seq.errors import ConfigError
 from seq2seq.data.synthesis import Voice, espeak_available, write_speech_list
+from seq2seq.errors import ConfigError
 from seq2seq.tasks import registry
 from tests.cli.test_cli import one_line_error, run_cli
 from tests.conftest import toy_pairs

@@ -180,12 +180,18 @@ def test_speech_models_are_refused_before_writing(exported: Trained, tmp_path: P
     assert not (tmp_path / "export").exists()
 
 
-def test_serve_refuses_the_export(exported: Trained) -> None:
-    """serve has no classification endpoint: the export is refused as the checkpoint is."""
+def test_serve_classifies_with_the_export_as_with_the_checkpoint(exported: Trained) -> None:
+    """/v1/classify over a real socket gives the export's labels, which are the checkpoint's."""
     pytest.importorskip("fastapi")
-    from seq2seq.errors import Seq2SeqError
+    pytest.importorskip("uvicorn")
     from seq2seq.serve import load_models
+    from tests.serve.test_serve import client_for
 
-    for model in (exported[2] / "run", exported[2] / "export"):
-        with pytest.raises(Seq2SeqError, match="serve does not serve classifiers yet"):
-            load_models([str(model)])
+    models, _ = load_models([f"checkpoint={exported[2] / 'run'}", f"export={exported[2] / 'export'}"])
+    texts = ["a a b", "c b c c", "b"]
+    with client_for(models) as client:
+        labels = {name: [found["label"] for found in client.post("/v1/classify", json={
+            "model": name, "texts": texts}).json()["classifications"]] for name in models}
+        described = {entry["name"]: entry["runtime"] for entry in client.get("/v1/models").json()["models"]}
+    assert labels["export"] == labels["checkpoint"] == exported[0].classify(texts)
+    assert described == {"checkpoint": "pytorch", "export": "onnxruntime"}

@@ -131,8 +131,8 @@ def export(model_path: str | Path | Sequence[str | Path], out_dir: str | Path, i
     _check_out(out, force)
     paths = [model_path] if isinstance(model_path, str | Path) else list(model_path)
     loaded = [_load(path) for path in paths]
+    model = _ensemble(paths, loaded)
     runtime = _runtime(loaded[0][0], loaded[0][1])
-    model = _ensemble(paths, loaded, runtime)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_directory(out, replace=force) as building:
@@ -172,14 +172,13 @@ def _runtime(file: Path, metadata: ModelMetadata) -> str:
         raise CheckpointError(f"{file}: {error}") from None
 
 
-def _ensemble(paths: list[str | Path], loaded: list[tuple[Path, ModelMetadata, Model]], runtime: str
-              ) -> Model | Ensemble:
+def _ensemble(paths: list[str | Path], loaded: list[tuple[Path, ModelMetadata, Model]]) -> Model | Ensemble:
     """The one model, or the Ensemble of translation models that share tokenizers, vocabularies and copy setting
     (as `api.load_ensemble` requires)."""
     if len(loaded) == 1:
         return loaded[0][2]
     for file, metadata, _ in loaded:
-        if _runtime(file, metadata) != graphs.TRANSLATOR or runtime != graphs.TRANSLATOR:
+        if _runtime(file, metadata) != graphs.TRANSLATOR:
             raise CheckpointError(f"{file}: an ensemble exports translation models only, not "
                                   f"{registry.get(metadata.task).kind}")
     check_ensemble_members(paths, [vocabulary_signature(metadata.config.model.copy, metadata.tokenizers,

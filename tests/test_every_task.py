@@ -3,6 +3,7 @@ from Python, averaged, compared, exported and prepared, with a one-line error wh
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import seq2seq
@@ -203,3 +205,32 @@ def test_prepare_takes_the_tasks_that_prepare(trained: Trained) -> None:
     code, _, err = cli("train", "--train", out, "--out", trained.folder / "from_prepared", *SMALL[:3],
                        "train.max_steps=2")
     assert code == 0, err
+
+
+ROUTE_BODIES: dict[str, dict[str, Any]] = {"/v1/translate": {"texts": ["a b c"]}, "/v1/generate": {"max_length": 3},
+                                           "/v1/chat": {"message": "a b c"}, "/v1/classify": {"texts": ["a b c"]}}
+"""A valid request of each JSON route (/v1/transcribe takes a WAV file's bytes)."""
+
+
+def test_serve_answers_on_the_tasks_routes_and_refuses_the_others_in_4xx(trained: Trained) -> None:
+    pytest.importorskip("uvicorn")
+    soundfile = pytest.importorskip("soundfile")
+    from seq2seq.serve import load_models
+    from seq2seq.serve.app import all_routes
+    from tests.serve.test_serve import client_for
+
+    models, paths = load_models([f"model={trained.run}"])
+    wav = io.BytesIO()
+    soundfile.write(wav, np.zeros(1600, dtype=np.float32), 16000, format="WAV", subtype="PCM_16")
+    audio = Path(trained.data.inputs[0]).read_bytes() if "/v1/transcribe" in trained.task.routes else wav.getvalue()
+    routes = [route for route in all_routes() if route.startswith("/v1/") and route != "/v1/models"]
+    with client_for(models, paths={"model": Path(paths["model"])}) as client:
+        assert client.get("/v1/models").status_code == 200
+        for route in routes:
+            if route == "/v1/transcribe":
+                answer = client.post(route, content=audio, headers={"content-type": "audio/wav"})
+            else:
+                answer = client.post(route, json=ROUTE_BODIES[route])
+            expected = 200 if route in trained.task.routes else 400
+            assert answer.status_code == expected, (route, answer.text)
+            assert expected == 200 or "use " + trained.task.routes[0] in answer.json()["error"]

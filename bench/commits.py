@@ -7,7 +7,8 @@ sources at batch 64 and 128 (sentences/s; one model, trained once by this tree, 
 translation (a fresh process: import seq2seq.onnx, load that model's export, translate one sentence). The table
 gives each version's medians and their ratio.
 
-usage: python bench/commits.py --peers PEERS_DIR --work SCRATCH_DIR --old REV [--budget 120] [--rounds 3]
+usage: python bench/commits.py --peers PEERS_DIR --work SCRATCH_DIR --old REV --change "WHAT" [--budget 120]
+       [--rounds 3]
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ def main() -> None:
     parser.add_argument("--peers", type=Path, required=True)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--old", required=True, help="the earlier commit to compare with")
+    parser.add_argument("--change", required=True, help="what this tree changes, for the section's title (each "
+                                                         "change keeps its own section)")
     parser.add_argument("--budget", type=float, default=120.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
@@ -128,7 +131,7 @@ def main() -> None:
     lines = table(list(versions), runs)
     print("\n".join(lines))
     command = "python bench/commits.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    write_section("Speed against an earlier commit", "\n".join([
+    write_section(f"Speed of {args.change} (against {args.old})", "\n".join([
         *lines, "", f"Medians of {args.rounds} alternating rounds; training runs of {args.budget:.0f} s (short runs "
         "spend a larger share in start-up and dev evaluation, so the rates sit below the 15-minute figures above: "
         "the ratio is what this table is for).", "", f"`{command}`"]))

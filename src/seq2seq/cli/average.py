@@ -30,7 +30,7 @@ def run_average(args: argparse.Namespace) -> int:
     if args.checkpoints and args.last is not None:
         raise Seq2SeqError("--last applies to --model, not to --checkpoints")
     paths = last_checkpoints(args.model, args.last) if args.model else args.checkpoints
-    metadata = write_average(paths, args.out)
+    metadata = write_average(paths, args.out, check=lambda found: registry.of_metadata(found, paths[0]))
     steps = [entry["step"] for entry in metadata[AVERAGED]]
     at = f" (steps {', '.join(map(str, steps))})" if None not in steps else ""
     use = registry.get(metadata["config"]["task"]).command

@@ -45,7 +45,7 @@ def run_prepare(args: argparse.Namespace) -> int:
         raise Seq2SeqError(f"--workers must be a number of processes (0: one per CPU core), not {args.workers}")
     config = load_config(args.config) if args.config else Config()
     config = apply_overrides(config, [*flags.token_overrides(args), *args.set, *args.overrides])
-    task = registry.validate(config)
+    task = registry.validate(config, args.config)
     if not task.prepares:
         raise Seq2SeqError(f"seq2seq prepare prepares pairs to translate, not data of task {task.name}")
     workers = args.workers or distributed.process_count("auto", torch.device("cpu"))

@@ -20,9 +20,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                     "Concurrent requests with the same model and options are decoded together.")
     parser.add_argument("--model", required=True, action="append", metavar="[NAME=]DIR",
                         help="a run directory or checkpoint of any task (DIR1,DIR2 for an ensemble), or an export of a "
-                             "translation or language model (seq2seq export: runs on ONNX Runtime); repeat for more "
-                             "models, the first is the default; a model is named after its directory unless NAME= "
-                             "is given")
+                             "translation model, language model or classifier (seq2seq export: runs on ONNX "
+                             "Runtime); repeat for more models, the first is the default; a model is named after its "
+                             "directory unless NAME= is given")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     flags.add_field_flags(parser, Settings)

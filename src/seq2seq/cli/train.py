@@ -65,7 +65,7 @@ def run_train(args: argparse.Namespace) -> int:
     if not args.train and not args.resume:
         raise Seq2SeqError("--train is required (or --resume to continue a run)")
     config = train_config(args)
-    task = registry.validate(config)
+    task = registry.validate(config, args.config)
     if args.nproc and not distributed.launched():
         processes = distributed.process_count(args.nproc, resolve_device(config.train.device))
         if processes > 1:  # the ranks run this command again (they see that torchrun started them)

@@ -31,12 +31,14 @@ class Pair(NamedTuple):
     origin: str = ""
 
 
-def as_pair(value: Pair | Sequence[str]) -> Pair:
-    """value as a Pair: a Pair as it is, a plain (source, target) tuple or list as one (DataError otherwise)."""
+def as_pair(value: Pair | Sequence[str | Path]) -> Pair:
+    """value as a Pair: a Pair as it is, a plain (source, target) tuple or list of strings (a source may be a Path,
+    such as a WAV file's) as one; DataError otherwise."""
     if isinstance(value, Pair):
         return value
-    if isinstance(value, tuple | list) and len(value) == 2 and all(isinstance(side, str) for side in value):
-        return Pair(value[0], value[1])
+    if isinstance(value, tuple | list) and len(value) == 2 and isinstance(value[0], str | Path) and \
+            isinstance(value[1], str):
+        return Pair(str(value[0]), value[1])
     raise DataError(f"a training item must be a (source, target) pair of strings, not {value!r:.80}")
 
 

@@ -27,10 +27,11 @@ ERROR_RATE_METRICS = ("exact_match", "wer", "cer")
 
 
 def task_kind(config: Config) -> str:
-    """g2p, translation or summarization, as the config of a seq2seq run suggests: a ROUGE metric or cut sources
-    mean summarization; an exact-match or error-rate metric, or characters in and space-separated symbols out, G2P."""
+    """g2p, translation or summarization, as the config of a seq2seq run suggests: a ROUGE metric, cut sources or
+    copying mean summarization; an exact-match or error-rate metric, or characters in and space-separated symbols
+    out, G2P."""
     data = config.data
-    if config.train.metric.startswith("rouge") or data.truncate_src:
+    if config.train.metric.startswith("rouge") or data.truncate_src or config.model.copy:
         return "summarization"
     symbols_out = data.src.kind == "char" and data.tgt.kind == "word" and not data.tgt.split_punctuation
     return "g2p" if config.train.metric in ERROR_RATE_METRICS or symbols_out else "translation"

@@ -158,6 +158,7 @@ def _load(path: str | Path) -> tuple[Path, ModelMetadata, Model]:
     file = checkpoint.resolve_checkpoint(path)
     tensors, values = checkpoint.load_checkpoint(file)
     metadata = ModelMetadata.from_dict(values, str(file))
+    registry.of_metadata(metadata, file)
     model = _model(metadata, file)
     checkpoint.load_model_weights(model, tensors, file)
     return file, metadata, model.eval()

@@ -45,7 +45,8 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 PAGES = ("/", "/healthz", "/metrics", "/v1/models")  # the routes that serve no model
 Model = Translator | TextGenerator | TextClassifier | SpeechTranscriber
-"""A served model; exports (`seq2seq.onnx`'s OnnxTranslator, OnnxGenerator) serve as a Translator, a TextGenerator."""
+"""A served model; exports (`seq2seq.onnx`'s OnnxTranslator, OnnxGenerator, OnnxClassifier) serve as a Translator,
+a TextGenerator, a TextClassifier."""
 RequestT = TypeVar("RequestT", bound=BaseModel)
 
 
@@ -129,8 +130,8 @@ def create_app(models: Mapping[str, Model], settings: Settings | None = None,
     """A FastAPI app serving the models (the first is the default), for uvicorn or any ASGI server.
 
     Args:
-        models: name -> a Translator (translation, G2P, summarization, chat; or an exported one, `OnnxTranslator`),
-            a TextGenerator (language model), a TextClassifier or a SpeechTranscriber.
+        models: name -> a Translator (translation, G2P, summarization, chat), a TextGenerator (language model), a
+            TextClassifier or a SpeechTranscriber, or an export of the first three on ONNX Runtime.
         settings: batching and limits.
         paths: name -> the run directory it was loaded from (for its training metrics in /v1/models).
     """
@@ -478,7 +479,9 @@ def _vocabularies(model: Model) -> tuple[dict[str, str], dict[str, int]]:
     if hasattr(model, "vocabs"):  # a translator: text in, text out
         return ({"src": data.src.kind, "tgt": data.tgt.kind},
                 {"src": len(model.vocabs[0]), "tgt": len(model.vocabs[1])})
-    return {"tgt": data.tgt.kind}, {"tgt": len(model.vocab)}  # language and speech models write text only
+    if hasattr(model, "vocab"):  # language and speech models write text only
+        return {"tgt": data.tgt.kind}, {"tgt": len(model.vocab)}
+    return {}, {}  # a task registered by its user, whose facade keeps its vocabularies otherwise
 
 
 def _parameters(model: Model) -> int | None:

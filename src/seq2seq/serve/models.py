@@ -15,8 +15,8 @@ def load_models(specs: Sequence[str], device: str = "auto", precision: str | Non
     """Load `DIR` or `NAME=DIR` specs (DIR1,DIR2 for an ensemble): name -> model, and name -> its first directory.
 
     Unnamed models take their directory's name; precision is the autocast of decoding (`api.load`; None: as trained).
-    Any task serves (`app.routes_of`); a directory written by `seq2seq export` (a translation or language model) runs
-    on ONNX Runtime.
+    Any task serves (`app.routes_of`); a directory written by `seq2seq export` (a translation model, language model or
+    classifier) runs on ONNX Runtime.
     """
     models: dict[str, Model] = {}
     paths: dict[str, str] = {}

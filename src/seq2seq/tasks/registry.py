@@ -1,8 +1,9 @@
 """The task registry: one `Task` per value of `config.task`, holding what every interface needs to know of it.
 
-A task's module builds its Task and calls `register`; the built-in tasks' modules are imported on first use, so
-asking for a task costs only its own imports. Nothing outside `seq2seq.tasks` switches on a task's name: the API,
-the command line, compare, average, export and the server ask the registry.
+A task's module builds its Task and calls `register`; a built-in task's module is imported when the task is first
+asked for by name (`get`), so a command about one task imports that task's module only. Nothing outside
+`seq2seq.tasks` switches on a task's name: the API, the command line, compare, average, export and the server ask
+the registry.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class Task:
       command: the command that uses them; facade: the class `load` returns; sides: how many tokenizers and
       vocabularies its checkpoints hold.
     - read(config, spec): a data spec read into what train takes; item(value): one plain value (a tuple, a string)
-      as one such item; train(config, items, dev_items, out_dir, resume): fit a model, return its facade.
+      as one such item; train(config, items, dev_items, out_dir, resume): fit a model (after check(config): `start_run`
+      checks only what holds for every task), return its facade.
     - build(metadata): the untrained model of a checkpoint; facade_of(model, metadata, device, precision): a model
       in its facade.
     - check(config): refuse the settings that do not apply to the task; columns(config): compare's score columns;
@@ -125,10 +127,14 @@ def of_model(model: Any) -> Task:
     raise ConfigError(f"{type(model).__name__} is not a model of any task")
 
 
-def validate(config: Config) -> Task:
-    """The config's task, after the checks of every config (`config.validate`) and the task's own (`Task.check`)."""
+def validate(config: Config, origin: str | Path | None = None) -> Task:
+    """The config's task, after the checks of every config (`config.validate`) and the task's own (`Task.check`);
+    origin (the config's file) begins the message of an unknown task."""
     configuration.validate(config)
-    task = get(config.task)
+    try:
+        task = get(config.task)
+    except ConfigError as error:
+        raise ConfigError(f"{origin}: {error}" if origin else str(error)) from None
     task.check(config)
     return task
 
@@ -138,12 +144,22 @@ def items(task: Task, values: Sequence[Any]) -> list[Any]:
     return [task.item(value) for value in values]
 
 
+def of_metadata(metadata: ModelMetadata, origin: str | Path) -> Task:
+    """The task of a checkpoint's metadata, checked to hold the task's tokenizers and vocabularies; an unknown task
+    is a CheckpointError naming origin."""
+    try:
+        task = get(metadata.task)
+    except ConfigError as error:
+        raise CheckpointError(f"{origin}: {error}") from None
+    task.check_sides(metadata, origin)
+    return task
+
+
 def from_checkpoint(tensors: dict[str, Tensor], metadata: ModelMetadata, path: str | Path, device: str = "auto",
                     precision: str | None = None) -> Any:
     """The facade of a loaded checkpoint, by its task: its model built (`Task.build`), given the checkpoint's
     weights, moved to device (auto: CUDA when present) in eval mode, and put in its facade (`Task.facade_of`)."""
-    task = get(metadata.task)
-    task.check_sides(metadata, path)
+    task = of_metadata(metadata, path)
     model = task.build(metadata)
     checkpoint.load_model_weights(model, tensors, path)
     target = resolve_device(device)
@@ -154,7 +170,7 @@ def load(path: str | Path, task: Task, device: str = "auto", precision: str | No
     """The facade of the model of task in a run directory (its best checkpoint) or a checkpoint file; a model of
     another task is a CheckpointError saying which command uses it."""
     tensors, metadata = checkpoint.read_model(path)
-    found = get(metadata.task)
+    found = of_metadata(metadata, path)
     if found != task:
         raise CheckpointError(f"{path}: {found.kind}, not {task.kind} (use seq2seq {found.command})")
     return from_checkpoint(tensors, metadata, path, device, precision)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +182,7 @@ def train_translator(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
                      out_dir: str | Path = "runs/model", resume: bool = False) -> Translator:
     """Build tokenizers, vocabularies and a model from the training pairs, fit it, and return the best model."""
     started = time.monotonic()
+    config = replace(config, task=TASK.name)
     check_config(config)
     out = Path(out_dir)
     saved = start_run(config, out, resume, draws_attention=_draws_attention(config))
@@ -207,7 +208,7 @@ def train_prepared(config: Config, directory: str | Path, dev_pairs: Sequence[Pa
     started = time.monotonic()
     out = Path(out_dir)
     corpus = open_corpus(directory)
-    config = corpus.training_config(config)
+    config = corpus.training_config(replace(config, task=TASK.name))
     check_config(config)
     saved = start_run(config, out, resume, draws_attention=_draws_attention(config))
     dev_pairs = list(dev_pairs) or corpus.dev_pairs()

@@ -3,7 +3,7 @@ train.keep_last, or any list), written as a run directory that loads like any ot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,11 @@ def average_checkpoints(paths: Sequence[str | Path]) -> tuple[dict[str, Tensor],
     return averaged, written
 
 
-def write_average(paths: Sequence[str | Path], out_dir: str | Path) -> dict[str, Any]:
+def write_average(paths: Sequence[str | Path], out_dir: str | Path,
+                  check: Callable[[ModelMetadata], object] = lambda metadata: None) -> dict[str, Any]:
     """Average the checkpoints at paths into the run directory out_dir (best.safetensors and config.yaml), which
-    must not hold any of them; returns the averaged checkpoint's metadata.
+    must not hold any of them; returns the averaged checkpoint's metadata. check(metadata) may refuse the average
+    (raising) before anything is written.
 
     Averaging is not a training and holds no lock while it writes (a training started meanwhile is not refused);
     a directory that a training is writing is refused before any work."""
@@ -67,9 +69,11 @@ def write_average(paths: Sequence[str | Path], out_dir: str | Path) -> dict[str,
             raise CheckpointError(f"{out}: holds {file.name}, one of the checkpoints to average; choose another --out")
     rundir.check_writable(out)
     tensors, metadata = average_checkpoints(paths)
+    described = ModelMetadata.from_dict(metadata, str(paths[0]))
+    check(described)
     with rundir.writing(out, lock=False):
         out.mkdir(parents=True, exist_ok=True)
-        save_config(ModelMetadata.from_dict(metadata, str(paths[0])).config, out / "config.yaml")
+        save_config(described.config, out / "config.yaml")
         checkpoint.save_checkpoint(out / "best.safetensors", tensors, metadata)
     return metadata
 

@@ -4,6 +4,7 @@ majority vote over a bag of words) and driven through train, evaluate, use, aver
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,10 +22,11 @@ from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.pairs import Batch, Pair, as_pair
 from seq2seq.data.preparation import prepare_labelled
 from seq2seq.data.vocab import PAD_ID
-from seq2seq.errors import ConfigError, DataError
+from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.tasks import registry
+from seq2seq.training import checkpoint
 from seq2seq.training.trainer import Trainer, run_training, start_run
-from tests.cli.test_cli import run_cli
+from tests.cli.test_cli import one_line_error, run_cli
 from tests.tasks.test_classification import majority_pairs
 
 # ---- the module of a new task: its model, loss, facade, training, loading and registration
@@ -188,3 +190,51 @@ def _exports(task: registry.Task) -> bool:
     except ConfigError:
         return False
     return True
+
+
+def test_a_checkpoint_or_config_of_an_unknown_task_is_a_one_line_error_naming_it(tmp_path: Path) -> None:
+    """A run of a task this process does not know (the vote task, no longer registered): each command names the
+    file, and average writes nothing."""
+    registry.register(VOTE)
+    try:
+        config = Config(task="vote")
+        config.train.max_steps, config.train.checkpoint_every, config.train.keep_last = 4, 2, 2
+        seq2seq.train(config, [(pair.src, pair.tgt) for pair in majority_pairs(40, 3)], out_dir=tmp_path / "run")
+    finally:
+        registry._TASKS.pop(VOTE.name)
+    best = tmp_path / "run" / "best.safetensors"
+    unknown = "task: unknown task 'vote' (known: seq2seq, lm, classify, speech)"
+    held_out = _write(tmp_path / "held_out.tsv", majority_pairs(5, 4))
+    for command in (["evaluate", "--model", tmp_path / "run", "--data", held_out], ["classify", "--model", best],
+                    ["export", "--model", tmp_path / "run", "--out", tmp_path / "export"]):
+        code, _, err = run_cli(*command)
+        line = one_line_error(code, err)
+        assert line.endswith(f": {unknown}") and f"{tmp_path / 'run'}" in line, err
+    code, _, err = run_cli("average", "--model", tmp_path / "run", "--last", "2", "--out", tmp_path / "average")
+    assert unknown in one_line_error(code, err) and not (tmp_path / "average").exists()
+    (tmp_path / "vote.yaml").write_text("task: vote\n", encoding="utf-8")
+    code, _, err = run_cli("train", "--config", tmp_path / "vote.yaml", "--train", held_out, "--out", tmp_path / "b")
+    assert one_line_error(code, err) == f"seq2seq train: error: {tmp_path / 'vote.yaml'}: {unknown}"
+
+
+def test_a_checkpoint_missing_a_vocabulary_of_its_task_is_a_one_line_error(tmp_path: Path) -> None:
+    """A classifier's checkpoint with its label vocabulary cut away: export and load name the file."""
+    config = Config(task="classify")
+    config.train.max_steps = 2
+    seq2seq.train(config, [(pair.src, pair.tgt) for pair in majority_pairs(40, 3)], out_dir=tmp_path / "run")
+    tensors, values = checkpoint.load_checkpoint(tmp_path / "run" / "best.safetensors")
+    values["vocabs"] = values["vocabs"][:1]
+    checkpoint.save_checkpoint(tmp_path / "broken.safetensors", tensors, values)
+    needs = "task classify needs 1 tokenizer(s) and 2 vocabularies"
+    code, _, err = run_cli("export", "--model", tmp_path / "broken.safetensors", "--out", tmp_path / "export")
+    assert one_line_error(code, err).endswith(f"{tmp_path / 'broken.safetensors'}: {needs}")
+    with pytest.raises(CheckpointError, match=re.escape(needs)):
+        seq2seq.load(tmp_path / "broken.safetensors")
+
+
+def test_the_command_lines_parts_are_of_known_commands() -> None:
+    """cli/tasks.py's reports and evaluations are keyed by the commands of the built-in tasks, no other."""
+    from seq2seq.cli import tasks as cli_tasks
+
+    commands = {task.command for task in registry.tasks()}
+    assert set(cli_tasks.REPORTS) == set(cli_tasks.EVALUATES) == commands

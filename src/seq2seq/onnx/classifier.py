@@ -10,21 +10,12 @@ from typing import Any
 import numpy as np
 
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.tokenizers import Tokenizer
-from seq2seq.data.vocab import Vocab
 from seq2seq.decoding.numpy_search import softmax
 from seq2seq.errors import CheckpointError
 from seq2seq.onnx.graphs import CLASSIFIER, LOGITS, MANIFEST, WEIGHTS, Array, pad
-from seq2seq.onnx.model import open_session
-from seq2seq.tasks.classification import (
-    BATCH_SIZE,
-    Classification,
-    label_names,
-    length_batches,
-    ranked,
-    read_texts,
-    text_ids,
-)
+from seq2seq.onnx.model import Exported, open_session
+from seq2seq.tasks import classification
+from seq2seq.tasks.classification import BATCH_SIZE, Classification, Classifying
 
 
 class ClassifierGraph:
@@ -47,7 +38,7 @@ class ClassifierGraph:
 
 
 @dataclass
-class OnnxClassifier:
+class OnnxClassifier(Classifying, Exported):
     """An exported classifier with its tokenizer and its text and label vocabularies; `TextClassifier`'s methods
     without torch (in fp32 the same labels and, within the export's tolerance, the same probabilities)."""
 
@@ -55,52 +46,22 @@ class OnnxClassifier:
     metadata: ModelMetadata
     manifest: dict[str, Any]
 
-    @property
-    def config(self) -> Any:
-        return self.metadata.config
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        return self.metadata.tokenizers[0]
-
-    @property
-    def vocabs(self) -> tuple[Vocab, ...]:
-        """(texts, labels), as `TextClassifier.vocabs`."""
-        return self.metadata.vocabs
-
     def attends(self) -> bool:
         """Whether `classify_detailed` gives the attention pooling's weights, as `TextClassifier.attends`."""
         return bool(self.manifest["layout"]["attention"])
-
-    @property
-    def labels(self) -> list[str]:
-        """The labels the model knows, class by class (most frequent in training first)."""
-        return label_names(self.vocabs[1])
-
-    def classify(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> list[str]:
-        """The most likely label of each text, in order, as `TextClassifier.classify`."""
-        return [found.label for found in self.classify_detailed(texts, batch_size=batch_size)]
 
     def classify_detailed(self, texts: Sequence[str], top_k: int = 1, batch_size: int = BATCH_SIZE
                           ) -> list[Classification]:
         """For each text, its top_k labels with probabilities, its tokens and the attention pooling's weights (a
         numpy array), as `TextClassifier.classify_detailed`."""
-        token_lists = read_texts(texts, top_k, self.tokenizer, self.config.data.max_src_length)
-        ids = [text_ids(tokens, self.vocabs[0]) for tokens in token_lists]
+        token_lists = classification.read_texts(texts, top_k, self.tokenizer, self.config.data.max_src_length)
+        ids = [classification.text_ids(tokens, self.vocabs[0]) for tokens in token_lists]
         probabilities = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
         weights: list[Array | None] = [None] * len(ids)
-        for chunk in length_batches([len(row) for row in ids], batch_size):
+        for chunk in classification.length_batches([len(row) for row in ids], batch_size):
             logits, attention = self.model.scores(*pad([ids[index] for index in chunk]))
             probabilities[chunk] = softmax(logits)
             if attention is not None:
                 for row, index in enumerate(chunk):
                     weights[index] = attention[row, :len(ids[index])]
-        return ranked(probabilities, token_lists, weights, self.labels, top_k)
-
-    def evaluate(self, pairs: Sequence[Any], batch_size: int = BATCH_SIZE) -> dict[str, Any]:
-        """Accuracy, macro-F1 and per-class scores (percent) on labelled texts (objects with src and tgt), as
-        `TextClassifier.evaluate`."""
-        from seq2seq.evaluation import metrics  # sacrebleu and friends: a quarter second that classifying skips
-
-        predictions = self.classify([pair.src for pair in pairs], batch_size)
-        return metrics.classification_scores(predictions, [pair.tgt for pair in pairs])
+        return classification.ranked(probabilities, token_lists, weights, self.labels, top_k)

@@ -13,34 +13,25 @@ import numpy as np
 
 from seq2seq.data.lm_text import scored_stream, stream_rows, stream_targets
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.decoding import numpy_search
 from seq2seq.decoding.options import DecodingOptions, generation_options
 from seq2seq.decoding.written_text import check_streamable, written_pieces
 from seq2seq.evaluation.text_scores import text_scores
 from seq2seq.onnx.graphs import Array
-from seq2seq.onnx.model import OnnxModel
+from seq2seq.onnx.model import Exported, OnnxModel
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class OnnxGenerator:
+class OnnxGenerator(Exported):
     """An exported language model with its tokenizer and vocabulary; `TextGenerator`'s generate, stream and evaluate
     without torch."""
 
     model: OnnxModel
     metadata: ModelMetadata
     manifest: dict[str, Any]
-
-    @property
-    def config(self) -> Any:
-        return self.metadata.config
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        return self.metadata.tokenizers[0]
 
     @property
     def vocab(self) -> Vocab:

@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime
@@ -25,6 +25,12 @@ from seq2seq.onnx.graphs import (
     Array,
     Arrays,
 )
+
+if TYPE_CHECKING:
+    from seq2seq.config import Config
+    from seq2seq.data.metadata import ModelMetadata
+    from seq2seq.data.tokenizers import Tokenizer
+    from seq2seq.data.vocab import Vocab
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,31 @@ def open_session(path: Path, expected_sha256: str, threads: int = 0) -> onnxrunt
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own exception types for unreadable graphs
         raise CheckpointError(f"{path}: not a loadable ONNX graph ({str(error).splitlines()[0]})") from None
+
+
+class Exported:
+    """What the facades of exported models read of the model description they were exported with (`metadata`)."""
+
+    metadata: ModelMetadata
+
+    @property
+    def config(self) -> Config:
+        return self.metadata.config
+
+    @property
+    def tokenizers(self) -> tuple[Tokenizer, ...]:
+        """As the PyTorch facade's: (source, target) of a translation model, (text,) of the others."""
+        return self.metadata.tokenizers
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The first of tokenizers (a language model's or classifier's only one)."""
+        return self.metadata.tokenizers[0]
+
+    @property
+    def vocabs(self) -> tuple[Vocab, ...]:
+        """As the PyTorch facade's: (source, target), (text, labels) of a classifier, (text,) of a language model."""
+        return self.metadata.vocabs
 
 
 class OnnxModel:

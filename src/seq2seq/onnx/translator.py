@@ -9,13 +9,12 @@ from typing import Any
 import numpy as np
 
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.tokenizers import Tokenizer
-from seq2seq.data.vocab import PAD, PAD_ID, Vocab
+from seq2seq.data.vocab import PAD, PAD_ID
 from seq2seq.decoding import numpy_search
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
 from seq2seq.onnx.ensemble import OnnxEnsemble
 from seq2seq.onnx.graphs import Array, pad
-from seq2seq.onnx.model import OnnxModel
+from seq2seq.onnx.model import Exported, OnnxModel
 
 
 @dataclass
@@ -32,27 +31,13 @@ class Translation:
 
 
 @dataclass
-class OnnxTranslator:
+class OnnxTranslator(Exported):
     """An exported translation model (or ensemble) with its tokenizers and vocabularies; `Translator`'s methods
     without torch."""
 
     model: OnnxModel | OnnxEnsemble
     metadata: ModelMetadata
     manifest: dict[str, Any]
-
-    @property
-    def config(self) -> Any:
-        return self.metadata.config
-
-    @property
-    def tokenizers(self) -> tuple[Tokenizer, ...]:
-        """(source, target), as `Translator.tokenizers`."""
-        return self.metadata.tokenizers
-
-    @property
-    def vocabs(self) -> tuple[Vocab, ...]:
-        """(source, target), as `Translator.vocabs`."""
-        return self.metadata.vocabs
 
     def translate(self, texts: Sequence[str], options: DecodingOptions | None = None, *,
                   batch_size: int = BATCH_SIZE, **knobs: Any) -> list[str] | list[list[str]]:

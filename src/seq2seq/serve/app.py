@@ -476,11 +476,11 @@ def _vocabularies(model: Model) -> tuple[dict[str, str], dict[str, int]]:
     data = model.config.data
     if hasattr(model, "labels"):  # a classifier: text in, a label out
         return {"src": data.src.kind}, {"src": len(model.vocabs[0]), "labels": len(model.labels)}
-    if hasattr(model, "vocabs"):  # a translator: text in, text out
-        return ({"src": data.src.kind, "tgt": data.tgt.kind},
-                {"src": len(model.vocabs[0]), "tgt": len(model.vocabs[1])})
-    if hasattr(model, "vocab"):  # language and speech models write text only
-        return {"tgt": data.tgt.kind}, {"tgt": len(model.vocab)}
+    vocabs = getattr(model, "vocabs", None) or ((model.vocab,) if hasattr(model, "vocab") else ())
+    if len(vocabs) == 2:  # a translator: text in, text out
+        return {"src": data.src.kind, "tgt": data.tgt.kind}, {"src": len(vocabs[0]), "tgt": len(vocabs[1])}
+    if len(vocabs) == 1:  # language and speech models write text only
+        return {"tgt": data.tgt.kind}, {"tgt": len(vocabs[0])}
     return {}, {}  # a task registered by its user, whose facade keeps its vocabularies otherwise
 
 

@@ -36,6 +36,34 @@ class Classification:
     attention: Tensor | NDArray[Any] | None
 
 
+class Classifying:
+    """What TextClassifier and OnnxClassifier share above their `classify_detailed` and their (texts, labels)
+    vocabularies."""
+
+    vocabs: tuple[Vocab, ...]
+
+    def classify_detailed(self, texts: Sequence[str], top_k: int = 1, batch_size: int = BATCH_SIZE
+                          ) -> list[Classification]:
+        raise NotImplementedError
+
+    @property
+    def labels(self) -> list[str]:
+        """The labels the model knows, class by class (most frequent in training first)."""
+        return label_names(self.vocabs[1])
+
+    def classify(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> list[str]:
+        """The most likely label of each text, in order; unknown tokens in the texts map to <unk>."""
+        return [found.label for found in self.classify_detailed(texts, batch_size=batch_size)]
+
+    def evaluate(self, pairs: Sequence[Any], batch_size: int = BATCH_SIZE) -> dict[str, Any]:
+        """Accuracy, macro-F1 and per-class precision, recall and F1 (percent) on labelled texts (Pairs, or objects
+        with src and tgt; `metrics.classification_scores`); a label the model never saw counts as missed."""
+        from seq2seq.evaluation import metrics  # sacrebleu and friends: a quarter second that classifying skips
+
+        predictions = self.classify([pair.src for pair in pairs], batch_size)
+        return metrics.classification_scores(predictions, [pair.tgt for pair in pairs])
+
+
 def label_names(labels: Vocab) -> list[str]:
     """The labels of a label vocabulary, class by class (its first ids are specials)."""
     return labels.itos[LABEL_OFFSET:]

@@ -7,7 +7,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -27,7 +26,7 @@ from seq2seq.tasks import registry
 from seq2seq.tasks.classification import (
     BATCH_SIZE,
     Classification,
-    label_names,
+    Classifying,
     length_batches,
     ranked,
     read_texts,
@@ -41,7 +40,7 @@ from seq2seq.utils.device import mixed_precision
 logger = logging.getLogger(__name__)
 
 @dataclass
-class TextClassifier:
+class TextClassifier(Classifying):
     """A trained Classifier with its tokenizer and its text and label vocabularies: texts in, labels out."""
 
     model: Classifier
@@ -55,15 +54,6 @@ class TextClassifier:
         """Whether `classify_detailed` gives the attention pooling's weights over the tokens."""
         return self.config.model.pooling == "attention"
 
-    @property
-    def labels(self) -> list[str]:
-        """The labels the model knows, class by class (most frequent in training first)."""
-        return label_names(self.vocabs[1])
-
-    def classify(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> list[str]:
-        """The most likely label of each text, in order; unknown tokens in the texts map to <unk>."""
-        return [found.label for found in self.classify_detailed(texts, batch_size=batch_size)]
-
     def classify_detailed(self, texts: Sequence[str], top_k: int = 1, batch_size: int = BATCH_SIZE
                           ) -> list[Classification]:
         """For each text, its top_k labels with probabilities, its tokens and the attention pooling's weights."""
@@ -71,12 +61,6 @@ class TextClassifier:
         examples = [Example(text_ids(tokens, self.vocabs[0]), [0, 0]) for tokens in token_lists]
         logits, weights = predict(self.model, examples, batch_size, self.precision or self.config.train.precision)
         return ranked(torch.softmax(logits, dim=-1).numpy(), token_lists, weights, self.labels, top_k)
-
-    def evaluate(self, pairs: Sequence[Pair], batch_size: int = BATCH_SIZE) -> dict[str, Any]:
-        """Accuracy, macro-F1 and per-class precision, recall and F1 (percent) on labelled texts
-        (`metrics.classification_scores`); a label the model never saw counts as missed."""
-        predictions = self.classify([pair.src for pair in pairs], batch_size)
-        return metrics.classification_scores(predictions, [pair.tgt for pair in pairs])
 
 
 @torch.no_grad()

@@ -32,13 +32,13 @@ CHOICES: dict[str, tuple[str, ...]] = {
 class TokenizerConfig:
     """How one side (source or target) is split into tokens and mapped to ids."""
 
-    kind: str = "char"
-    lowercase: bool = False
+    kind: str = "char"  # tokens: characters, words (Moses rules) or subwords (sentencepiece)
+    lowercase: bool = False  # lowercase the text before splitting it
     split_punctuation: bool = True  # word level: Moses-style tokenization instead of plain whitespace
     language: str = "en"  # word level: Moses rules for this language
-    min_freq: int = 1
-    max_size: int = 0  # 0 = no limit
-    subword_vocab_size: int = 8000
+    min_freq: int = 1  # tokens seen fewer times in training map to <unk>
+    max_size: int = 0  # the most frequent tokens kept in the vocabulary; 0 = no limit
+    subword_vocab_size: int = 8000  # subword level: sentencepiece vocabulary size
 
 
 @dataclass
@@ -59,10 +59,10 @@ class AudioConfig:
 class DataConfig:
     """Tokenization per side, length filtering and batching."""
 
-    src: TokenizerConfig = field(default_factory=TokenizerConfig)
-    tgt: TokenizerConfig = field(default_factory=TokenizerConfig)
+    src: TokenizerConfig = field(default_factory=TokenizerConfig)  # the source side (classify: the text)
+    tgt: TokenizerConfig = field(default_factory=TokenizerConfig)  # the target side
     max_src_length: int = 100  # tokens; longer pairs are filtered out of training (and counted)
-    max_tgt_length: int = 100
+    max_tgt_length: int = 100  # tokens; longer pairs are filtered out of training (and counted)
     truncate_src: bool = False  # cut longer sources to max_src_length (training and use) instead of dropping them
     dev_size: int = 0  # when no dev file is given, hold out this many training pairs (lm: windows) (0 = none)
     batch_size: int = 64  # sentences per batch
@@ -78,15 +78,15 @@ class DataConfig:
 class ModelConfig:
     """Encoder-decoder architecture."""
 
-    arch: str = "attention"
-    rnn: str = "lstm"
-    embedding_size: int = 256
+    arch: str = "attention"  # context: the final encoder state starts the decoder; repeat: it is every step's input
+    rnn: str = "lstm"  # the recurrent cell of encoder and decoder
+    embedding_size: int = 256  # size of the token embeddings
     hidden_size: int = 256  # encoder output size (split over directions) and decoder size
-    num_layers: int = 1
-    bidirectional: bool = True
-    dropout: float = 0.1
-    attention: str = "general"
-    input_feeding: bool = True
+    num_layers: int = 1  # stacked RNN layers, encoder and decoder
+    bidirectional: bool = True  # the encoder reads the source both ways
+    dropout: float = 0.1  # between layers and on embeddings and outputs, while training
+    attention: str = "general"  # arch attention: the score, additive (Bahdanau) or dot and general (Luong)
+    input_feeding: bool = True  # arch attention: feed the last attentional vector to the next step (Luong)
     one_hot: bool = False  # lm: one-hot input vectors instead of learned embeddings
     copy: bool = False  # attention: pointer-generator; may copy source tokens, unknown ones too (one shared vocabulary)
     coverage: bool = False  # attention: the sum of past attention feeds the scores, and a loss penalises re-attending
@@ -99,12 +99,12 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation, schedule, stopping and run control."""
 
-    epochs: int = 20
+    epochs: int = 20  # passes over the training data; 0 = no limit
     max_steps: int = 0  # 0 = no limit
     max_time: float = 0.0  # seconds of wall time from the start of the run, setup included; 0 = no limit
-    lr: float = 1e-3
-    clip_norm: float = 5.0
-    label_smoothing: float = 0.0
+    lr: float = 1e-3  # learning rate of Adam (fused)
+    clip_norm: float = 5.0  # gradients are rescaled when their norm is above this
+    label_smoothing: float = 0.0  # share of the target probability spread over the vocabulary
     coverage_weight: float = 1.0  # model.coverage: weight of the coverage loss sum_t sum_s min(a_ts, c_ts)
     teacher_forcing: float = 1.0  # probability of feeding the reference token (1 = always)
     lr_schedule: str = "plateau"  # plateau: decay when the dev metric stalls; linear: to zero over the step/time budget
@@ -112,10 +112,10 @@ class TrainConfig:
     lr_patience: int = 2  # evaluations without improvement before decaying
     early_stopping: int = 6  # evaluations without improvement before stopping; 0 = never
     eval_every: int = 0  # steps between dev evaluations; 0 = once per epoch
-    eval_max_batches: int = 0  # 0 = whole dev set
+    eval_max_batches: int = 0  # dev batches per evaluation; 0 = whole dev set
     metric: str = "loss"  # dev metric for early stopping and the best checkpoint
     checkpoint_every: int = 500  # steps between 'last' checkpoints (also written at every evaluation)
-    seed: int = 1
+    seed: int = 1  # initialisation, batch order, dropout and samples: the same seed gives the same run
     device: str = "auto"  # auto = cuda when present, else cpu
     precision: str = "auto"  # auto = bf16 autocast on CUDA and on CPUs with native bf16, else fp32
     threads: int = 0  # CPU threads; 0 = torch's default
@@ -130,7 +130,7 @@ class TrainConfig:
 class Config:
     """Everything a run needs; saved resolved in every checkpoint."""
 
-    task: str = "seq2seq"
+    task: str = "seq2seq"  # a registered task: seq2seq, lm, classify or speech (--task)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -41,7 +41,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue exactly from the last checkpoint in --out")
     parser.add_argument("--nproc", metavar="N|auto", help="train data-parallel in N local processes started by "
                        "torch.distributed.run (each with its share of every batch; auto: one per GPU, or per CPU "
-                       "core); see the README's Scale section")
+                       "core); see docs/scale.md")
     flags.add_config_flags(parser)
 
 

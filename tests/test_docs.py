@@ -122,9 +122,9 @@ def _slug(heading: str) -> str:
 
 
 def links() -> list[tuple[Path, str, str]]:
-    """(page, target, anchor) of each relative link of the pages."""
+    """(page, target, anchor) of each relative link of the pages and BENCHMARKS.md."""
     found = []
-    for page in PAGES:
+    for page in [*PAGES, ROOT / "BENCHMARKS.md"]:
         text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
         for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", text):
             if not re.match(r"[a-z]+:", target):
@@ -171,3 +171,17 @@ def test_the_command_line_page_names_every_flag_of_every_command() -> None:
                for flag in action.option_strings if flag.startswith("--") and flag != "--help"
                and not re.search(rf"`?{re.escape(flag)}\b(?!-)", text)]
     assert not missing, missing
+
+
+def test_the_figures_the_readme_quotes_are_in_the_benchmarks_summary() -> None:
+    """The README's benchmark table and each task's headline come from BENCHMARKS.md's summary table."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    summary = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8").split("## Summary\n", 1)[1].split("\n## ", 1)[0]
+    table = readme.split("## Benchmarks\n", 1)[1].split("\n## ", 1)[0]
+    headlines = re.findall(r"Headline: (.*?)(?:\(\[|\n\n)", readme, flags=re.S)
+    figure = r"\d[\d,]*(?:\.\d+)*"
+    quoted = set(re.findall(figure, table)) | {found for text in headlines for found in re.findall(figure, text)
+                                               if re.search(r"[.,]", found)}
+    missing = sorted(found for found in quoted if not re.search(rf"(?<![\d.,]){re.escape(found)}(?![\d,]|\.\d)",
+                                                                  summary))
+    assert len(headlines) >= 6 and len(quoted) > 20 and not missing, missing

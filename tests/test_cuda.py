@@ -1,5 +1,5 @@
-"""The CUDA path (skipped without a GPU; CI has none): bf16 training on the GPU learns, and the checkpoint decodes
-on the GPU as on the CPU."""
+"""The CUDA path (marked gpu, skipped without a GPU; CI has none): bf16 training on the GPU learns, and the checkpoint
+decodes on the GPU as on the CPU."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-if not torch.cuda.is_available():
-    pytest.skip("no CUDA device", allow_module_level=True)
-
 from seq2seq import api
 from seq2seq.config import Config, apply_overrides
 from tests.conftest import toy_pairs
 from tests.onnx.test_onnx import TINY
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 
 
 def test_bf16_training_on_cuda_learns_and_decodes_as_on_cpu(tmp_path: Path) -> None:

@@ -108,6 +108,7 @@ def loaded_rooms(module: str) -> set[str]:
                .stdout.split())
 
 
+@pytest.mark.slow
 def test_loading_data_imports_no_model_training_or_app() -> None:
     """Reading pairs pulls in only the data floor and below: no model, trainer, api or app."""
     loaded = loaded_rooms("seq2seq.data.datasets")
@@ -116,6 +117,7 @@ def test_loading_data_imports_no_model_training_or_app() -> None:
     assert not above, f"importing seq2seq.data.datasets loads {above}"
 
 
+@pytest.mark.slow
 def test_importing_a_package_imports_none_of_its_modules() -> None:
     """Subpackages are lazy: the torch-free runtime reads modules of data/ and decoding/ whose siblings import
     torch, so `import seq2seq.data` must not import them."""

@@ -111,6 +111,7 @@ def test_translate_file(trained: tuple[Path, str], tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.txt"]
 
 
+@pytest.mark.slow
 def test_translate_stdin_to_stdout_subprocess(trained: tuple[Path, str]) -> None:
     """`python -m seq2seq.cli translate` reads stdin and writes one line per input line to stdout."""
     run, _ = trained
@@ -119,6 +120,7 @@ def test_translate_stdin_to_stdout_subprocess(trained: tuple[Path, str]) -> None
     assert len(result.stdout.splitlines()) == 3
 
 
+@pytest.mark.slow
 def test_module_exits_with_the_code_of_main(tmp_path: Path) -> None:
     """`python -m seq2seq.cli` runs main and exits with the code it returns: 1 and one error line on a failure."""
     missing = tmp_path / "missing"
@@ -193,6 +195,7 @@ def test_train_requires_train_data(tmp_path: Path) -> None:
     assert "--train" in one_line_error(code, err)
 
 
+@pytest.mark.slow
 def test_missing_model_dir_subprocess(tmp_path: Path) -> None:
     """The real process prints exactly one line on stderr (no traceback, no log noise) and exits 1."""
     missing = tmp_path / "no-such-run"

@@ -78,6 +78,7 @@ def test_bleu_and_chrf_match_sacrebleu_api(streams: list[list[str]]) -> None:
     assert chrf(HYPOTHESES, references).score == CHRF().corpus_score(HYPOTHESES, streams).score
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("streams", [[FIRST_REFS], [FIRST_REFS, SECOND_REFS]], ids=["1ref", "2refs"])
 def test_bleu_and_chrf_match_sacrebleu_cli(tmp_path: Path, streams: list[list[str]]) -> None:
     references = _per_item(*streams)

@@ -35,6 +35,7 @@ def compared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return out, printed
 
 
+@pytest.mark.slow  # compared trains two variants for 3 s each
 def test_compare_table_holds_both_variants_with_sane_figures(compared: tuple[Path, str]) -> None:
     out, printed = compared
     summary = json.loads((out / "compare.json").read_text(encoding="utf-8"))
@@ -58,6 +59,7 @@ def test_compare_table_holds_both_variants_with_sane_figures(compared: tuple[Pat
     assert (out / "curves.png").read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.slow  # compared trains two variants for 3 s each
 def test_steps_and_best_loss_come_from_the_run_log(compared: tuple[Path, str]) -> None:
     out, _ = compared
     rows = [json.loads(line) for line in (out / "rnn=gru" / "metrics.jsonl").read_text().splitlines()]
@@ -108,6 +110,7 @@ def test_bad_variants_fail_before_any_training(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # compared trains two variants for 3 s each
 def test_an_earlier_run_is_not_mixed_in(compared: tuple[Path, str]) -> None:
     out, _ = compared
     code, _, err = run_cli("compare", "--train", out.parent / "train.tsv", "--out", out, "--max-time", "1",

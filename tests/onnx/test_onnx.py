@@ -138,6 +138,7 @@ def translate_without_torch(export_dir: Path) -> list[str]:
                          "model.translate(['a b c'], strategy='sample', seed=1))")
 
 
+@pytest.mark.slow
 def test_runtime_imports_no_torch(exported: tuple[api.Translator, OnnxTranslator, Path]) -> None:
     """With torch unimportable, the export loads and translates with every strategy, and torch is never loaded."""
     assert translate_without_torch(exported[2] / "export")[0] == exported[0].translate(["a b c"])[0]
@@ -287,6 +288,7 @@ def test_generate_cli_runs_on_the_export(exported_lm: tuple[TextGenerator, OnnxG
     assert "an exported language model, not a translation model (use seq2seq generate)" in error
 
 
+@pytest.mark.slow
 def test_lm_runtime_imports_no_torch(exported_lm: tuple[TextGenerator, OnnxGenerator, Path]) -> None:
     code = ("import sys; sys.modules['torch'] = None\n"
             "import seq2seq.onnx\n"

@@ -103,6 +103,7 @@ def test_generate_stream_cli_on_the_export(lm: tuple[TextGenerator, OnnxGenerato
     assert error.out == "" and error.err.count("\n") == 1 and "streaming writes one text" in error.err
 
 
+@pytest.mark.slow
 def test_evaluate_and_stream_import_no_torch(lm: tuple[TextGenerator, OnnxGenerator, Path]) -> None:
     """With torch unimportable, the export scores text and streams, and torch is never loaded."""
     code = ("import sys; sys.modules['torch'] = None\n"
@@ -119,6 +120,7 @@ def test_evaluate_and_stream_import_no_torch(lm: tuple[TextGenerator, OnnxGenera
     assert "the" + ast.literal_eval(text) == lm[0].generate("the", temperature=0, max_length=30)[0]
 
 
+@pytest.mark.slow
 def test_serve_answers_generate_from_the_export(lm: tuple[TextGenerator, OnnxGenerator, Path]) -> None:
     """serve --model EXPORT: /v1/generate (plain and streamed) writes PyTorch's greedy text on ONNX Runtime, and
     /v1/translate refuses the model."""

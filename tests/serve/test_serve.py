@@ -30,6 +30,8 @@ from seq2seq.serve import Limits, Settings, create_app, load_models
 from seq2seq.tasks.lm import TextGenerator, train_language_model
 from tests.serving import free_port, serving
 
+pytestmark = pytest.mark.slow  # a real server on loopback
+
 TINY = ["model.hidden_size=32", "model.embedding_size=16", "model.dropout=0.0", "train.precision=fp32",
         "train.lr=0.01", "train.seed=1", "train.threads=1", "train.device=cpu", "data.batch_size=16"]
 LM_TEXT = ["the cat sat on the mat", "a dog ran in the park", "the sun is hot today"] * 20

@@ -25,6 +25,8 @@ from seq2seq.serve import Limits, Settings, create_app, load_models  # noqa: E40
 from tests.serve.test_serve import trained_models  # noqa: E402
 from tests.serving import serving  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a server and a browser
+
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 TIMEOUT_MS = 15_000

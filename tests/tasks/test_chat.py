@@ -213,6 +213,7 @@ def test_repl_turns_commands_and_end_of_input(run: Path) -> None:
     assert parts[7:] == ["fine thanks\n", "\n"]
 
 
+@pytest.mark.slow
 def test_chat_command_reads_stdin_until_quit(run: Path) -> None:
     """`seq2seq chat` end to end in a real process: replies one per message, nothing read after /quit."""
     result = run_module("chat", "--model", run, stdin="hello\n\nwhat is your name\n/reset\nbye\n/quit\nhello\n")

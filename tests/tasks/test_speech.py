@@ -180,6 +180,7 @@ def test_speech_config_rules() -> None:
     registry.validate(apply_overrides(Config(task="speech"), ["train.metric=cer", "data.audio.time_masks=2"]))
 
 
+@pytest.mark.slow
 def test_the_base_install_imports_no_audio_library() -> None:
     code = "import sys, seq2seq.cli, seq2seq.tasks.speech; print(sorted({'librosa', 'soundfile'} & set(sys.modules)))"
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -23,6 +23,8 @@ from seq2seq.training.checkpoint import load_checkpoint
 from seq2seq.training.distributed import process_count, rng_of_rank
 from tests.conftest import toy_pairs
 
+pytestmark = pytest.mark.slow  # launches torchrun and its ranks
+
 TINY = ["model.hidden_size=16", "model.embedding_size=8", "model.dropout=0", "train.precision=fp32",
         "train.threads=1", "train.epochs=0", "data.src.kind=word", "data.tgt.kind=word",
         "data.src.split_punctuation=false", "data.tgt.split_punctuation=false"]

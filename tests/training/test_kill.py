@@ -11,7 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from seq2seq.training.checkpoint import load_checkpoint, resolve_checkpoint
+
+pytestmark = pytest.mark.slow  # trains in processes it kills
 
 KILLS = 3
 # Training time left after the kills: covers each resumed run's setup (inside train.max_time's clock) and a

@@ -11,6 +11,8 @@ from seq2seq.config import Config, apply_overrides
 from seq2seq.evaluation import metrics
 from tests.conftest import toy_pairs
 
+pytestmark = pytest.mark.slow  # minutes of training
+
 # The designs without attention squeeze the whole sequence through one vector and learn slowly: they get more data
 # and a learning rate that decays whenever the dev loss stops improving (checked every 150 steps); the repeat design
 # needs smaller batches and more epochs to reverse reliably (92% exact match with the context design's settings).

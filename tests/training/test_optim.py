@@ -79,6 +79,7 @@ def test_state_dict_moves_between_torch_adam_and_ours() -> None:
         torch.testing.assert_close(state["exp_avg_sq"], torch_adam.state_dict()["state"][index]["exp_avg_sq"])
 
 
+@pytest.mark.slow
 def test_a_training_step_does_not_import_dynamo() -> None:
     program = ("import sys, torch; from seq2seq.training.optim import FusedAdam\n"
                "from seq2seq.training.gradients import clip_gradients\n"

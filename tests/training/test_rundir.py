@@ -96,6 +96,7 @@ def test_a_lock_refuses_a_second_holder_until_the_first_lets_go_and_writes_no_fi
     assert list(run.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_lock_held_by_another_process_refuses_until_that_process_is_killed(tmp_path: Path) -> None:
     holder = hold_lock(tmp_path)
     try:
@@ -125,6 +126,7 @@ def test_a_file_system_without_locks_warns_and_goes_unlocked(tmp_path: Path, mon
     assert caplog.text.count(f"{tmp_path}: cannot lock the run directory (No locks available)") == 2
 
 
+@pytest.mark.slow
 def test_a_second_training_is_refused_and_a_killed_one_leaves_no_stale_lock(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data, run = write_data(tmp_path), tmp_path / "run"
@@ -160,6 +162,7 @@ def test_a_read_only_run_directory_fails_before_training(tmp_path: Path, capsys:
                                       "permission); choose another --out")
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_training_is_one_line_and_the_last_checkpoint_still_loads(tmp_path: Path) -> None:
     data = write_data(tmp_path)
     with tmpfs(tmp_path / "small", "size=4m") as folder:

@@ -25,6 +25,7 @@ def test_an_old_path_warns_and_is_the_new_module(old: str) -> None:
     assert module.__spec__.name == module.__name__ == f"seq2seq.{MOVED[old]}"
 
 
+@pytest.mark.slow
 def test_old_from_imports_of_names_work() -> None:
     code = ("import warnings; warnings.simplefilter('ignore')\n"
             "from seq2seq.datasets import load_pairs\nfrom seq2seq.data import Pair, read_pairs\n"
@@ -40,12 +41,14 @@ def readme_imports() -> list[str]:
             if re.match(r"(from seq2seq\S* import |import seq2seq)", line)]
 
 
+@pytest.mark.slow
 def test_every_import_the_readme_shows_works_without_a_warning() -> None:
     lines = readme_imports()
     assert len(lines) >= 8
     subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", "\n".join(lines)], check=True)
 
 
+@pytest.mark.slow
 def test_the_warning_names_the_line_that_imports_the_old_path(tmp_path: Path) -> None:
     script = tmp_path / "user_script.py"
     script.write_text("import seq2seq.vocab\n", encoding="utf-8")

@@ -39,6 +39,7 @@ def _faults_per_round_kept_in_heap() -> list[int]:
     return [int(line) for line in run.stdout.split()]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_freed_large_blocks_are_reused_without_page_faults() -> None:
     """With glibc's default thresholds every round maps and faults in about 15,000 fresh pages; kept in the heap,

@@ -1,0 +1,48 @@
+"""The guard of the fast tier (tests/conftest.py): a test without the slow mark that runs too long fails the session
+when SEQ2SEQ_MAX_FAST_SECONDS is set, and nothing changes without it."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+TESTS = """
+import time
+import pytest
+
+def test_quick():
+    pass
+
+def test_long():
+    time.sleep(0.3)
+
+@pytest.mark.slow
+def test_long_and_marked():
+    time.sleep(0.3)
+"""
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest("from tests.conftest import pytest_configure  # noqa: F401")
+    pytester.makeini("[pytest]\nmarkers = slow: long")
+    pytester.makepyfile(test_timed=TESTS)
+    return pytester
+
+
+def test_an_unmarked_test_over_the_limit_fails_the_session(suite: pytest.Pytester,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEQ2SEQ_MAX_FAST_SECONDS", "0.2")
+    result = suite.runpytest()
+    result.assert_outcomes(passed=3)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*tests over 0.2 s without the slow mark*", "*s call test_timed.py::test_long"])
+    assert "test_long_and_marked" not in result.stdout.str()
+
+
+def test_without_the_variable_nothing_is_timed(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SEQ2SEQ_MAX_FAST_SECONDS", raising=False)
+    result = suite.runpytest()
+    result.assert_outcomes(passed=3)
+    assert result.ret == pytest.ExitCode.OK

@@ -41,8 +41,8 @@ def test_event_files_hold_the_scalars_dev_samples_and_attention_images(tmp_path:
     api.train(config, toy_pairs("copy", 100, seed=1), dev, tmp_path)
     board = events(tmp_path)
     tags = board.Tags()
-    assert {"train/loss", "train/perplexity", "train/tokens_per_second", "train/lr", "dev/loss", "dev/perplexity",
-            "dev/exact_match", "dev/lr"} <= set(tags["scalars"])
+    assert {"train/loss", "train/perplexity", "train/interval_tokens_per_second", "train/mean_tokens_per_second",
+            "train/lr", "dev/loss", "dev/perplexity", "dev/exact_match", "dev/lr"} <= set(tags["scalars"])
     evals = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     evals = [record for record in evals if record["event"] == "eval"]
     assert [(e.step, pytest.approx(e.value)) for e in board.Scalars("dev/loss")] == [(r["step"], r["loss"])

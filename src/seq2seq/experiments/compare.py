@@ -19,6 +19,7 @@ from seq2seq.config import Config, apply_overrides
 from seq2seq.errors import ConfigError, RunDirectoryError, Seq2SeqError
 from seq2seq.experiments import curves
 from seq2seq.tasks import registry
+from seq2seq.training import throughput
 from seq2seq.utils import plot
 from seq2seq.utils.files import write_text_atomically
 
@@ -143,9 +144,8 @@ def training_figures(run_dir: Path) -> tuple[int, float | None, float | None]:
     """Updates, target tokens/s (median of the logged windows, the first step's warm-up aside) and the best dev
     loss, from the run's metrics.jsonl."""
     rows = curves.read_metrics(run_dir)
-    rates = [row["tokens_per_second"] for row in rows if row["event"] == "train" and "tokens_per_second" in row]
+    steady = throughput.steady_rates(rows)
     losses = [row["loss"] for row in rows if row["event"] == "eval" and "loss" in row]
-    steady = rates[1:] or rates
     return max(row["step"] for row in rows), statistics.median(steady) if steady else None, min(losses, default=None)
 
 

@@ -26,6 +26,7 @@ from seq2seq.training.gradients import EmbeddingRowGradients, clip_gradients
 from seq2seq.training.objective import LossFunction, Scorer
 from seq2seq.training.optim import FusedAdam
 from seq2seq.training.run_state import TrainState
+from seq2seq.training.throughput import INTERVAL, IntervalRate
 from seq2seq.utils.collector import frozen_gc
 from seq2seq.utils.device import autocast_dtype, mixed_precision, resolve_device
 
@@ -79,16 +80,17 @@ class Trainer:
         train = self.config.train
         clock = _Clock(time.monotonic(), self.state.elapsed, deadline, train.max_time)
         self._open_run_directory()
-        rate = _TokenRate()
+        rate = IntervalRate()
         rows = self._gradients if self.ranks.size == 1 else contextlib.nullcontext()  # ranks reduce dense gradients
         with self._progress_bar() as progress, rows:
             while not self._stop_now(clock.deadline, clock.elapsed()):
                 self.schedule.before_step(schedules.Progress(self.state.step, self.state.elapsed,
                                                              train.max_steps or None, clock.budget()))
+                started = time.monotonic()
                 loss, tokens = self.train_step(self._next_batches())
+                rate.add(tokens, time.monotonic() - started)
                 self.state.tokens += tokens
                 self.state.elapsed = clock.elapsed()
-                rate.add(tokens)
                 progress.update()
                 if self.state.step % 50 == 0 or self.state.step == 1:
                     self._log_train(loss / tokens, rate.take(), progress)
@@ -299,14 +301,17 @@ class Trainer:
                                        self.out_dir / "last.safetensors")
         self._last_eval_step = self.state.step
 
-    def _log_train(self, loss: float, tokens_per_second: float, progress: tqdm) -> None:
+    def _log_train(self, loss: float, interval_rate: float, progress: tqdm) -> None:
+        """interval_rate: target tokens per second of the steps since the last row; the row also carries the running
+        mean over the run's elapsed time (evaluations and checkpoints included)."""
         perplexity = math.exp(min(loss, 50.0))
-        progress.set_postfix(loss=f"{loss:.3f}", ppl=f"{perplexity:.1f}", tok_s=f"{tokens_per_second:.0f}",
+        progress.set_postfix(loss=f"{loss:.3f}", ppl=f"{perplexity:.1f}", tok_s=f"{interval_rate:.0f}",
                              epoch=self.state.epoch)
+        mean_rate = self.state.tokens / max(self.state.elapsed, 1e-9)
         self._write_log({"event": "train", "step": self.state.step, "epoch": self.state.epoch,
                          "elapsed": round(self.state.elapsed, 1), "tokens": self.state.tokens, "loss": round(loss, 4),
-                         "perplexity": round(perplexity, 2), "tokens_per_second": round(tokens_per_second),
-                         "lr": self.optimizer.param_groups[0]["lr"]})
+                         "perplexity": round(perplexity, 2), INTERVAL: round(interval_rate),
+                         "mean_tokens_per_second": round(mean_rate), "lr": self.optimizer.param_groups[0]["lr"]})
 
     def _write_log(self, record: dict[str, Any]) -> None:
         if not self.ranks.main:
@@ -331,22 +336,6 @@ class _Clock:
     def budget(self) -> float | None:
         """The seconds of training in all that the deadline leaves (None: no deadline)."""
         return self.elapsed_before + self.deadline - self.started if self.deadline is not None else None
-
-
-class _TokenRate:
-    """Target tokens per second since the last `take`."""
-
-    def __init__(self) -> None:
-        self.tokens, self.start = 0, time.monotonic()
-
-    def add(self, tokens: int) -> None:
-        self.tokens += tokens
-
-    def take(self) -> float:
-        """The rate since the last take (or since made), and start anew."""
-        rate = self.tokens / max(time.monotonic() - self.start, 1e-9)
-        self.tokens, self.start = 0, time.monotonic()
-        return rate
 
 
 class SavedRun(NamedTuple):

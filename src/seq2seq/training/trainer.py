@@ -28,7 +28,7 @@ from seq2seq.training.optim import FusedAdam
 from seq2seq.training.run_state import TrainState
 from seq2seq.training.throughput import INTERVAL, IntervalRate
 from seq2seq.utils.collector import frozen_gc
-from seq2seq.utils.device import autocast_dtype, mixed_precision, resolve_device
+from seq2seq.utils.device import autocast_dtype, mixed_precision, precision_reason, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -372,8 +372,9 @@ def run_training(trainer: Trainer, saved: SavedRun | None, started: float) -> Tr
             trainer.restore(saved.tensors, saved.values)
         elif trainer.ranks.main:
             save_config(config, trainer.out_dir / "config.yaml")
-        logger.info("model: %s parameters, device %s, mixed precision %s",
-                    f"{sum(p.numel() for p in trainer.model.parameters()):,}", trainer.device, trainer.amp_dtype)
+        logger.info("model: %s parameters, device %s, precision %s",
+                    f"{sum(p.numel() for p in trainer.model.parameters()):,}", trainer.device,
+                    precision_reason(config.train.precision, trainer.device))
         deadline = started + config.train.max_time - trainer.state.elapsed if config.train.max_time else None
         with frozen_gc(), trainer.board.opened(trainer.state.step):
             state = trainer.fit(deadline)

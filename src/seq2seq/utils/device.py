@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import torch
+
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs that compute in bf16 natively
 
 
 def resolve_device(name: str) -> torch.device:
@@ -26,6 +29,29 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+
+
+def precision_reason(precision: str, device: torch.device, cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The precision `autocast_dtype` picks and why, for the log: "bf16: the CPU has native bf16 (amx_bf16)",
+    "fp32: no native bf16 on this CPU", "fp16: train.precision=fp16", ..."""
+    name = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[autocast_dtype(precision, device)]
+    if precision != "auto":
+        return f"{name}: train.precision={precision}"
+    if device.type == "cuda":
+        return f"{name}: the GPU {'computes' if name == 'bf16' else 'does not compute'} in bf16"
+    if name == "fp32":
+        return "fp32: no native bf16 on this CPU (bf16 would be emulated)"
+    flags = [flag for flag in NATIVE_BF16_FLAGS if flag in cpu_flags(cpuinfo)]
+    return f"bf16: the CPU has native bf16 ({', '.join(flags) if flags else 'oneDNN says so'})"
+
+
+def cpu_flags(cpuinfo: Path) -> set[str]:
+    """The CPU's feature flags as Linux lists them (none where the file is missing)."""
+    try:
+        lines = cpuinfo.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return set()
+    return next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
 
 
 def mixed_precision(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:

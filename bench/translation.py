@@ -3,7 +3,9 @@
 Reproduces the setup of the peer scripts (Tatoeba pairs of at most 10 words, seed-1 shuffle, 2,000 dev / 2,000
 test, Moses-tokenized words with frequency >= 2, BiLSTM 2x128 encoder, LSTM 256 decoder with Luong general
 attention and input feeding, Adam 1e-3, clip 5, batches of 64 sentences, 2 threads) and reports target tokens/s,
-time to the first step, peak memory, test BLEU / chrF (detokenized, sacrebleu) and greedy sentences/s.
+time to the first step, peak memory, test BLEU / chrF (detokenized, sacrebleu) and greedy sentences/s. It fails
+(exit status 1, a FAIL line in its BENCHMARKS section) when the last third of seq2seq's training is more than 10%
+slower than its first third (the medians of the interval rates of metrics.jsonl).
 
 usage: python bench/translation.py --peers PEERS_DIR --work SCRATCH_DIR [--budget 900]
            [--onmt-python PEER_VENV/bin/python] [--onmt-budget SECONDS]
@@ -27,6 +29,7 @@ from common import run_metered, write_section
 
 import seq2seq
 from seq2seq.evaluation import metrics
+from seq2seq.training import throughput
 
 ROOT = Path(__file__).resolve().parents[1]
 GIB = 1024**3
@@ -51,7 +54,9 @@ def train_ours(data: Path, work: Path, budget: float, threads: int) -> dict[str,
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in records if r["event"] == "train"]
     first, last = steps[0], steps[-1]
-    return {"tokens_per_s": last["tokens"] / (last["time"] - start),
+    decay = throughput.decay(throughput.steady_rates(records))
+    return {"tokens_per_s": last["tokens"] / (last["time"] - start), "rate_ratio": decay.ratio,
+            "rate_holds": decay.holds(), "rate_line": decay.line(),  # type: ignore[dict-item]
             "steady_tokens_per_s": (last["tokens"] - first["tokens"]) / (last["time"] - first["time"]),
             "first_step_s": first["time"] - start,
             "peak_gib": peak / GIB, "steps": last["step"], "wall_s": wall, **score_ours(out, data, threads)}
@@ -105,6 +110,7 @@ def train_onmt(python: str, peers: Path, work: Path, budget: float, threads: int
 def table(ours: dict[str, float], onmt: dict[str, float] | None) -> str:
     rows = [("target tokens/s (whole run)", "tokens_per_s", "{:,.0f}"),
             ("target tokens/s (steady: first to last step)", "steady_tokens_per_s", "{:,.0f}"),
+            ("target tokens/s, last third / first third", "rate_ratio", "{:.3f}"),
             ("time to first step", "first_step_s", "{:.1f} s"),
             ("peak memory (process tree)", "peak_gib", "{:.2f} GiB"), ("updates", "steps", "{:,.0f}"),
             ("test BLEU greedy", "bleu", "{:.2f}"), ("test chrF greedy", "chrf", "{:.2f}"),
@@ -145,8 +151,11 @@ def main() -> None:
             + (f", {args.onmt_budget or args.budget:.0f} s for OpenNMT-py" if onmt else "")
             + ", run one after the other."
             f" BLEU signature: `{ours['bleu_signature']}`.")
-    print(body)
-    write_section("Training: Tatoeba eng-fra, peer setup", body + "\n\n" + note)
+    rate = f"seq2seq's training rate: {ours['rate_line']}"
+    print(body + "\n" + rate)
+    write_section("Training: Tatoeba eng-fra, peer setup", body + "\n\n" + note + "\n\n" + rate)
+    if not ours["rate_holds"]:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""Shared fixtures: toy copy/reverse data and the path of the optional shared data sets; the guard of the fast tier."""
+"""Shared fixtures: toy copy/reverse data and the path of the optional shared data sets; the guard of the fast tier
+(tests/fast_tier.py) is turned on here."""
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from seq2seq.data.pairs import Pair
+from tests.fast_tier import pytest_configure  # noqa: F401  (a hook: SEQ2SEQ_MAX_FAST_SECONDS turns the guard on)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SYMBOLS = "abcdefghij"
@@ -42,33 +43,3 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-class FastTierGuard:
-    """Fails the session when a test without the slow mark spends more than `limit` seconds in a phase (setup, call
-    or teardown, as --durations lists them): `pytest -m "not slow"` stays a quick loop."""
-
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
-        self.over: list[str] = []
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.duration > self.limit and "slow" not in report.keywords:
-            self.over.append(f"{report.duration:.1f}s {report.when} {report.nodeid}")
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.over and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if self.over:
-            terminalreporter.section(f"tests over {self.limit:g} s without the slow mark", red=True)
-            for line in self.over:
-                terminalreporter.line(line)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """SEQ2SEQ_MAX_FAST_SECONDS (set by .ci/run) turns the guard on."""
-    limit = os.environ.get("SEQ2SEQ_MAX_FAST_SECONDS")
-    if limit:
-        config.pluginmanager.register(FastTierGuard(float(limit)), "fast-tier-guard")

@@ -1,7 +1,9 @@
-"""The guard of the fast tier (tests/conftest.py): a test without the slow mark that runs too long fails the session
+"""The guard of the fast tier (tests/fast_tier.py): a test without the slow mark that runs too long fails the session
 when SEQ2SEQ_MAX_FAST_SECONDS is set, and nothing changes without it."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +27,7 @@ def test_long_and_marked():
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeconftest("from tests.conftest import pytest_configure  # noqa: F401")
+    pytester.makeconftest("from tests.fast_tier import pytest_configure  # noqa: F401")
     pytester.makeini("[pytest]\nmarkers = slow: long")
     pytester.makepyfile(test_timed=TESTS)
     return pytester
@@ -46,3 +48,13 @@ def test_without_the_variable_nothing_is_timed(suite: pytest.Pytester, monkeypat
     result = suite.runpytest()
     result.assert_outcomes(passed=3)
     assert result.ret == pytest.ExitCode.OK
+
+
+@pytest.mark.slow  # three processes start
+def test_the_guard_sees_the_tests_of_every_worker(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEQ2SEQ_MAX_FAST_SECONDS", "0.2")
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))  # the workers import tests.fast_tier
+    result = suite.runpytest_subprocess("-n", "2", "-p", "xdist")
+    result.assert_outcomes(passed=3)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*tests over 0.2 s without the slow mark*", "*s call test_timed.py::test_long"])

@@ -15,12 +15,14 @@ pytestmark = pytest.mark.slow  # minutes of training
 
 # The designs without attention squeeze the whole sequence through one vector and learn slowly: they get more data
 # and a learning rate that decays whenever the dev loss stops improving (checked every 150 steps); the repeat design
-# needs smaller batches and more epochs to reverse reliably (92% exact match with the context design's settings).
-ANNEALED = ["data.batch_size=64", "train.epochs=6", "train.eval_every=150", "train.lr_patience=0",
+# needs smaller batches and a wider state to reverse reliably. The epochs are the fewest that pass with a margin
+# (exact match on the 200 held-out pairs, one thread: context 4 epochs 96.0-99.0%, repeat 5 epochs 96.5-98.0%;
+# repeat 4 epochs fell to 95.5%).
+ANNEALED = ["data.batch_size=64", "train.epochs=4", "train.eval_every=150", "train.lr_patience=0",
             "train.early_stopping=0"]
 SETTINGS = {
     "context": (20000, ["model.hidden_size=128", *ANNEALED]),
-    "repeat": (26000, ["model.hidden_size=256", *ANNEALED, "data.batch_size=32", "train.epochs=8"]),
+    "repeat": (26000, ["model.hidden_size=256", *ANNEALED, "data.batch_size=32", "train.epochs=5"]),
     "attention": (3000, ["model.hidden_size=64", "data.batch_size=32", "train.epochs=10", "train.lr_patience=0"]),
 }
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.decoding.numpy_search import softmax
+from seq2seq.decoding.numpy_arrays import NumpyArrays
 from seq2seq.errors import CheckpointError
 from seq2seq.onnx.graphs import CLASSIFIER, LOGITS, MANIFEST, WEIGHTS, Array, pad
 from seq2seq.onnx.model import Exported, open_session
@@ -60,7 +60,7 @@ class OnnxClassifier(Classifying, Exported):
         weights: list[Array | None] = [None] * len(ids)
         for chunk in classification.length_batches([len(row) for row in ids], batch_size):
             logits, attention = self.model.scores(*pad([ids[index] for index in chunk]))
-            probabilities[chunk] = softmax(logits)
+            probabilities[chunk] = NumpyArrays().softmax(logits)
             if attention is not None:
                 for row, index in enumerate(chunk):
                     weights[index] = attention[row, :len(ids[index])]

@@ -14,7 +14,8 @@ import numpy as np
 from seq2seq.data.lm_text import scored_stream, stream_rows, stream_targets
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
-from seq2seq.decoding import numpy_search
+from seq2seq.decoding import search
+from seq2seq.decoding.numpy_arrays import NumpyArrays
 from seq2seq.decoding.options import DecodingOptions, generation_options
 from seq2seq.decoding.written_text import check_streamable, written_pieces
 from seq2seq.evaluation.text_scores import text_scores
@@ -44,7 +45,7 @@ class OnnxGenerator(Exported):
         generator (seeded by `seed`): a seed gives the same texts run after run, not the texts PyTorch draws."""
         options = generation_options(options, knobs)
         prompt_tokens = self.tokenizer.tokenize(prompt)
-        rows = numpy_search.finish(self._steps(prompt_tokens, options, stop_at_end)).tokens.tolist()  # (num, T)
+        rows = search.finish(self._steps(prompt_tokens, options, stop_at_end)).tokens.tolist()  # (num, T)
         return [self.tokenizer.detokenize(prompt_tokens + self.vocab.decode(row)) for row in rows]
 
     def stream(self, prompt: str = "", options: DecodingOptions | None = None, *, stop_at_end: bool = False,
@@ -76,22 +77,22 @@ class OnnxGenerator(Exported):
         state, total = self.model.init_state(memory), 0.0
         for position in range(targets.shape[1]):
             logits, state = self.model.step(rows[:, position], state, memory)  # (B, V); reads no token at 0
-            log_probs = numpy_search.log_softmax(logits.astype(np.float64))
+            log_probs = NumpyArrays().log_softmax(logits.astype(np.float64))
             picked = np.take_along_axis(log_probs, targets[:, position, None], axis=1)[:, 0]  # (B,)
             total -= float(picked[targets[:, position] != PAD_ID].sum())
         return total, int((targets != PAD_ID).sum())
 
     def _steps(self, prompt_tokens: list[str], options: DecodingOptions, stop_at_end: bool
-               ) -> Generator[Array, None, numpy_search.Decoded]:
-        """`numpy_search.stream` after the prompt with the options' strategy and processors (`TextGenerator._steps`)."""
+               ) -> Generator[Array, None, search.Decoded]:
+        """`search.stream` after the prompt with the options' strategy and processors (`TextGenerator._steps`)."""
         ids = self.vocab.encode(prompt_tokens)
         if UNK_ID in ids:
             logger.warning("the prompt has %d tokens never seen in training; the model reads them as <unk>",
                            ids.count(UNK_ID))
         src = np.array([[BOS_ID, *ids]], dtype=np.int64)  # (1, P)
-        processors = numpy_search.build_processors(options)
+        processors = search.build_processors(options)
         if not stop_at_end:
-            processors.insert(0, partial(numpy_search.ban_tokens, token_ids=(EOS_ID,)))  # a mask: before top-k / top-p
-        return numpy_search.stream(self.model, src, np.array([src.shape[1]]), options.max_length, processors,
+            processors.insert(0, partial(search.ban_tokens, token_ids=(EOS_ID,)))  # a mask: before top-k / top-p
+        return search.stream(self.model, src, np.array([src.shape[1]]), options.max_length, processors,
                              options.per_input, np.random.default_rng(options.seed),
                              draw=options.strategy == "sample")

@@ -10,7 +10,7 @@ import numpy as np
 
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.vocab import PAD, PAD_ID
-from seq2seq.decoding import numpy_search
+from seq2seq.decoding import search
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
 from seq2seq.onnx.ensemble import OnnxEnsemble
 from seq2seq.onnx.graphs import Array, pad
@@ -65,7 +65,7 @@ class OnnxTranslator(Exported):
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             src, src_lengths = pad([ids[i] for i in chunk])
-            for index, found in zip(chunk, numpy_search.decode(self.model, src, src_lengths, options, generator, cap),
+            for index, found in zip(chunk, search.decode(self.model, src, src_lengths, options, generator, cap),
                                     strict=True):
                 results[index] = [self._translation(hypothesis, sources[index] or [PAD], encoded[index][1])
                                   for hypothesis in found]

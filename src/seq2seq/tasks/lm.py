@@ -21,7 +21,7 @@ from seq2seq.data.text import read_entries
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.decoding.options import GENERATION_DEFAULTS, DecodingOptions, generation_options
-from seq2seq.decoding.torch_search import Decoded, ban_tokens, build_processors, finish, stream
+from seq2seq.decoding.search import Decoded, ban_tokens, build_processors, finish, stream
 from seq2seq.decoding.written_text import check_streamable, written_pieces
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.evaluation.text_scores import text_scores

@@ -20,7 +20,7 @@ from seq2seq.data.preparation import prepare_speech
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import Vocab
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
-from seq2seq.decoding.torch_search import decode
+from seq2seq.decoding.search import decode
 from seq2seq.errors import ConfigError
 from seq2seq.evaluation import metrics
 from seq2seq.models.objectives import sequence_losses

@@ -23,7 +23,7 @@ from seq2seq.data.preparation import Prepared, prepare_pairs, source_truncation
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import PAD, PAD_ID, Vocab
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
-from seq2seq.decoding.torch_search import decode
+from seq2seq.decoding.search import decode
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.evaluation import metrics, reports
 from seq2seq.models.ensemble import Ensemble

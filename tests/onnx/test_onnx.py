@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ pytest.importorskip("onnxruntime")
 
 from seq2seq import api, cli
 from seq2seq.config import Config, apply_overrides
+from seq2seq.data.pairs import Pair
 from seq2seq.data.vocab import BOS_ID
 from seq2seq.decoding import search
 from seq2seq.decoding.numpy_arrays import NumpyArrays
@@ -89,6 +91,25 @@ def test_models_trained_with_dropout_export_equal(tmp_path: Path) -> None:
     translator, onnx = trained(tmp_path, ["model.dropout=0.3", "model.num_layers=2"])
     assert_same_outputs(translator, onnx, STRATEGIES[0])
     assert json.loads((tmp_path / "export" / "manifest.json").read_text())["check"]["fp32_max_difference"] < 1e-4
+
+
+def test_both_runtimes_share_the_text_front_end(exported: tuple[api.Translator, OnnxTranslator, Path],
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """The export truncates sources as the checkpoint says (data.truncate_src), and its evaluate warns as PyTorch's
+    does when every input got the same output."""
+    translator, onnx, _ = exported
+    data = replace(translator.config.data, truncate_src=True, max_src_length=3)
+    monkeypatch.setattr(translator, "config", replace(translator.config, data=data))
+    monkeypatch.setattr(onnx, "metadata", replace(onnx.metadata, config=translator.config))
+    found = [model.translate_detailed(["a b c d e f"])[0][0] for model in (translator, onnx)]
+    assert found[0].src_tokens == found[1].src_tokens == ["a", "b", "c"] and found[0].tokens == found[1].tokens
+    pairs = [Pair("a b", "b a"), Pair("c d", "d c")]
+    for model in (translator, onnx):
+        monkeypatch.setattr(model, "translate_detailed", lambda sources, *_: [[found[0]] for _ in sources])
+        caplog.clear()
+        model.evaluate(pairs)
+        assert "every output is the same text" in caplog.text
 
 
 def test_sampling_is_reproducible_and_valid(exported: tuple[api.Translator, OnnxTranslator, Path]) -> None:

@@ -1,9 +1,9 @@
 """The array operations the search needs beyond what numpy arrays and torch tensors already share, one backend each.
 
 The search (`search.py`) is written once. It uses the syntax both libraries share (arithmetic, comparisons, `& | ~`,
-slicing and integer or boolean indexing, assignment through an index, `.shape`, `.reshape`, `.tolist()`) and, for
-the rest, the operations of `Arrays` below, all over the last axis unless an axis is given. `namespace(array)` picks
-the backend of an array; the numpy one imports no torch.
+slicing and integer or boolean indexing, assignment through an index, `.shape`, `.reshape`, `.tolist()`, and
+`.all()` and `.max()` of a whole array) and, for the rest, the operations of `Arrays` below, all over the last axis
+unless an axis is given. `namespace(array)` picks the backend of an array; the numpy one imports no torch.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from common import write_section
 
 from seq2seq.config import ModelConfig
 from seq2seq.decoding.options import DecodingOptions
-from seq2seq.decoding.torch_search import decode
+from seq2seq.decoding.search import decode
 from seq2seq.models import attention
 from seq2seq.models.seq2seq import Seq2Seq
 

@@ -18,7 +18,8 @@ from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.onnx.graphs import MANIFEST
 from seq2seq.tasks import classify, lm, registry, translation
 from seq2seq.tasks.lm import TextGenerator
-from seq2seq.tasks.translation import Translation, Translator, train_prepared
+from seq2seq.tasks.translating import Translation
+from seq2seq.tasks.translation import Translator, train_prepared
 from seq2seq.training import checkpoint
 
 __all__ = ["Translation", "Translator", "is_export", "load", "load_classifier", "load_ensemble",

@@ -277,3 +277,8 @@ def check_copy_and_coverage(config: Config) -> None:
     if config.model.copy and config.data.src.kind != config.data.tgt.kind:
         raise ConfigError(f"model.copy needs the same token kind on both sides (data.src.kind={config.data.src.kind},"
                           f" data.tgt.kind={config.data.tgt.kind}): copied source tokens become target tokens")
+
+
+def source_truncation(config: Config) -> int:
+    """Source tokens kept per input (0 = all): data.max_src_length where data.truncate_src says to cut."""
+    return config.data.max_src_length if config.data.truncate_src else 0

@@ -15,8 +15,8 @@ from seq2seq import api, cli
 from seq2seq.config import Config, ModelConfig, apply_overrides
 from seq2seq.data.pairs import Example, collate
 from seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from seq2seq.decoding import torch_search
-from seq2seq.decoding.torch_search import (
+from seq2seq.decoding import search
+from seq2seq.decoding.search import (
     DecodingOptions,
     Hypothesis,
     ban_tokens,
@@ -237,7 +237,7 @@ def test_beam_scored_in_chunks_equals_all_at_once(monkeypatch: pytest.MonkeyPatc
                 for h in found]
 
     at_once = outputs()
-    monkeypatch.setattr(torch_search, "SCORING_CHUNK", 1)  # one sentence at a time
+    monkeypatch.setattr(search, "SCORING_CHUNK", 1)  # one sentence at a time
     assert outputs() == at_once
 
 

@@ -9,7 +9,7 @@ import torch
 
 from seq2seq import api
 from seq2seq.data.pairs import Example, collate
-from seq2seq.decoding.torch_search import DEFAULT_PROCESSORS, greedy, sample, stream
+from seq2seq.decoding.search import DEFAULT_PROCESSORS, greedy, sample, stream
 
 MODEL = Path(__file__).parents[1] / "fixtures" / "v1" / "attention.safetensors"
 

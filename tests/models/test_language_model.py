@@ -20,7 +20,7 @@ from seq2seq.data.lm_text import count_characters, encode_stream
 from seq2seq.data.text import read_entries, windows
 from seq2seq.data.tokenizers import CharTokenizer
 from seq2seq.data.vocab import BOS_ID, EOS_ID, UNK_ID, Vocab
-from seq2seq.decoding.torch_search import greedy
+from seq2seq.decoding.search import greedy
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.tasks import registry

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from seq2seq.config import ModelConfig
-from seq2seq.decoding.torch_search import greedy
+from seq2seq.decoding.search import greedy
 from seq2seq.models.seq2seq import Seq2Seq
 
 ARCHITECTURES = [("context", "general"), ("repeat", "general"), ("attention", "bahdanau"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,11 @@ pytest.importorskip("onnxruntime")
 
 from seq2seq import api, cli
 from seq2seq.config import Config, apply_overrides
+from seq2seq.data.pairs import Pair
 from seq2seq.data.vocab import BOS_ID
-from seq2seq.decoding import numpy_search, torch_search
-from seq2seq.decoding.options import DecodingOptions, generation_options, processor_specs
+from seq2seq.decoding import search
+from seq2seq.decoding.numpy_arrays import NumpyArrays
+from seq2seq.decoding.options import DecodingOptions, generation_options
 from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.onnx import OnnxGenerator, OnnxTranslator, load
 from seq2seq.onnx import export as export_module
@@ -90,17 +93,23 @@ def test_models_trained_with_dropout_export_equal(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "export" / "manifest.json").read_text())["check"]["fp32_max_difference"] < 1e-4
 
 
-def test_processors_equal_decodings(exported: tuple[api.Translator, OnnxTranslator, Path]) -> None:
-    """The numpy logits processors give what seq2seq.decoding.torch_search's give, for every knob that picks one."""
-    generator = torch.Generator().manual_seed(0)
-    scores, history = torch.randn(6, 30, generator=generator), torch.randint(4, 30, (6, 7), generator=generator)
-    options = [DecodingOptions(min_length=9, no_repeat_ngram_size=2, ban_unk=True),
-               DecodingOptions(strategy="sample", temperature=0.7, top_k=5, top_p=0.8),
-               DecodingOptions(no_repeat_ngram_size=1)]
-    for option in options:
-        for name, values in processor_specs(option):
-            want = torch_search.PROCESSORS[name](scores, history, **values).numpy()
-            assert np.array_equal(numpy_search.PROCESSORS[name](scores.numpy(), history.numpy(), **values), want), name
+def test_both_runtimes_share_the_text_front_end(exported: tuple[api.Translator, OnnxTranslator, Path],
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """The export truncates sources as the checkpoint says (data.truncate_src), and its evaluate warns as PyTorch's
+    does when every input got the same output."""
+    translator, onnx, _ = exported
+    data = replace(translator.config.data, truncate_src=True, max_src_length=3)
+    monkeypatch.setattr(translator, "config", replace(translator.config, data=data))
+    monkeypatch.setattr(onnx, "metadata", replace(onnx.metadata, config=translator.config))
+    found = [model.translate_detailed(["a b c d e f"])[0][0] for model in (translator, onnx)]
+    assert found[0].src_tokens == found[1].src_tokens == ["a", "b", "c"] and found[0].tokens == found[1].tokens
+    pairs = [Pair("a b", "b a"), Pair("c d", "d c")]
+    for model in (translator, onnx):
+        monkeypatch.setattr(model, "translate_detailed", lambda sources, *_: [[found[0]] for _ in sources])
+        caplog.clear()
+        model.evaluate(pairs)
+        assert "every output is the same text" in caplog.text
 
 
 def test_sampling_is_reproducible_and_valid(exported: tuple[api.Translator, OnnxTranslator, Path]) -> None:
@@ -230,7 +239,7 @@ def test_lm_sampling_draws_from_the_same_distributions(exported_lm: tuple[TextGe
     seed is not expected to give the same text."""
     generator, onnx = exported_lm[:2]
     options = generation_options(None, {"temperature": 1.5, "top_k": 6, "top_p": 0.9})
-    torch_processors, numpy_processors = torch_search.build_processors(options), numpy_search.build_processors(options)
+    processors = search.build_processors(options)  # one set of functions, run on tensors and on arrays
     src = torch.tensor([[BOS_ID, *generator.vocab.encode(generator.tokenizer.tokenize("the c"))]])
     lengths = torch.tensor([src.size(1)])
     memory = generator.model.encode(src, lengths)
@@ -243,11 +252,11 @@ def test_lm_sampling_draws_from_the_same_distributions(exported_lm: tuple[TextGe
         with torch.no_grad():
             logits, state = generator.model.step(tokens, state, memory)
         onnx_logits, onnx_state = onnx.model.step(tokens.numpy(), onnx_state, onnx_memory)
-        for process in torch_processors:
+        for process in processors:
             logits = process(logits, history)
-        for process in numpy_processors:
+        for process in processors:
             onnx_logits = process(onnx_logits, history.numpy())
-        mine, theirs = torch.softmax(logits, dim=-1).numpy(), numpy_search.softmax(onnx_logits)
+        mine, theirs = torch.softmax(logits, dim=-1).numpy(), NumpyArrays().softmax(onnx_logits)
         assert np.array_equal(mine > 0, theirs > 0) and np.abs(mine - theirs).max() < 1e-5
         widths.append(int((mine > 0).sum()))
         tokens = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=draws.manual_seed(len(history[0])))[:, 0]

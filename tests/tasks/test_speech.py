@@ -20,7 +20,7 @@ from seq2seq.data.audio import SAMPLE_RATE, load_frames, log_mel, normalise, rea
 from seq2seq.data.pairs import Example, collate
 from seq2seq.data.synthesis import Voice, espeak_available, write_speech_list
 from seq2seq.decoding.options import DecodingOptions
-from seq2seq.decoding.torch_search import decode
+from seq2seq.decoding.search import decode
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.models.speech_encoder import ConvSubsampling, SpeechSeq2Seq, spec_augment
 from seq2seq.tasks import registry

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from seq2seq.data.pairs import TokenPair
 from seq2seq.data.vocab import SPECIALS, Vocab
 from seq2seq.errors import DataError
+
+if TYPE_CHECKING:  # data.pairs imports torch; the torch-free runtime checks its outputs here
+    from seq2seq.data.pairs import TokenPair
 
 logger = logging.getLogger(__name__)
 

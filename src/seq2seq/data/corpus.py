@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from seq2seq.config import Config, TokenizerConfig, set_value, validate
+from seq2seq.config import Config, TokenizerConfig, set_value, source_truncation, validate
 from seq2seq.data.checks import check_length_filtering, check_split
 from seq2seq.data.datasets import is_prepared, load_pairs, pair_stream
 from seq2seq.data.metadata import ModelMetadata
@@ -37,7 +37,6 @@ from seq2seq.data.preparation import (
     encode_dev_pairs,
     encode_training_tokens,
     length_limits,
-    source_truncation,
     target_statistics,
     token_counts,
     vocabularies,

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
-from seq2seq.config import Config
+from seq2seq.config import Config, source_truncation
 from seq2seq.data.audio import SAMPLE_RATE, load_frames
 from seq2seq.data.checks import check_length_filtering, check_split, check_vocabulary
 from seq2seq.data.labels import LABEL_OFFSET, build_labels, encode_labelled, example_class, labelled_examples
@@ -31,11 +31,6 @@ class Prepared:
     metadata: ModelMetadata
     examples: Sequence[Example]  # a list, or the memory-mapped examples of prepared shards (`corpus`)
     dev_examples: list[Example]
-
-
-def source_truncation(config: Config) -> int:
-    """Source tokens kept per input (0 = all): data.max_src_length where data.truncate_src says to cut."""
-    return config.data.max_src_length if config.data.truncate_src else 0
 
 
 def prepare_pairs(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair],

@@ -126,7 +126,7 @@ def generation_options(options: DecodingOptions | None, knobs: dict[str, Any]) -
 class Hypothesis:
     """One output: token ids (</s> last unless cut at the maximum length), their total log-probability under the
     model, the log-probability of each token (T,), and attention weights (T, S) over the sentence's S source tokens
-    when the model attends (a torch tensor from `seq2seq.decoding.torch_search`, a numpy array from `seq2seq.onnx`)."""
+    when the model attends (a torch tensor, or a numpy array from `seq2seq.onnx`)."""
 
     tokens: list[int]
     log_prob: float
@@ -135,7 +135,7 @@ class Hypothesis:
 
 
 ProcessorSpec = tuple[str, dict[str, Any]]
-"""A logits processor by name (a function of `torch_search` and of `numpy_search`) and its keyword values."""
+"""A logits processor by name (a function of `seq2seq.decoding.search`) and its keyword values."""
 
 
 def processor_specs(options: DecodingOptions) -> list[ProcessorSpec]:

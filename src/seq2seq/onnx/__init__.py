@@ -9,4 +9,5 @@ __all__ = ["OnnxClassifier", "OnnxGenerator", "OnnxTranslator", "Translation", "
 __getattr__ = lazy_getattr(__name__, {**homes("seq2seq.onnx.classifier", ["OnnxClassifier"]),
                                       **homes("seq2seq.onnx.generator", ["OnnxGenerator"]),
                                       **homes("seq2seq.onnx.loading", ["is_export", "load"]),
-                                      **homes("seq2seq.onnx.translator", ["OnnxTranslator", "Translation"])})
+                                      **homes("seq2seq.onnx.translator", ["OnnxTranslator"]),
+                                      **homes("seq2seq.tasks.translating", ["Translation"])})

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from seq2seq.data.batching import length_batches
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.decoding.numpy_search import softmax
+from seq2seq.decoding.numpy_arrays import NumpyArrays
 from seq2seq.errors import CheckpointError
 from seq2seq.onnx.graphs import CLASSIFIER, LOGITS, MANIFEST, WEIGHTS, Array, pad
 from seq2seq.onnx.model import Exported, open_session
@@ -58,9 +59,9 @@ class OnnxClassifier(Classifying, Exported):
         ids = [classification.text_ids(tokens, self.vocabs[0]) for tokens in token_lists]
         probabilities = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
         weights: list[Array | None] = [None] * len(ids)
-        for chunk in classification.length_batches([len(row) for row in ids], batch_size):
+        for chunk in length_batches([len(row) for row in ids], batch_size):
             logits, attention = self.model.scores(*pad([ids[index] for index in chunk]))
-            probabilities[chunk] = softmax(logits)
+            probabilities[chunk] = NumpyArrays().softmax(logits)
             if attention is not None:
                 for row, index in enumerate(chunk):
                     weights[index] = attention[row, :len(ids[index])]

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from seq2seq.decoding.numpy_search import log_softmax
+from seq2seq.decoding.numpy_arrays import NumpyArrays
 from seq2seq.errors import CheckpointError
 from seq2seq.onnx.graphs import ENCODER, ENSEMBLE_FORMAT, MANIFEST, STEP, Array
 from seq2seq.onnx.model import OnnxModel
@@ -18,7 +18,7 @@ from seq2seq.onnx.model import OnnxModel
 
 @dataclass(frozen=True)
 class Parts:
-    """Each member's encoder memory or decoder state: what `seq2seq.decoding.numpy_search` reorders by index_select."""
+    """Each member's encoder memory or decoder state: what `seq2seq.decoding.search` reorders by index_select."""
 
     parts: tuple[Any, ...]
 
@@ -50,7 +50,8 @@ class OnnxEnsemble:
         """Feed one token per row (B,) to every member; returns the mean's log-probabilities (B, V) and the state."""
         outputs = [member.step(tokens, part, member_memory)
                    for member, part, member_memory in zip(self.members, state.parts, memory.parts, strict=True)]
-        log_probs = np.stack([log_softmax(logits.astype(np.float32)) for logits, _ in outputs])  # (N, B, V)
+        arrays = NumpyArrays()
+        log_probs = np.stack([arrays.log_softmax(logits.astype(np.float32)) for logits, _ in outputs])  # (N, B, V)
         return log_mean_exp(log_probs), Parts(tuple(part for _, part in outputs))
 
 

@@ -42,7 +42,7 @@ def batch_axis(name: str) -> int | None:
 
 @dataclass(frozen=True)
 class Arrays:
-    """Named arrays of a batch (encoder memory or decoder state): what `numpy_search` reorders by index_select."""
+    """Named arrays of a batch (encoder memory or decoder state): what the search reorders by index_select."""
 
     values: dict[str, Array]
 

@@ -84,12 +84,6 @@ def text_ids(tokens: list[str], vocab: Vocab) -> list[int]:
     return vocab.encode(tokens) or [PAD_ID]
 
 
-def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices of the texts in batches of batch_size, texts of similar lengths together."""
-    order = sorted(range(len(lengths)), key=lambda index: lengths[index])
-    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
-
-
 def ranked(probabilities: NDArray[Any], token_lists: Sequence[list[str]], weights: Sequence[Any], labels: list[str],
            top_k: int) -> list[Classification]:
     """Each text's top_k labels (best first) from the class probabilities (N, C), with its tokens and weights."""

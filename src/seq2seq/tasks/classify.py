@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from seq2seq.config import Config, check_encoder_size
+from seq2seq.data.batching import length_batches
 from seq2seq.data.labels import LABEL_OFFSET, example_class, label_counts, read_labelled
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.pairs import Example, Pair, as_pair, collate, split_dev
@@ -27,7 +28,6 @@ from seq2seq.tasks.classification import (
     BATCH_SIZE,
     Classification,
     Classifying,
-    length_batches,
     ranked,
     read_texts,
     text_ids,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +18,23 @@ from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.preparation import prepare_text
 from seq2seq.data.text import read_entries
 from seq2seq.data.tokenizers import Tokenizer
-from seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
-from seq2seq.decoding.options import GENERATION_DEFAULTS, DecodingOptions, generation_options
-from seq2seq.decoding.torch_search import Decoded, ban_tokens, build_processors, finish, stream
-from seq2seq.decoding.written_text import check_streamable, written_pieces
+from seq2seq.data.vocab import PAD_ID, Vocab
+from seq2seq.decoding.options import GENERATION_DEFAULTS
+from seq2seq.decoding.torch_arrays import TorchArrays
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.evaluation.text_scores import text_scores
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.objectives import language_model_losses
 from seq2seq.tasks import registry
+from seq2seq.tasks.generating import TextGenerating
 from seq2seq.tasks.registry import Task, register
 from seq2seq.training.board import Sample, Sampler
 from seq2seq.training.trainer import Trainer, run_training, start_run
 from seq2seq.utils.device import mixed_precision
 
-logger = logging.getLogger(__name__)
-
 
 @dataclass
-class TextGenerator:
+class TextGenerator(TextGenerating):
     """A trained LanguageModel with its tokenizer and vocabulary: prompts in, text out."""
 
     model: LanguageModel
@@ -51,64 +48,18 @@ class TextGenerator:
         """Entries of a text file or folder, split the way the training text was (`data.entries`)."""
         return read_entries(source, self.config.data.entries, self.config.data.entry_delimiter)
 
-    def generate(self, prompt: str = "", options: DecodingOptions | None = None, *, stop_at_end: bool = False,
-                 **knobs: Any) -> list[str]:
-        """Texts, each the prompt followed by what the model writes after it.
+    @property
+    def _arrays(self) -> TorchArrays:
+        return TorchArrays(self.device)
 
-        Args:
-            prompt: the start of the text; tokens never seen in training are read as <unk> (and kept as written
-                in the returned texts).
-            options, knobs: how to write (`seq2seq.decoding.DecodingOptions`, or its fields as keywords) over
-                GENERATION_DEFAULTS: sampling at temperature 1, max_length tokens after the prompt (default 200),
-                num_samples texts; `num` is a synonym of num_samples and temperature 0 means greedy.
-            stop_at_end: end a text early where the model writes </s> (the end of an entry); otherwise </s> is
-                never chosen and every text gets max_length tokens.
-        """
-        options = generation_options(options, knobs)
-        prompt_tokens = self.tokenizer.tokenize(prompt)
-        with mixed_precision(self.precision, self.device):
-            outputs = finish(self._steps(prompt_tokens, options, stop_at_end))  # (num, T)
-        return [self.tokenizer.detokenize(prompt_tokens + self.vocab.decode(row)) for row in outputs.tokens.tolist()]
-
-    def stream(self, prompt: str = "", options: DecodingOptions | None = None, *, stop_at_end: bool = False,
-               **knobs: Any) -> Iterator[str]:
-        """What `generate` writes after the prompt (one text), in pieces as its tokens are produced.
-
-        The options are checked at once (ConfigError); the pieces, joined, are the text generate() writes after the
-        prompt with the same options (same seed, same text).
-        """
-        options = generation_options(options, knobs)
-        check_streamable(options)
-        prompt_tokens = self.tokenizer.tokenize(prompt)
-        steps = self._under_precision(self._steps(prompt_tokens, options, stop_at_end))
-        return written_pieces(steps, prompt_tokens, self.tokenizer, self.vocab)
-
-    def _under_precision(self, steps: Iterator[Tensor]) -> Iterator[Tensor]:
-        """The steps, each computed under the precision's autocast, which is left between steps (the caller's code
-        runs there)."""
-        while True:
-            with mixed_precision(self.precision, self.device):
-                tokens = next(steps, None)
-            if tokens is None:
-                return
-            yield tokens
-
-    def _steps(self, prompt_tokens: list[str], options: DecodingOptions, stop_at_end: bool
-               ) -> Generator[Tensor, None, Decoded]:
-        """`decoding.stream` after the prompt with the options' strategy and processors."""
-        ids = self.vocab.encode(prompt_tokens)
-        if UNK_ID in ids:
-            logger.warning("the prompt has %d tokens never seen in training; the model reads them as <unk>",
-                           ids.count(UNK_ID))
-        src = torch.tensor([[BOS_ID, *ids]], device=self.device)  # (1, P)
-        processors = build_processors(options)
-        if not stop_at_end:
-            processors.insert(0, partial(ban_tokens, token_ids=(EOS_ID,)))  # a mask: before top-k / top-p
-        lengths = torch.tensor([src.size(1)], device=self.device)
+    def _prompt_batch(self, ids: list[int]) -> tuple[Tensor, Tensor]:
+        """The prompt's ids (1, P) and length (1,) on the device, the model in eval mode."""
         self.model.eval()
-        seeded = None if options.seed is None else torch.Generator(self.device).manual_seed(options.seed)
-        return stream(self.model, src, lengths, options.max_length, processors, options.per_input, seeded,
-                      draw=options.strategy == "sample")
+        return torch.tensor([ids], device=self.device), torch.tensor([len(ids)], device=self.device)
+
+    def _computing(self) -> AbstractContextManager[Any]:
+        """Autocast in the generator's precision."""
+        return mixed_precision(self.precision, self.device)
 
     def evaluate(self, entries: Sequence[str]) -> dict[str, float]:
         """Held-out cross-entropy (nats per token), perplexity and bits per character of entries.

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from seq2seq.config import Config, check_copy_and_coverage, check_encoder_size, refuse_classifier_options
 from seq2seq.data.audio import load_frames, read_audio_list
+from seq2seq.data.batching import length_batches
 from seq2seq.data.checks import check_outputs_vary
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.pairs import Example, Pair, as_pair, collate, split_dev
@@ -20,7 +21,8 @@ from seq2seq.data.preparation import prepare_speech
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import Vocab
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
-from seq2seq.decoding.torch_search import decode
+from seq2seq.decoding.search import decode
+from seq2seq.decoding.torch_arrays import TorchArrays
 from seq2seq.errors import ConfigError
 from seq2seq.evaluation import metrics
 from seq2seq.models.objectives import sequence_losses
@@ -70,12 +72,10 @@ class SpeechTranscriber:
         """The hypotheses for each utterance's frames (T, F), in order; utterances of similar lengths share a batch.
         Without options.max_length, a transcript stops at twice the longest training transcript."""
         options = options or DecodingOptions()
-        order = sorted(range(len(frames)), key=lambda i: len(frames[i]))
-        generator = torch.Generator(self.device).manual_seed(options.seed) if options.seed is not None else None
+        generator = TorchArrays(self.device).random_source(options.seed)
         results: list[list[Hypothesis]] = [[] for _ in frames]
         self.model.eval()
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+        for chunk in length_batches([len(utterance) for utterance in frames], batch_size):
             batch = collate([Example(frames[i], [0]) for i in chunk]).to(self.device)
             with mixed_precision(self.precision or self.config.train.precision, self.device):
                 found = decode(self.model, batch.src, batch.src_lengths, options, generator,

@@ -8,22 +8,28 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from seq2seq.config import CHOICES, Config, check_copy_and_coverage, check_encoder_size, refuse_classifier_options
-from seq2seq.data.checks import check_outputs_vary
+from seq2seq.config import (
+    CHOICES,
+    Config,
+    check_copy_and_coverage,
+    check_encoder_size,
+    refuse_classifier_options,
+    source_truncation,
+)
 from seq2seq.data.corpus import open_corpus
 from seq2seq.data.datasets import load_pairs
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.pairs import Example, Pair, as_pair, collate, encode_pairs, split_dev
-from seq2seq.data.preparation import Prepared, prepare_pairs, source_truncation
+from seq2seq.data.preparation import Prepared, prepare_pairs
 from seq2seq.data.tokenizers import Tokenizer
-from seq2seq.data.vocab import PAD, PAD_ID, Vocab
-from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
-from seq2seq.decoding.torch_search import decode
+from seq2seq.data.vocab import Vocab
+from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis
+from seq2seq.decoding.search import decode
+from seq2seq.decoding.torch_arrays import TorchArrays
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.evaluation import metrics, reports
 from seq2seq.models.ensemble import Ensemble
@@ -31,6 +37,7 @@ from seq2seq.models.objectives import sequence_loss, sequence_losses
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.tasks import registry
 from seq2seq.tasks.registry import Columns, Task, register
+from seq2seq.tasks.translating import TextTranslator
 from seq2seq.training.board import Sample, Sampler
 from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
@@ -41,23 +48,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class Translation:
-    """One output of `Translator.translate_detailed`, with what it came from.
-
-    `tokens` are the output tokens as the model produced them (</s> last unless cut at the maximum length): the rows
-    of `attention` (T, S), whose columns are `src_tokens`; `attention` is None for models without attention.
-    """
-
-    text: str
-    log_prob: float
-    src_tokens: list[str]
-    tokens: list[str]
-    token_log_probs: list[float]
-    attention: torch.Tensor | None
-
-
-@dataclass
-class Translator:
+class Translator(TextTranslator):
     """A trained Seq2Seq (or an Ensemble of them) with its tokenizers and vocabularies: text in, text out."""
 
     model: Seq2Seq | Ensemble
@@ -68,74 +59,17 @@ class Translator:
     target_lengths: dict[str, float] = field(default_factory=dict)  # of the training targets, in tokens
     precision: str | None = None  # autocast while decoding (auto, fp32, bf16, fp16); None: the training precision
 
-    def summary_length(self) -> int:
-        """A maximum output length (</s> included) that 99% of the training targets fit: the default limit of
-        `seq2seq summarize`; 0 (relative to the source) when the checkpoint does not record target lengths."""
-        return int(self.target_lengths["p99"]) + 1 if self.target_lengths else 0
+    @property
+    def _arrays(self) -> TorchArrays:
+        return TorchArrays(self.device)
 
-    def translate(self, texts: Sequence[str], options: DecodingOptions | None = None, *,
-                  batch_size: int = BATCH_SIZE, **knobs: Any) -> list[str] | list[list[str]]:
-        """Outputs for each text, in order; unknown tokens in the input map to <unk>.
-
-        options, or keyword arguments named as its fields (`strategy="beam", beam_size=5`), say how to decode
-        (`seq2seq.decoding.DecodingOptions`). Returns one string per text, or, with n_best or num_samples above 1,
-        a list of that many strings per text (best first for beam search).
-        """
-        options = with_knobs(options, knobs)
-        results = self.translate_detailed(texts, options, batch_size)
-        if options.per_input == 1:
-            return [translations[0].text for translations in results]
-        return [[translation.text for translation in translations] for translations in results]
-
-    def translate_detailed(self, texts: Sequence[str], options: DecodingOptions | None = None,
-                           batch_size: int = BATCH_SIZE) -> list[list[Translation]]:
-        """For each text, its translations (n_best or num_samples of them, else one) with scores and attention."""
-        if isinstance(texts, str):
-            raise TypeError("translate() takes a list of strings; wrap a single text in a list")
-        options = options or DecodingOptions()
-        sources = [self.tokenizers[0].tokenize(text)[:source_truncation(self.config) or None] for text in texts]
-        encoded = [self._encode_source(tokens) for tokens in sources]
-        ids = [row or [PAD_ID] for row, _ in encoded]
-        results: list[list[Translation]] = [[] for _ in ids]
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths share a batch
-        generator = torch.Generator(self.device).manual_seed(options.seed) if options.seed is not None else None
+    def _decode_batch(self, ids: list[list[int]], options: DecodingOptions, generator: torch.Generator | None,
+                     cap: int) -> list[list[Hypothesis]]:
+        """The hypotheses of a batch of source ids, decoded on the device under the decoding precision."""
+        batch = collate([Example(row, [0]) for row in ids]).to(self.device)
         self.model.eval()
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            batch = collate([Example(ids[i], [0]) for i in chunk]).to(self.device)
-            with mixed_precision(self.precision or self.config.train.precision, self.device):
-                hypotheses = decode(self.model, batch.src, batch.src_lengths, options, generator,
-                                    output_cap(self.target_lengths))
-            for index, found in zip(chunk, hypotheses, strict=True):
-                results[index] = [self._translation(hypothesis, sources[index] or [PAD], encoded[index][1])
-                                  for hypothesis in found]
-        return results
-
-    def _encode_source(self, tokens: list[str]) -> tuple[list[int], list[str]]:
-        """Source ids, and for a copying model the unknown tokens they extend the vocabulary with."""
-        if self.config.model.copy:
-            return self.vocabs[0].encode_extended(tokens)
-        return self.vocabs[0].encode(tokens), []
-
-    def _translation(self, hypothesis: Hypothesis, src_tokens: list[str], extension: list[str]) -> Translation:
-        vocab = self.vocabs[1]
-        text = self.tokenizers[1].detokenize(vocab.decode(hypothesis.tokens, extension))
-        tokens = [vocab.itos[i] if i < len(vocab) else extension[i - len(vocab)] for i in hypothesis.tokens]
-        return Translation(text, hypothesis.log_prob, src_tokens, tokens, hypothesis.token_log_probs,
-                           hypothesis.attention)
-
-    def evaluate(self, pairs: Sequence[Pair], batch_size: int = BATCH_SIZE,
-                 options: DecodingOptions | None = None) -> dict[str, Any]:
-        """Scores on pairs (of the first output per source); lines sharing a source are one item with several
-        references."""
-        sources, references = metrics.group_references([p.src for p in pairs], [p.tgt for p in pairs])
-        hypotheses = [found[0].text for found in self.translate_detailed(sources, options, batch_size)]
-        check_outputs_vary(sources, hypotheses)
-        scores: dict[str, Any] = metrics.score_corpus(hypotheses, references)
-        scores["perplexity"] = self.perplexity(pairs, batch_size)
-        scores["bleu_signature"] = metrics.bleu(hypotheses, references).signature
-        scores["chrf_signature"] = metrics.chrf(hypotheses, references).signature
-        return scores
+        with mixed_precision(self.precision or self.config.train.precision, self.device):
+            return decode(self.model, batch.src, batch.src_lengths, options, generator, cap)
 
     @torch.no_grad()
     def perplexity(self, pairs: Sequence[Pair], batch_size: int = BATCH_SIZE) -> float:

@@ -43,7 +43,7 @@ MOVED: dict[str, str] = {  # old name under seq2seq -> new path under seq2seq (C
     "loss": "models.loss",
     "objectives": "models.objectives",
     "options": "decoding.options",
-    "search": "decoding.numpy_search",
+    "search": "decoding.search",
     "metrics": "evaluation.metrics",
     "reports": "evaluation.reports",
     "train": "training.trainer",

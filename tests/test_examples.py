@@ -4,7 +4,8 @@ lines of the page's bash blocks in order, in a temporary folder laid out as a cl
 
 What the runner changes, so that every page runs in seconds to a minute on 2 cores:
 - `train` and `compare` get `--max-time 20` and `train.max_steps=3 train.eval_max_batches=2` (for `compare` through
-  `--set`): each trains a few steps, then writes its run directory as a full run does.
+  `--set`): each trains a few steps, then writes its run directory as a full run does; one that keeps numbered
+  checkpoints (`train.keep_last`) gets `train.max_steps=5 train.checkpoint_every=1`, so that `average` finds them.
 - Evaluation (`evaluate`, and `train --test`) scores the first EVALUATED items of its data; text piped or
   redirected into a command is cut to its first INPUT_LINES lines.
 - `serve` gets a free port (and the `curl` lines of the page that port, and `--fail-with-body`); it is stopped
@@ -48,11 +49,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 PAGES = ["README.md", "translation.md", "language-models.md", "classification.md", "speech.md", "decoding.md",
          "cli.md", "experiments.md", "export.md", "scale.md", "serving.md"]
-PLACEHOLDERS = {"$seed": "1"}
 EVALUATED = 20
 INPUT_LINES = 20
 TRAIN_BUDGET = ["--max-time", "20"]
 TRAIN_OVERRIDES = ["train.max_steps=3", "train.eval_max_batches=2"]
+KEEP_OVERRIDES = ["train.max_steps=5", "train.checkpoint_every=1"]  # train.keep_last=K: K numbered checkpoints
 
 # (a regular expression a line's simple command matches, why it is not run)
 SKIPPED = [
@@ -70,13 +71,11 @@ def page_path(name: str) -> Path:
 
 
 def page_lines(name: str) -> list[str]:
-    """The shell lines of a page's bash blocks (continuations joined, comments kept), placeholders filled."""
+    """The shell lines of a page's bash blocks (continuations joined, comments kept)."""
     text = page_path(name).read_text(encoding="utf-8")
     lines = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         for line in block.replace("\\\n", " ").splitlines():
-            for placeholder, value in PLACEHOLDERS.items():
-                line = line.replace(placeholder, value)
             if line.strip():
                 lines.append(line.strip())
     return lines
@@ -109,6 +108,8 @@ def seq2seq_argv(words: list[str]) -> list[str] | None:
 
 def budgeted(argv: list[str]) -> list[str]:
     """argv with the runner's budget: a few steps for `train` and `compare`."""
+    if argv[:1] == ["train"] and any(word.startswith("train.keep_last=") for word in argv):
+        return [*argv, *TRAIN_BUDGET, *TRAIN_OVERRIDES, *KEEP_OVERRIDES]
     if argv[:1] == ["train"]:
         return [*argv, *TRAIN_BUDGET, *TRAIN_OVERRIDES]
     if argv[:1] == ["compare"]:
@@ -155,7 +156,8 @@ class Clone:
         self.repo = base / "repo"
         (self.repo / ".venv" / "bin").mkdir(parents=True)
         (self.repo / "configs").symlink_to(ROOT / "configs")
-        (self.repo / ".venv" / "bin" / "python").symlink_to(sys.executable)
+        (self.repo / ".venv" / "bin" / "python").write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+        (self.repo / ".venv" / "bin" / "python").chmod(0o755)
         (base / "shared").symlink_to(SHARED)
         shim = self.repo / ".venv" / "bin" / "seq2seq"
         shim.write_text(f"#!/bin/sh\nexec {sys.executable} {Path(__file__).resolve()} \"$@\"\n")
@@ -237,7 +239,7 @@ class Clone:
         self.log.append(self.shell(command))
 
     def shell(self, command: str) -> str:
-        done = subprocess.run(["bash", "-c", f"set -o pipefail; {command}"], cwd=self.repo, env=self.env, text=True,
+        done = subprocess.run(["bash", "-c", command], cwd=self.repo, env=self.env, text=True,
                               capture_output=True, timeout=600)
         assert done.returncode == 0 and "Traceback" not in done.stderr, \
             f"{command}: exit {done.returncode}\n{done.stderr[-3000:]}"

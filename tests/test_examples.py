@@ -6,8 +6,8 @@ What the runner changes, so that every page runs in seconds to a minute on 2 cor
 - `train` and `compare` get `--max-time 20` and `train.max_steps=3 train.eval_max_batches=2` (for `compare` through
   `--set`): each trains a few steps, then writes its run directory as a full run does; one that keeps numbered
   checkpoints (`train.keep_last`) gets `train.max_steps=5 train.checkpoint_every=1`, so that `average` finds them.
-- Evaluation (`evaluate`, and `train --test`) scores the first EVALUATED items of its data; text piped or
-  redirected into a command is cut to its first INPUT_LINES lines.
+- Evaluation (`evaluate`, `train --test`, and the scores of `compare`) scores the first EVALUATED items of its
+  data; text piped or redirected into a command is cut to its first INPUT_LINES lines.
 - `serve` gets a free port (and the `curl` lines of the page that port, and `--fail-with-body`); it is stopped
   once the page's lines ran.
 - A `train` line the runner already ran on another page (the same words, and the same files of the clone it names)
@@ -121,10 +121,17 @@ def budgeted(argv: list[str]) -> list[str]:
 def few_evaluated_items() -> Iterator[None]:
     """Evaluation (`evaluate`, `train --test`) scores the first EVALUATED items of its data."""
     from seq2seq.cli import tasks
+    from seq2seq.experiments import compare
     from seq2seq.tasks import registry
 
     def first(function):
         return lambda *args: function(*args[:-1], list(args[-1])[:EVALUATED])
+
+    def few_scored(read_data):
+        def read(*args):
+            data = read_data(*args)
+            return dataclasses.replace(data, scored=data.scored[:EVALUATED])
+        return read
 
     def of_model(model):
         task = registry.of_model(model)
@@ -134,6 +141,7 @@ def few_evaluated_items() -> Iterator[None]:
         stack.enter_context(mock.patch.dict(tasks.REPORTS, {key: first(value) for key, value in tasks.REPORTS.items()}))
         stack.enter_context(mock.patch.object(tasks, "_print_scores", first(tasks._print_scores)))
         stack.enter_context(mock.patch.object(tasks, "registry", types.SimpleNamespace(of_model=of_model)))
+        stack.enter_context(mock.patch.object(compare, "read_data", few_scored(compare.read_data)))
         yield
 
 

@@ -43,3 +43,18 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--examples", action="store_true", help="run the commands of the README and docs/ "
+                     "(tests/test_examples.py, marked examples)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The docs' examples take minutes: they run only with --examples."""
+    if config.getoption("--examples"):
+        return
+    skip = pytest.mark.skip(reason="runs the docs' examples: pytest --examples tests/test_examples.py")
+    for item in items:
+        if "examples" in item.keywords:
+            item.add_marker(skip)

@@ -4,21 +4,57 @@ conftest.py (no torch import), so a pytest run that only needs the guard starts 
 from __future__ import annotations
 
 import os
+import resource
+from collections.abc import Iterator
 
 import pytest
 
+CPU_SECONDS = "cpu_seconds"
+WALL_FACTOR = 3  # a phase that mostly waits is over the limit only when its wall time is this many limits
+
+
+def cpu_seconds() -> float:
+    """CPU seconds this process and its finished children have spent, all threads together."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
 
 class FastTierGuard:
-    """Fails the session when a test without the slow mark spends more than `limit` seconds in a phase (setup, call
-    or teardown, as --durations lists them): `pytest -m "not slow"` stays a quick loop."""
+    """Fails the session when a test without the slow mark spends more than `limit` CPU seconds in a phase (setup,
+    call or teardown, as --durations lists them), or more than WALL_FACTOR limits of wall time: `pytest -m "not slow"`
+    stays a quick loop. CPU time, measured where the test runs, does not grow when parallel workers share the cores.
+    """
 
     def __init__(self, limit: float) -> None:
         self.limit = limit
+        self.phase_started = 0.0
         self.over: list[str] = []
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_setup(self) -> Iterator[None]:
+        self.phase_started = cpu_seconds()
+        yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self) -> Iterator[None]:
+        self.phase_started = cpu_seconds()
+        yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_teardown(self) -> Iterator[None]:
+        self.phase_started = cpu_seconds()
+        yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self) -> Iterator[None]:
+        outcome = yield
+        outcome.get_result().user_properties.append((CPU_SECONDS, cpu_seconds() - self.phase_started))
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.duration > self.limit and "slow" not in report.keywords:
-            self.over.append(f"{report.duration:.1f}s {report.when} {report.nodeid}")
+        """Runs where the reports gather (the controller under pytest-xdist); the CPU seconds came with the report."""
+        cpu = dict(report.user_properties).get(CPU_SECONDS, report.duration)
+        if "slow" not in report.keywords and (cpu > self.limit or report.duration > WALL_FACTOR * self.limit):
+            self.over.append(f"{cpu:.1f} CPU s, {report.duration:.1f}s {report.when} {report.nodeid}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.over and session.exitstatus == pytest.ExitCode.OK:
@@ -26,7 +62,8 @@ class FastTierGuard:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.over:
-            terminalreporter.section(f"tests over {self.limit:g} s without the slow mark", red=True)
+            terminalreporter.section(f"tests over {self.limit:g} CPU s (or {WALL_FACTOR * self.limit:g} s) without "
+                                     "the slow mark", red=True)
             for line in self.over:
                 terminalreporter.line(line)
 

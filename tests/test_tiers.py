@@ -1,8 +1,9 @@
-"""The guard of the fast tier (tests/fast_tier.py): a test without the slow mark that runs too long fails the session
-when SEQ2SEQ_MAX_FAST_SECONDS is set, and nothing changes without it."""
+"""The guard of the fast tier (tests/fast_tier.py): a test without the slow mark that spends too many CPU seconds (or
+far too many wall seconds) fails the session when SEQ2SEQ_MAX_FAST_SECONDS is set, and nothing changes without it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,23 @@ import pytest
 def test_quick():
     pass
 
+def busy(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
 def test_long():
+    busy(0.3)
+
+def test_waits():
     time.sleep(0.3)
+
+def test_waits_long():
+    time.sleep(0.7)
 
 @pytest.mark.slow
 def test_long_and_marked():
-    time.sleep(0.3)
+    busy(0.3)
 """
 
 
@@ -37,16 +49,19 @@ def test_an_unmarked_test_over_the_limit_fails_the_session(suite: pytest.Pyteste
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEQ2SEQ_MAX_FAST_SECONDS", "0.2")
     result = suite.runpytest()
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=5)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*tests over 0.2 s without the slow mark*", "*s call test_timed.py::test_long"])
-    assert "test_long_and_marked" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*tests over 0.2 CPU s (or 0.6 s) without the slow mark*",
+                                 "*CPU s, *s call test_timed.py::test_long"])
+    over = result.stdout.str().split("without the slow mark")[1]
+    assert "test_waits_long" in over  # a phase that waits is over only past three limits of wall time
+    assert not re.search("test_waits$", over, re.M) and "test_long_and_marked" not in over
 
 
 def test_without_the_variable_nothing_is_timed(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SEQ2SEQ_MAX_FAST_SECONDS", raising=False)
     result = suite.runpytest()
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=5)
     assert result.ret == pytest.ExitCode.OK
 
 
@@ -55,6 +70,8 @@ def test_the_guard_sees_the_tests_of_every_worker(suite: pytest.Pytester, monkey
     monkeypatch.setenv("SEQ2SEQ_MAX_FAST_SECONDS", "0.2")
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))  # the workers import tests.fast_tier
     result = suite.runpytest_subprocess("-n", "2", "-p", "xdist")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=5)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*tests over 0.2 s without the slow mark*", "*s call test_timed.py::test_long"])
+    result.stdout.fnmatch_lines(["*tests over 0.2 CPU s*", "*CPU s, *s call test_timed.py::test_long"])
+    over = result.stdout.str().split("without the slow mark")[1]
+    assert not re.search("test_waits$", over, re.M)  # its CPU seconds came from the worker with its report

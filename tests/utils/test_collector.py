@@ -39,6 +39,7 @@ def test_frozen_gc_exempts_existing_objects_until_the_block_ends() -> None:
         frozen_by_caller = gc.get_freeze_count()
         with frozen_gc():
             pass
-        assert gc.get_freeze_count() == frozen_by_caller
+        # not unfrozen (that would leave 0); a few frozen objects may die meanwhile (another thread's, under xdist)
+        assert frozen_by_caller - 100 <= gc.get_freeze_count() <= frozen_by_caller
     finally:
         gc.unfreeze()

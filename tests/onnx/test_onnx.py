@@ -297,6 +297,19 @@ def test_generate_cli_runs_on_the_export(exported_lm: tuple[TextGenerator, OnnxG
     assert "an exported language model, not a translation model (use seq2seq generate)" in error
 
 
+def test_an_export_refuses_to_adapt(exported_lm: tuple[TextGenerator, OnnxGenerator, Path], tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """evaluate --dynamic and generate --adapt take gradient steps: an export says so in one line."""
+    text = tmp_path / "text.txt"
+    text.write_text("the cat\n", encoding="utf-8")
+    export = str(exported_lm[2] / "export")
+    for argv in (["evaluate", "--model", export, "--data", str(text), "--dynamic"],
+                 ["generate", "--model", export, "--prompt", "the", "--adapt"]):
+        assert cli.main(argv) == 1
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "an exported language model cannot adapt as it reads" in error
+
+
 @pytest.mark.slow
 def test_lm_runtime_imports_no_torch(exported_lm: tuple[TextGenerator, OnnxGenerator, Path]) -> None:
     code = ("import sys; sys.modules['torch'] = None\n"

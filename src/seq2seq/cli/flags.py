@@ -1,5 +1,5 @@
-"""Flags made from the dataclasses that hold their defaults: decoding (DecodingOptions), precision, and any
-dataclass of settings (`max_batch` -> --max-batch)."""
+"""Flags made from the dataclasses that hold their defaults: decoding (DecodingOptions), precision, adaptation
+(Adaptation), and any dataclass of settings (`max_batch` -> --max-batch)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from typing import Any
 
 from seq2seq.config import CHOICES
 from seq2seq.decoding.options import BATCH_SIZE, KNOB_STRATEGY, STRATEGIES, DecodingOptions, with_knobs
+from seq2seq.evaluation.adaptation import RULES, Adaptation
+
+ADAPT = "adapt_"  # the prefix of the adaptation flags
 
 
 def add_precision(parser: argparse.ArgumentParser) -> None:
@@ -54,22 +57,39 @@ def decoding_options(args: argparse.Namespace) -> DecodingOptions:
     return with_knobs(args.decoding_defaults, decoding_knobs(args))
 
 
-def add_field_flags(parser: argparse.ArgumentParser, settings: type[Any]) -> None:
+def add_field_flags(parser: argparse.ArgumentParser, settings: type[Any], prefix: str = "") -> None:
     """A flag for each plain field of a settings dataclass, with its type, default and help (field metadata); the
-    fields are numbers (a bool or an optional field would need a flag of another kind)."""
+    fields are numbers (a bool or an optional field would need a flag of another kind). A prefix goes before each
+    name (`adapt_` + `lr` -> --adapt-lr)."""
     types = typing.get_type_hints(settings)
     for knob in dataclasses.fields(settings):
         if "help" in knob.metadata:
             if types[knob.name] not in (int, float):
                 raise TypeError(f"{settings.__name__}.{knob.name}: a flag reads int or float, not {types[knob.name]}")
-            parser.add_argument("--" + knob.name.replace("_", "-"), type=types[knob.name], default=knob.default,
-                                help=f"{knob.metadata['help']} (default {knob.default})")
+            parser.add_argument("--" + (prefix + knob.name).replace("_", "-"), type=types[knob.name],
+                                default=knob.default, help=f"{knob.metadata['help']} (default {knob.default})")
 
 
-def from_flags(settings: type[Any], args: argparse.Namespace, **given: Any) -> Any:
-    """The settings dataclass with the values of its flags (add_field_flags) and the given fields."""
-    return settings(**{knob.name: getattr(args, knob.name) for knob in dataclasses.fields(settings)
+def from_flags(settings: type[Any], args: argparse.Namespace, prefix: str = "", **given: Any) -> Any:
+    """The settings dataclass with the values of its flags (add_field_flags with the same prefix) and the given
+    fields."""
+    return settings(**{knob.name: getattr(args, prefix + knob.name) for knob in dataclasses.fields(settings)
                        if "help" in knob.metadata}, **given)
+
+
+def add_adaptation(parser: argparse.ArgumentParser) -> None:
+    """The settings of a language model that adapts as it reads: --adapt-lr, --adapt-decay, --adapt-segment and
+    --adapt-rule (Adaptation)."""
+    group = parser.add_argument_group("adapting (a language model learns from the text as it reads it)")
+    add_field_flags(group, Adaptation, ADAPT)  # type: ignore[arg-type]
+    group.add_argument("--adapt-rule", choices=RULES, default=Adaptation.rule,
+                       help=f"update: rms (gradients over their running root mean square) or sgd "
+                            f"(default {Adaptation.rule})")
+
+
+def adaptation(args: argparse.Namespace) -> Adaptation:
+    """The Adaptation of the flags of add_adaptation."""
+    return from_flags(Adaptation, args, ADAPT, rule=args.adapt_rule)  # type: ignore[no-any-return]
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:

@@ -29,12 +29,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                           help="end a text early where the model ends an entry (</s>)")
     generate.add_argument("--stream", action="store_true",
                           help="write the text as it is produced, token by token (one text: not with --num)")
+    generate.add_argument("--adapt", action="store_true",
+                          help="learn from the prompt before writing, as evaluate --dynamic learns from a text (see "
+                               "the adapting flags)")
     flags.add_decoding(generate, GENERATION_DEFAULTS, {"temperature": TEMPERATURE_FLAG})
     flags.add_precision(generate)
+    flags.add_adaptation(generate)
 
 
 def run_generate(args: argparse.Namespace) -> int:
     generator = api.load_generator(args.model, precision=args.precision)
+    if args.adapt:
+        generator = generator.adapted_to(args.prompt, flags.adaptation(args))
     for header, options in temperature_sweep(args.decoding_defaults, flags.decoding_knobs(args)):
         if args.stream:
             _stream_text(generator, args.prompt, options, args.stop_at_end, header)
@@ -60,7 +66,7 @@ def evaluate(args: argparse.Namespace, generator: Any, entries: list[str]) -> in
     if given:
         raise Seq2SeqError("decoding flags do not apply to a language model, which is scored on the text itself "
                            f"(given: {', '.join(given)})")
-    return print_text_scores(generator.evaluate(entries), args.json)
+    return print_text_scores(generator.evaluate(entries, flags.adaptation(args) if args.dynamic else None), args.json)
 
 
 def print_text_scores(scores: dict[str, float], as_json: bool) -> int:

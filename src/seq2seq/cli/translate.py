@@ -35,7 +35,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
                                                         "for a language model: a text file or folder")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--confusion", metavar="PNG", help="a classifier: draw its confusion matrix into PNG")
+    evaluate.add_argument("--dynamic", action="store_true",
+                          help="a language model: dynamic evaluation, learning from each segment of the text after "
+                               "scoring it (the files on disk stay as they are; see the adapting flags)")
     flags.add_decoding(evaluate)
+    flags.add_adaptation(evaluate)
     flags.add_precision(evaluate)
 
 

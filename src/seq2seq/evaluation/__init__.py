@@ -1,1 +1,2 @@
-"""Evaluation: corpus-level metrics and the lines of scores reported for them."""
+"""Evaluation: corpus-level metrics, the lines of scores reported for them, and dynamic evaluation of language
+models (adapting as they read)."""

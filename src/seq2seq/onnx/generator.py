@@ -13,10 +13,11 @@ from seq2seq.data.lm_text import scored_stream, stream_rows, stream_targets
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.vocab import PAD_ID, Vocab
 from seq2seq.decoding.numpy_arrays import NumpyArrays
+from seq2seq.errors import ConfigError
 from seq2seq.evaluation.text_scores import text_scores
 from seq2seq.onnx.graphs import Array
 from seq2seq.onnx.model import Exported, OnnxModel
-from seq2seq.tasks.generating import TextGenerating
+from seq2seq.tasks.generating import CANNOT_ADAPT, TextGenerating
 
 
 @dataclass
@@ -39,10 +40,12 @@ class OnnxGenerator(TextGenerating, Exported):
     def _prompt_batch(self, ids: list[int]) -> tuple[Array, Array]:
         return np.array([ids], dtype=np.int64), np.array([len(ids)])
 
-    def evaluate(self, entries: Sequence[str]) -> dict[str, float]:
+    def evaluate(self, entries: Sequence[str], adaptation: object = None) -> dict[str, float]:
         """Held-out cross-entropy (nats per token), perplexity and bits per character of entries, as
         `TextGenerator.evaluate`: the same stream cut into the same rows (data.batch_size, data.window), so the same
-        scores up to float rounding. No entries is a DataError."""
+        scores up to float rounding. No entries is a DataError; an adaptation (dynamic evaluation) a ConfigError."""
+        if adaptation is not None:
+            raise ConfigError(CANNOT_ADAPT)
         rows = stream_rows(scored_stream(entries, self.tokenizer, self.vocab), self.config.data.batch_size,
                            self.config.data.window)
         nll, tokens = self._rows_nll(rows)

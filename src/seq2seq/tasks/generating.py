@@ -16,8 +16,13 @@ from seq2seq.decoding.arrays import Array, Arrays
 from seq2seq.decoding.options import DecodingOptions, generation_options
 from seq2seq.decoding.search import Decoded, ban_tokens, build_processors, finish, stream
 from seq2seq.decoding.written_text import check_streamable, written_pieces
+from seq2seq.errors import ConfigError
+from seq2seq.evaluation.adaptation import Adaptation
 
 logger = logging.getLogger(__name__)
+
+CANNOT_ADAPT = ("an exported language model cannot adapt as it reads (that takes gradient steps): use its run "
+                "directory")
 
 
 class TextGenerating:
@@ -39,6 +44,10 @@ class TextGenerating:
     def _computing(self) -> AbstractContextManager[Any]:
         """The context the model computes in (none by default)."""
         return nullcontext()
+
+    def adapted_to(self, text: str, adaptation: Adaptation) -> TextGenerating:
+        """A generator that learned from text before writing (`generate --adapt`); only a PyTorch model can."""
+        raise ConfigError(CANNOT_ADAPT)
 
     def generate(self, prompt: str = "", options: DecodingOptions | None = None, *, stop_at_end: bool = False,
                  **knobs: Any) -> list[str]:

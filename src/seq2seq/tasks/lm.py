@@ -22,6 +22,8 @@ from seq2seq.data.vocab import PAD_ID, Vocab
 from seq2seq.decoding.options import GENERATION_DEFAULTS
 from seq2seq.decoding.torch_arrays import TorchArrays
 from seq2seq.errors import ConfigError, DataError
+from seq2seq.evaluation.adaptation import Adaptation
+from seq2seq.evaluation.dynamic import adapt
 from seq2seq.evaluation.text_scores import text_scores
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.objectives import language_model_losses
@@ -61,7 +63,7 @@ class TextGenerator(TextGenerating):
         """Autocast in the generator's precision."""
         return mixed_precision(self.precision, self.device)
 
-    def evaluate(self, entries: Sequence[str]) -> dict[str, float]:
+    def evaluate(self, entries: Sequence[str], adaptation: Adaptation | None = None) -> dict[str, float]:
         """Held-out cross-entropy (nats per token), perplexity and bits per character of entries.
 
         The text is read as in training, `<s> entry </s>` after each other, cut into at most data.batch_size
@@ -69,12 +71,26 @@ class TextGenerator(TextGenerating):
         from all the text before it in its part. Predicting `<s>` (it always follows `</s>`) is not counted;
         `</s>` is, as the newline or delimiter that ends an entry, so that for character tokens bpc equals
         cross_entropy / ln 2.
+
+        With an adaptation (dynamic evaluation), the text is read as one part in fp32, and the model learns from
+        each segment after scoring it (`evaluation.dynamic`); this generator's weights stay as they are.
         """
         stream = scored_stream(entries, self.tokenizer, self.vocab)
         self.model.eval()
+        if adaptation is not None:
+            _, nll, tokens = adapt(self.model, stream, adaptation)
+            return text_scores(nll, tokens, entries)
         with mixed_precision(self.precision, self.device):
             nll, tokens = stream_nll(self.model, stream, self.config.data.batch_size, self.config.data.window)
         return text_scores(nll, tokens, entries)
+
+    def adapted_to(self, text: str, adaptation: Adaptation) -> TextGenerator:
+        """A generator whose model read text as dynamic evaluation reads it, one update per segment (the prompt of
+        `generate --adapt`); this one is unchanged."""
+        stream = scored_stream([text], self.tokenizer, self.vocab)
+        if len(stream) < 2:
+            return self
+        return replace(self, model=adapt(self.model, stream, adaptation)[0])
 
 
 def stream_nll(model: LanguageModel, stream: Sequence[int], parts: int, window: int) -> tuple[float, int]:

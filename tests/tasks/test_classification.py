@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+import time
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
@@ -167,6 +170,19 @@ def test_the_fitted_bag_of_words_is_scikit_learns_linear_svm_over_tf_idf() -> No
     with torch.no_grad():
         unknown_found = words(with_unknown.src, token_mask(with_unknown.src, with_unknown.src_lengths))
     torch.testing.assert_close(unknown_found, found[:5])  # unknown words do not count
+
+
+def test_the_svm_stops_at_its_deadline_with_the_best_weights_it_reached() -> None:
+    """A deadline far away changes nothing; one that passes during the fit stops it with weights better than none."""
+    texts, classes = random_texts(300, 30, seed=0)
+    unbounded, far, near = WordScores(30, 3), WordScores(30, 3), WordScores(30, 3)
+    assert unbounded.fit(texts, classes) and far.fit(texts, classes, deadline=time.monotonic() + 600)
+    assert torch.equal(unbounded.weight, far.weight) and torch.equal(unbounded.bias, far.bias)
+    calls = itertools.count()
+    with mock.patch("seq2seq.models.classifier.time.monotonic", lambda: 100.0 + next(calls)):  # a second per look
+        assert not near.fit(texts, classes, deadline=105.0)
+    assert 0 < near.weight.abs().sum() < 2 * unbounded.weight.abs().sum() and not torch.equal(near.weight,
+                                                                                              unbounded.weight)
 
 
 def test_reverse_within_reverses_each_row_up_to_its_length() -> None:

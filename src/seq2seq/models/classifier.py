@@ -3,7 +3,10 @@ optionally beside a linear model over the bag of words."""
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -52,6 +55,19 @@ class Pooling(nn.Module):
         return Pooled(torch.bmm(weights.to(outputs.dtype)[:, None, :], outputs).squeeze(1), weights)  # (B, H)
 
 
+class _TimeUp(Exception):
+    """The deadline of a fit passed."""
+
+
+@dataclass
+class _Best:
+    """The lowest objective a fit evaluated, and its weights."""
+
+    loss: float
+    weight: Tensor
+    bias: Tensor
+
+
 class WordScores(nn.Module):
     """A linear SVM over a text's TF-IDF vector, fitted before the RNN trains and then held fixed; its decision
     values times a learned gain are added to the RNN's scores, so the RNN learns what the linear model misses.
@@ -72,8 +88,10 @@ class WordScores(nn.Module):
         self.gain = nn.Parameter(torch.ones(()))
 
     def fit(self, texts: Sequence[Sequence[int]], classes: Sequence[int], penalty: float = 0.5,
-            iterations: int = 200) -> None:
-        """Fit the idf and the SVM to N texts of token ids and their classes; `penalty` is the SVM's C."""
+            iterations: int = 200, deadline: float | None = None) -> bool:
+        """Fit the idf and the SVM to N texts of token ids and their classes; `penalty` is the SVM's C. At
+        `deadline` (time.monotonic()) L-BFGS stops, keeping the best weights it evaluated; returns whether it
+        finished before."""
         self.fit_idf(texts)
         features = self.tf_idf(texts)
         targets = torch.full((len(texts), self.bias.numel()), -1.0)
@@ -81,18 +99,28 @@ class WordScores(nn.Module):
         weight = torch.zeros_like(self.weight, requires_grad=True)
         bias = torch.zeros_like(self.bias, requires_grad=True)
         solver = torch.optim.LBFGS([weight, bias], max_iter=iterations, history_size=20, line_search_fn="strong_wolfe")
+        best = _Best(math.inf, weight.detach().clone(), bias.detach().clone())
 
         def objective() -> Tensor:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _TimeUp
             solver.zero_grad()
             slack = (1 - targets * (features @ weight + bias)).clamp(min=0)
             loss = 0.5 * (weight.square().sum() + bias.square().sum()) + penalty * slack.square().sum()
             loss.backward()
+            if deadline is not None and loss.item() < best.loss:
+                best.loss, best.weight, best.bias = loss.item(), weight.detach().clone(), bias.detach().clone()
             return loss
 
-        with torch.enable_grad():
-            solver.step(objective)
+        try:
+            with torch.enable_grad():
+                solver.step(objective)
+            finished = True
+        except _TimeUp:
+            weight, bias, finished = best.weight, best.bias, False
         self.weight.copy_(weight.detach())
         self.bias.copy_(bias.detach())
+        return finished
 
     def fit_idf(self, texts: Sequence[Sequence[int]]) -> None:
         """Set idf = ln((1 + N) / (1 + df)) + 1 from N texts of token ids (df: the texts a token occurs in)."""

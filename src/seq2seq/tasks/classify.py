@@ -136,7 +136,7 @@ def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     torch.manual_seed(config.train.seed)
     model = build_model(prepared.metadata)
     if model.words is not None and saved is None:  # a resumed run restores the fitted one
-        fit_bag_of_words(model.words, prepared.examples)
+        fit_bag_of_words(model.words, prepared.examples, svm_deadline(config, started))
     weights = class_weights(prepared.examples, num_classes) if config.train.class_weights else None
     trainer = Trainer(model, classification_losses(config.train, weights), config, prepared.examples,
                       prepared.dev_examples, out, prepared.metadata.to_dict(), _scorer(config, prepared.dev_examples))
@@ -144,12 +144,26 @@ def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     return load_classifier(out, config.train.device)
 
 
-def fit_bag_of_words(words: WordScores, examples: Sequence[Example]) -> None:
-    """Fit the linear SVM over the training texts' TF-IDF vectors (`WordScores.fit`), saying how long it took."""
+def svm_deadline(config: Config, started: float) -> float | None:
+    """With train.max_time, the bag of words' SVM may take half of the time the command has left (the network
+    trains in the rest)."""
+    if not config.train.max_time:
+        return None
+    now = time.monotonic()
+    return now + max(0.0, started + config.train.max_time - now) / 2
+
+
+def fit_bag_of_words(words: WordScores, examples: Sequence[Example], deadline: float | None = None) -> None:
+    """Fit the linear SVM over the training texts' TF-IDF vectors (`WordScores.fit`) until it converges or the
+    deadline (time.monotonic()) passes, saying how long it took."""
     started = time.monotonic()
     logger.info("fitting the bag of words' linear SVM to %d texts", len(examples))
-    words.fit([example.src for example in examples], [example_class(example) for example in examples])
-    logger.info("bag of words fitted in %.0f s", time.monotonic() - started)
+    if words.fit([example.src for example in examples], [example_class(example) for example in examples],
+                 deadline=deadline):
+        logger.info("bag of words fitted in %.0f s", time.monotonic() - started)
+    else:
+        logger.warning("bag of words: its SVM stopped unfinished after %.0f s, half of the time --max-time left "
+                       "(it keeps the best weights it reached)", time.monotonic() - started)
 
 
 def _scorer(config: Config, dev_examples: Sequence[Example]) -> Scorer | None:

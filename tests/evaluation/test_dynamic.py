@@ -12,10 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from seq2seq.config import Config, apply_overrides
 from seq2seq.data.lm_text import scored_stream
+from seq2seq.data.tokenizers import CharTokenizer, Tokenizer, WordTokenizer
+from seq2seq.data.vocab import Vocab
 from seq2seq.errors import ConfigError
 from seq2seq.evaluation.adaptation import Adaptation
 from seq2seq.evaluation.dynamic import adapt
+from seq2seq.models.language_model import LanguageModel
 from seq2seq.tasks.lm import TextGenerator, stream_nll
 from tests.cli.test_cli import one_line_error, run_cli
 from tests.models.test_language_model import TINY, random_generator, text_file  # noqa: F401  (a fixture)
@@ -47,6 +51,18 @@ def test_reading_a_text_once_teaches_its_second_copy(adaptation: Adaptation) -> 
     static = second_copy_loss(generator, text, None)
     assert static > 2.0  # the untrained model knows nothing of the string
     assert second_copy_loss(generator, text, adaptation) < 0.6 * static
+
+
+@pytest.mark.parametrize(("rnn", "tokenizer"), [("gru", CharTokenizer()), ("lstm", WordTokenizer())])
+def test_every_kind_of_language_model_adapts(rnn: str, tokenizer: Tokenizer) -> None:
+    torch.manual_seed(0)
+    text = " ".join(["the cat sat on a mat", "dogs ran far", "a bird flew"][index % 3] for index in range(30))
+    config = apply_overrides(Config(), ["task=lm", f"model.rnn={rnn}", "model.hidden_size=16",
+                                        "model.embedding_size=8", "model.dropout=0.0"])
+    vocab = Vocab.build([tokenizer.tokenize(text)])
+    generator = TextGenerator(LanguageModel(config.model, len(vocab)).eval(), config, tokenizer, vocab,
+                              torch.device("cpu"))
+    assert generator.evaluate([text], Adaptation(lr=0.03, segment=5))["bpc"] < 0.7 * generator.evaluate([text])["bpc"]
 
 
 def test_decay_holds_the_weights_near_the_trained_ones() -> None:

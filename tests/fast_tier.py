@@ -30,25 +30,16 @@ class FastTierGuard:
         self.phase_started = 0.0
         self.over: list[str] = []
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_setup(self) -> Iterator[None]:
+    def pytest_runtest_logstart(self) -> None:
         self.phase_started = cpu_seconds()
-        yield
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_call(self) -> Iterator[None]:
-        self.phase_started = cpu_seconds()
-        yield
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_teardown(self) -> Iterator[None]:
-        self.phase_started = cpu_seconds()
-        yield
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self) -> Iterator[None]:
+        """Each phase's report carries the CPU seconds since the previous phase ended (or the test started)."""
         outcome = yield
-        outcome.get_result().user_properties.append((CPU_SECONDS, cpu_seconds() - self.phase_started))
+        now = cpu_seconds()
+        outcome.get_result().user_properties.append((CPU_SECONDS, now - self.phase_started))
+        self.phase_started = now
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Runs where the reports gather (the controller under pytest-xdist); the CPU seconds came with the report."""

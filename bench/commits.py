@@ -14,6 +14,7 @@ usage: python bench/commits.py --peers PEERS_DIR --work SCRATCH_DIR --old REV --
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shlex
@@ -130,7 +131,8 @@ def main() -> None:
             print(name, runs[name][-1], flush=True)
     lines = table(list(versions), runs)
     print("\n".join(lines))
-    command = "python bench/commits.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    shown = ["SCRATCH" if previous == "--work" else word for previous, word in itertools.pairwise(sys.argv)]
+    command = "python bench/commits.py " + " ".join(shlex.quote(word) for word in shown)  # no path of this machine
     write_section(f"Speed of {args.change} (against {args.old})", "\n".join([
         *lines, "", f"Medians of {args.rounds} alternating rounds; training runs of {args.budget:.0f} s (short runs "
         "spend a larger share in start-up and dev evaluation, so the rates sit below the 15-minute figures above: "

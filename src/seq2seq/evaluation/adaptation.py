@@ -25,8 +25,8 @@ class Adaptation:
     RMSprop does); "sgd" takes the plain gradient step.
     """
 
-    lr: float = _knob(0.002, "step size of each update")
-    decay: float = _knob(0.0, "fraction of the way back to the trained weights after each update")
+    lr: float = _knob(5e-4, "step size of each update")
+    decay: float = _knob(1e-3, "fraction of the way back to the trained weights after each update")
     segment: int = _knob(20, "tokens scored between two updates")
     rule: str = "rms"
 

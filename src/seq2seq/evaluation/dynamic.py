@@ -9,6 +9,7 @@ from typing import Protocol
 
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from seq2seq.data.lm_text import stream_rows, stream_targets
 from seq2seq.data.vocab import PAD_ID
@@ -65,7 +66,10 @@ def adapt(model: nn.Module, stream: Sequence[int], adaptation: Adaptation) -> tu
     inputs, targets = (torch.from_numpy(ids).to(device) for ids in (rows[:, :-1], stream_targets(rows)))  # (1, L)
     total, count, hidden = 0.0, 0, None
     reader: ReadingModel = adapted  # type: ignore[assignment]
+    progress = tqdm(total=inputs.size(1), desc="adapting", unit="token", unit_scale=True, dynamic_ncols=True,
+                    disable=None)  # a bar on a terminal only
     for start in range(0, inputs.size(1), adaptation.segment):
+        progress.update(min(adaptation.segment, inputs.size(1) - start))
         features, hidden = reader.read(inputs[:, start:start + adaptation.segment], hidden)  # (1, W, H)
         chunk = targets[:, start:start + adaptation.segment]
         mask = chunk != PAD_ID
@@ -77,4 +81,5 @@ def adapt(model: nn.Module, stream: Sequence[int], adaptation: Adaptation) -> tu
         total, count = total + loss.item(), count + scored
         (loss / scored).backward()
         update.step()
+    progress.close()
     return adapted, total, count

@@ -86,7 +86,7 @@ def test_coverage_sums_past_attention() -> None:
         memory = model.encode(src, batch.src_lengths)
         state, seen = model.init_state(memory), torch.zeros(2, 4)
         for t in range(3):
-            torch.testing.assert_close(state.coverage, seen)
+            torch.testing.assert_close(state["coverage"], seen)
             _, state = model.step(batch.tgt_in[:, t].clamp(max=VOCAB - 1), state, memory)
             seen = seen + state.attention
 

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from seq2seq.config import ModelConfig
 from seq2seq.models import kernels
+from seq2seq.models.decoder import hidden_of, rnn_state
 from seq2seq.models.seq2seq import Seq2Seq
 from tests.models.test_model import padded_batch
 
@@ -114,17 +115,18 @@ def test_attention_decoder_first_layer_equals_its_cell(rnn: str, input_feeding: 
                          input_feeding=input_feeding)
     model = Seq2Seq(config, 12, 14).eval()
     memory = model.encode(*padded_batch())
-    state = model.init_state(memory)
-    state.feed = torch.randn(4, 16)
-    state.hidden = tuple(torch.randn_like(part) for part in state.hidden)
+    initial = model.init_state(memory)
+    hidden = tuple(torch.randn_like(part) for part in hidden_of(initial))
+    state = rnn_state(hidden, {name: (torch.randn(4, 16) if name == "feed" else initial[name], initial.axes[name])
+                               for name in ("feed", "attention")})
     tokens = torch.tensor([4, 7, 9, 13])
     with torch.no_grad():
         _, stepped = model.step(tokens, state, memory)
         decoder = model.decoder
         embedded = decoder.embedding(tokens)
-        cell_input = torch.cat([embedded, state.feed], dim=-1) if input_feeding else embedded
-        expected = cell_reference(decoder.cells[0], cell_input, tuple(part[0] for part in state.hidden))
-    for part, expected_part in zip(stepped.hidden, expected, strict=True):
+        cell_input = torch.cat([embedded, state["feed"]], dim=-1) if input_feeding else embedded
+        expected = cell_reference(decoder.cells[0], cell_input, tuple(part[0] for part in hidden))
+    for part, expected_part in zip(hidden_of(stepped), expected, strict=True):
         torch.testing.assert_close(part[0], expected_part, **TOLERANCE)
 
 

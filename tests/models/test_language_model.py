@@ -83,6 +83,16 @@ def test_prompt_then_steps_equal_whole_sequence(rnn: str, one_hot: bool) -> None
 
 
 # ---- learning and generating
+def test_the_first_step_spends_the_prompt_output() -> None:
+    """The state after the prompt holds its last output as `prompt_output`, as declared; the first step drops it."""
+    model = LanguageModel(ModelConfig(num_layers=2, hidden_size=16, embedding_size=8, dropout=0.0), 12).eval()
+    memory = model.encode(torch.tensor([[1, 5, 6], [1, 7, 0]]), torch.tensor([3, 2]))
+    state = model.init_state(memory)
+    assert dict(state.axes) == model.state_axes() and "prompt_output" in state
+    _, stepped = model.step(torch.tensor([1, 1]), state, memory)
+    assert list(stepped.tensors) == ["hidden0", "hidden1"]
+
+
 def test_learns_a_phrase_and_greedy_reproduces_it(phrase_model: TextGenerator) -> None:
     """decoding.greedy, unchanged, writes the phrase from <s>; a prompt is continued from its last character."""
     decoded = greedy(phrase_model.model, torch.tensor([[BOS_ID]]), torch.tensor([1]), 40)

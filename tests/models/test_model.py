@@ -77,7 +77,8 @@ def test_index_select_reorders_state_and_memory() -> None:
     index = torch.tensor([2, 2, 0])
     picked_memory, picked_state = memory.index_select(index), state.index_select(index)
     assert torch.equal(picked_memory.outputs[0], memory.outputs[2])
-    assert torch.equal(picked_state.hidden[1][:, 2], state.hidden[1][:, 0])
+    assert torch.equal(picked_state["hidden1"][:, 2], state["hidden1"][:, 0])  # (L, B, H): rows on axis 1
+    assert torch.equal(picked_state["attention"][2], state["attention"][0])
     logits, _ = model.step(torch.tensor([5, 5, 5]), picked_state, picked_memory)
     assert torch.equal(logits[0], logits[1])
 
@@ -93,3 +94,20 @@ def test_scheduled_sampling_changes_inputs_only_below_one() -> None:
     torch.testing.assert_close(never[:, 0], full[:, 0])  # the first input is always <s>
     assert not torch.allclose(never, full)
 
+
+
+@pytest.mark.parametrize(("arch", "rnn", "coverage"), [("context", "lstm", False), ("repeat", "gru", False),
+                                                       ("attention", "gru", True), ("attention", "lstm", False)])
+def test_the_state_is_what_the_decoder_declares(arch: str, rnn: str, coverage: bool) -> None:
+    """Every state a step returns holds the tensors `state_axes` names, each lying as declared: a repeat decoder
+    keeps its repeated vector as `context`, only the attention decoder keeps weights to show."""
+    config = ModelConfig(arch=arch, rnn=rnn, num_layers=2, hidden_size=16, embedding_size=8, dropout=0.0,
+                         coverage=coverage)
+    model = Seq2Seq(config, 12, 14).eval()
+    memory = model.encode(*padded_batch())
+    state = model.init_state(memory)
+    _, stepped = model.step(torch.tensor([5, 6, 7, 8]), state, memory)
+    assert dict(state.axes) == dict(stepped.axes) == model.state_axes()
+    assert ("context" in state) == (arch == "repeat") and ("attention" in state) == (arch == "attention")
+    for name, axes in state.axes.items():
+        assert state[name].size(axes.batch) == 4

@@ -23,7 +23,7 @@ from seq2seq.decoding import search
 from seq2seq.decoding.numpy_arrays import NumpyArrays
 from seq2seq.decoding.options import DecodingOptions, generation_options
 from seq2seq.errors import CheckpointError, ConfigError
-from seq2seq.onnx import OnnxGenerator, OnnxTranslator, load
+from seq2seq.onnx import OnnxGenerator, OnnxTranslator, graphs, load
 from seq2seq.onnx import export as export_module
 from seq2seq.onnx.export import export
 from seq2seq.tasks.lm import TextGenerator, train_language_model
@@ -75,6 +75,18 @@ def assert_same_outputs(translator: api.Translator, onnx: OnnxTranslator, option
 def test_onnx_outputs_equal_pytorch(exported: tuple[api.Translator, OnnxTranslator, Path],
                                     options: DecodingOptions) -> None:
     assert_same_outputs(exported[0], exported[1], options)
+
+
+def test_the_manifest_declares_the_state_as_earlier_exports_were_read(
+        exported: tuple[api.Translator, OnnxTranslator, Path]) -> None:
+    """The layout records each state tensor's axes; a layout without them (an earlier export's) is read with the same
+    axes, by the names the RNN decoders' tensors had."""
+    layout = exported[1].manifest["layout"]
+    assert layout["state"] == ["hidden0", "hidden1", "feed", "attention"]
+    assert layout["state_axes"]["hidden1"] == {"1": "batch"}
+    assert layout["state_axes"]["attention"] == {"0": "batch", "1": "source"}
+    earlier = {key: value for key, value in layout.items() if key != "state_axes"}
+    assert graphs.state_axes(earlier) == graphs.state_axes(layout)
 
 
 @pytest.mark.slow

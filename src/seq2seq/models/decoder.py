@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -12,6 +12,7 @@ from seq2seq.data.vocab import PAD_ID
 from seq2seq.models import kernels
 from seq2seq.models.attention import Attention
 from seq2seq.models.encoder import RNN_TYPES
+from seq2seq.models.state import LAYERS, ROWS, SOURCE_ROWS, Axes, DecoderState, declared
 
 
 @dataclass
@@ -36,21 +37,23 @@ class Memory:
                       None if self.source is None else self.source.index_select(0, index), self.width)
 
 
-@dataclass
-class DecoderState:
-    """Recurrent state parts (L, B, H); the input-feeding vector, last attention weights and coverage where used."""
+HIDDEN = "hidden"  # the recurrent state's parts (L, B, H) are hidden0 (h) and an LSTM's hidden1 (c)
 
-    hidden: tuple[Tensor, ...]
-    feed: Tensor | None = None  # (B, H) attentional vector of the previous step
-    attention: Tensor | None = None  # (B, S) weights of the last step
-    coverage: Tensor | None = None  # (B, S) attention weights summed over the earlier steps
 
-    def index_select(self, index: Tensor) -> DecoderState:
-        """Rows of the batch in the given order."""
-        hidden = tuple(part.index_select(1, index) for part in self.hidden)
-        others = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "hidden"}
-        return replace(self, hidden=hidden, **{k: v.index_select(0, index) for k, v in others.items()
-                                               if v is not None})
+def rnn_state(hidden: tuple[Tensor, ...], others: dict[str, tuple[Tensor, Axes]] | None = None) -> DecoderState:
+    """A state of the RNN's parts (L, B, H), then the named others."""
+    parts = {f"{HIDDEN}{index}": (part, LAYERS) for index, part in enumerate(hidden)}
+    return declared({**parts, **(others or {})})
+
+
+def hidden_of(state: DecoderState) -> tuple[Tensor, ...]:
+    """The RNN's parts (L, B, H) of a state `rnn_state` made."""
+    return tuple(value for name, value in state.tensors.items() if name.startswith(HIDDEN))
+
+
+def hidden_axes(config: ModelConfig) -> dict[str, Axes]:
+    """The declaration of an RNN's parts: two for an LSTM (h, c), one for a GRU."""
+    return {f"{HIDDEN}{index}": LAYERS for index in range(2 if config.rnn == "lstm" else 1)}
 
 
 class ContextDecoder(nn.Module):
@@ -63,13 +66,18 @@ class ContextDecoder(nn.Module):
                                          batch_first=True, dropout=config.dropout if config.num_layers > 1 else 0)
         self.dropout = nn.Dropout(config.dropout)
 
+    @staticmethod
+    def state_axes(config: ModelConfig) -> dict[str, Axes]:
+        """The declaration of the states this decoder makes for a model of config."""
+        return hidden_axes(config)
+
     def init_state(self, memory: Memory) -> DecoderState:
-        return DecoderState(memory.final)
+        return rnn_state(memory.final)
 
     def forward(self, tgt_in: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]:
         """Teacher-forced run over tgt_in (B, T) -> features (B, T, H)."""
-        outputs, hidden = self.rnn(self.dropout(self.embedding(tgt_in)), _rnn_state(state.hidden))
-        return self.dropout(outputs), DecoderState(_parts(hidden))
+        outputs, hidden = self.rnn(self.dropout(self.embedding(tgt_in)), _rnn_state(hidden_of(state)))
+        return self.dropout(outputs), rnn_state(_parts(hidden))
 
     def step(self, tokens: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]:
         """One token per row (B,) -> features (B, H)."""
@@ -80,7 +88,8 @@ class ContextDecoder(nn.Module):
 class RepeatDecoder(ContextDecoder):
     """Keras RepeatVector + TimeDistributed: the encoder's final vector is the input at every step.
 
-    The decoder never sees the tokens it produced; its state starts at zero.
+    The decoder never sees the tokens it produced; its state starts at zero. The state also carries the repeated
+    vector, `context` (B, H).
     """
 
     def __init__(self, config: ModelConfig, vocab_size: int) -> None:
@@ -89,15 +98,19 @@ class RepeatDecoder(ContextDecoder):
         self.rnn = RNN_TYPES[config.rnn](config.hidden_size, config.hidden_size, config.num_layers,
                                          batch_first=True, dropout=config.dropout if config.num_layers > 1 else 0)
 
+    @staticmethod
+    def state_axes(config: ModelConfig) -> dict[str, Axes]:
+        return {**hidden_axes(config), "context": ROWS}
+
     def init_state(self, memory: Memory) -> DecoderState:
         zeros = torch.zeros_like(memory.final[0])
-        return DecoderState(tuple(zeros for _ in memory.final), feed=memory.final[0][-1])
+        return rnn_state(tuple(zeros for _ in memory.final), {"context": (memory.final[0][-1], ROWS)})
 
     def forward(self, tgt_in: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]:
-        assert state.feed is not None
-        repeated = state.feed.unsqueeze(1).expand(-1, tgt_in.size(1), -1)  # (B, T, H)
-        outputs, hidden = self.rnn(repeated, _rnn_state(state.hidden))
-        return self.dropout(outputs), DecoderState(_parts(hidden), feed=state.feed)
+        context = state["context"]  # (B, H)
+        repeated = context.unsqueeze(1).expand(-1, tgt_in.size(1), -1)  # (B, T, H)
+        outputs, hidden = self.rnn(repeated, _rnn_state(hidden_of(state)))
+        return self.dropout(outputs), rnn_state(_parts(hidden), {"context": (context, ROWS)})
 
 
 class AttentionDecoder(nn.Module):
@@ -120,11 +133,24 @@ class AttentionDecoder(nn.Module):
         self.combine = nn.Linear(2 * size, size, bias=False)
         self.dropout = nn.Dropout(config.dropout)
 
+    @staticmethod
+    def state_axes(config: ModelConfig) -> dict[str, Axes]:
+        """The RNN's parts, the attentional vector fed to the next step (`feed`, (B, H)), the last step's attention
+        weights (B, S) and with coverage their sum over the earlier steps (B, S)."""
+        return {**hidden_axes(config), "feed": ROWS, "attention": SOURCE_ROWS,
+                **({"coverage": SOURCE_ROWS} if config.coverage else {})}
+
     def init_state(self, memory: Memory) -> DecoderState:
         batch, size = memory.outputs.size(0), memory.outputs.size(2)
         feed = memory.outputs.new_zeros(batch, size)
         weights = memory.mask.new_zeros(memory.mask.shape).float()
-        return DecoderState(memory.final, feed=feed, attention=weights, coverage=weights if self.coverage else None)
+        return self._state(memory.final, feed, weights, weights if self.coverage else None)
+
+    @staticmethod
+    def _state(hidden: tuple[Tensor, ...], feed: Tensor, attention: Tensor, coverage: Tensor | None) -> DecoderState:
+        """The parts (L, B, H), the fed vector (B, H), attention weights (B, S) and coverage (B, S) where kept."""
+        kept = {} if coverage is None else {"coverage": (coverage, SOURCE_ROWS)}
+        return rnn_state(hidden, {"feed": (feed, ROWS), "attention": (attention, SOURCE_ROWS), **kept})
 
     def forward(self, tgt_in: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]:
         """Teacher-forced run over tgt_in (B, T) -> features (B, T, H)."""
@@ -150,19 +176,18 @@ class AttentionDecoder(nn.Module):
     def _advance(self, embedding_gates: Tensor, weights: kernels.StepWeights, state: DecoderState,
                  memory: Memory) -> tuple[Tensor, DecoderState]:
         """One step: the RNN layers, attention on the top one's output, and the attentional vector (B, H)."""
-        assert state.feed is not None
-        parts = kernels.precomputed_step(embedding_gates, state.feed, tuple(part[0] for part in state.hidden), weights)
+        previous, coverage = hidden_of(state), state.get("coverage")
+        parts = kernels.precomputed_step(embedding_gates, state["feed"], tuple(part[0] for part in previous), weights)
         layers = [parts]
         for layer, cell in enumerate(self.cells[1:], start=1):
-            parts = kernels.cell_step(cell, self.dropout(parts[0]), tuple(part[layer] for part in state.hidden))
+            parts = kernels.cell_step(cell, self.dropout(parts[0]), tuple(part[layer] for part in previous))
             layers.append(parts)
         output = parts[0]
-        context, attention = self.attention(output, memory.keys, memory.outputs, memory.mask, state.coverage)
+        context, attention = self.attention(output, memory.keys, memory.outputs, memory.mask, coverage)
         attentional = torch.tanh(self.combine(torch.cat([context, output], dim=-1)))  # (B, H)
         hidden = tuple(torch.stack(layer_parts) for layer_parts in zip(*layers, strict=True))  # parts (L, B, H)
-        coverage = None if state.coverage is None else state.coverage + attention
-        return self.dropout(attentional), DecoderState(hidden, feed=attentional, attention=attention,
-                                                       coverage=coverage)
+        coverage = None if coverage is None else coverage + attention
+        return self.dropout(attentional), self._state(hidden, attentional, attention, coverage)
 
 
 def _rnn_state(parts: tuple[Tensor, ...]) -> Tensor | tuple[Tensor, Tensor]:
@@ -174,5 +199,5 @@ def _parts(hidden: Tensor | tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     return hidden if isinstance(hidden, tuple) else (hidden,)
 
 
-DECODERS: dict[str, type[nn.Module]] = {"context": ContextDecoder, "repeat": RepeatDecoder,
-                                         "attention": AttentionDecoder}
+DECODERS: dict[str, type[ContextDecoder] | type[AttentionDecoder]] = {
+    "context": ContextDecoder, "repeat": RepeatDecoder, "attention": AttentionDecoder}

@@ -48,7 +48,6 @@ class Ensemble(nn.Module):
     def __init__(self, members: Sequence[Seq2Seq]) -> None:
         super().__init__()
         self.members: Sequence[Seq2Seq] = nn.ModuleList(members)  # type: ignore[assignment]
-        self.configs = [member.config for member in members]
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> EnsembleMemory:
         return EnsembleMemory(tuple(member.encode(src, src_lengths) for member in self.members))

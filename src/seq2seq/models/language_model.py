@@ -2,8 +2,8 @@
 
 It exposes encode / init_state / step, so the decoding strategies written for Seq2Seq generate text with it
 unchanged. How a prompt is read: `encode` runs the RNN over `<s> prompt` and keeps the output of its last token;
-`init_state` carries that output as `DecoderState.feed`, and the first `step` projects it into the logits of the
-first new token without reading anything (the start token the decoding loop feeds there is not part of the text).
+`init_state` carries that output in the state as `prompt_output`, and the first `step` projects it into the logits of
+the first new token without reading anything (the start token the decoding loop feeds there is not part of the text).
 Every later step reads the token chosen before it: one RNN step per generated token, never re-reading the prompt.
 """
 
@@ -16,10 +16,13 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from seq2seq.config import ModelConfig
 from seq2seq.data.vocab import PAD_ID
 from seq2seq.models import kernels
-from seq2seq.models.decoder import DecoderState, Memory, _rnn_state
+from seq2seq.models.decoder import DecoderState, Memory, _rnn_state, hidden_axes, hidden_of, rnn_state
 from seq2seq.models.encoder import RNN_TYPES
 from seq2seq.models.loss import projected_cross_entropy
+from seq2seq.models.state import ROWS, Axes
 from seq2seq.utils.device import rnn_autocast
+
+PROMPT_OUTPUT = "prompt_output"  # the state's (B, H) output of the prompt's last token, until the first step
 
 
 class OneHot(nn.Module):
@@ -86,18 +89,22 @@ class LanguageModel(nn.Module):
         """The state after each prompt, with the output of its last token (B, H) waiting to be projected."""
         last = memory.mask.sum(dim=1) - 1  # (B,) position of each prompt's last token
         rows = torch.arange(last.size(0), device=last.device)
-        return DecoderState(memory.final, feed=memory.outputs[rows, last])
+        return rnn_state(memory.final, {PROMPT_OUTPUT: (memory.outputs[rows, last], ROWS)})
+
+    def state_axes(self) -> dict[str, Axes]:
+        """The RNN's parts (L, B, H) and, before the first step, the prompt's last output (B, H)."""
+        return {**hidden_axes(self.config), PROMPT_OUTPUT: ROWS}
 
     def step(self, tokens: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]:
         """Logits (B, V) of the next token and the new state; reads tokens (B,) except on the first step.
 
-        The first step after `init_state` predicts from the prompt's last output (`state.feed`): the token the
+        The first step after `init_state` predicts from the prompt's last output (`PROMPT_OUTPUT`): the token the
         decoding loop feeds there (its start symbol) is not read, because the prompt has already been read.
         """
-        if state.feed is not None:
-            return self.generator(state.feed), DecoderState(state.hidden)
-        features, hidden = self._advance(self.dropout(self.embedding(tokens)), state.hidden)  # (B, H)
-        return self.generator(self.dropout(features)), DecoderState(hidden)
+        if PROMPT_OUTPUT in state:
+            return self.generator(state[PROMPT_OUTPUT]), rnn_state(hidden_of(state))
+        features, hidden = self._advance(self.dropout(self.embedding(tokens)), hidden_of(state))  # (B, H)
+        return self.generator(self.dropout(features)), rnn_state(hidden)
 
     def _advance(self, inputs: Tensor, hidden: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One time step of self.rnn: inputs (B, E), state parts (L, B, H) -> features (B, H), state."""

@@ -12,6 +12,7 @@ from seq2seq.data.vocab import PAD_ID, UNK_ID
 from seq2seq.models.decoder import DECODERS, DecoderState, Memory
 from seq2seq.models.encoder import Encoder
 from seq2seq.models.loss import projected_cross_entropy, token_cross_entropy
+from seq2seq.models.state import Axes
 
 COPY_EPSILON = 1e-12  # keeps log() finite for tokens that can neither be generated nor copied
 
@@ -65,6 +66,10 @@ class Seq2Seq(nn.Module):
     def init_state(self, memory: Memory) -> DecoderState:
         """The decoder's state before its first step."""
         return self.decoder.init_state(memory)
+
+    def state_axes(self) -> dict[str, Axes]:
+        """The named tensors of the decoder's states and how each lies; `attention` among them: weights to show."""
+        return self.decoder.state_axes(self.config)
 
     def step(self, tokens: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]:
         """Feed one token per row (B,); returns logits (B, V) for the next token and the new state (a copying model:

@@ -22,10 +22,11 @@ from seq2seq.data.metadata import ModelMetadata, check_ensemble_members, vocabul
 from seq2seq.data.vocab import EOS_ID, PAD_ID
 from seq2seq.errors import CheckpointError, ConfigError, RunDirectoryError
 from seq2seq.models.classifier import Classifier
-from seq2seq.models.decoder import DecoderState, Memory
+from seq2seq.models.decoder import Memory
 from seq2seq.models.ensemble import Ensemble
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.seq2seq import Seq2Seq
+from seq2seq.models.state import BATCH, SOURCE, Axes, DecoderState
 from seq2seq.onnx import graphs
 from seq2seq.onnx.classifier import ClassifierGraph
 from seq2seq.onnx.ensemble import OnnxEnsemble, open_model
@@ -46,29 +47,36 @@ Model = Decoding | Classifier
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """Which of Memory's and DecoderState's tensors a model has, by their graph names (`onnx.graphs`); prompt: a
+    """Which of Memory's tensors a model has, by their graph names (`onnx.graphs`), and the state's tensors that the
+    step graph reads and returns, in order, with their axes as the state declares them (`Axes.to_dict`); prompt: a
     language model, whose encoder graph reads the prompt and also returns the logits of the first new token."""
 
     memory: list[str]
     state: list[str]
     copy: bool
     prompt: bool = False
+    state_axes: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, model: Decoding, memory: Memory, state: DecoderState) -> Layout:
-        if isinstance(model, LanguageModel):  # its steps read no memory; `feed` is spent by the first step
-            return cls([], graphs.hidden_names(len(state.hidden)), False, prompt=True)
-        present = [name for name in graphs.MEMORY_NAMES if getattr(memory, name) is not None]
-        optional = [name for name in graphs.STATE_NAMES if getattr(state, name) is not None]
-        return cls(present, graphs.hidden_names(len(state.hidden)) + optional, model.config.copy)
+        """The layout of model's graphs, from a memory, the initial state and the state its first step returns (a
+        language model's first step spends a tensor that the step graph never sees)."""
+        prompt = isinstance(model, LanguageModel)  # its steps read no memory
+        present = [] if prompt else [name for name in graphs.MEMORY_NAMES if getattr(memory, name) is not None]
+        stepped = model.step(torch.full((memory.mask.size(0),), EOS_ID + 1), state, memory)[1]
+        return cls(present, list(stepped.tensors), memory.source is not None, prompt,
+                   {name: axes.to_dict() for name, axes in stepped.axes.items()})
+
+    def axes(self, name: str) -> dict[int, str]:
+        """The dynamic axes of the state tensor name."""
+        return Axes.from_dict(self.state_axes[name]).dynamic()
 
     def state_tensors(self, state: DecoderState) -> tuple[Tensor, ...]:
-        return (*state.hidden, *(getattr(state, name) for name in self.state[len(state.hidden):]))
+        return tuple(state[name] for name in self.state)
 
     def state_from(self, tensors: tuple[Tensor, ...]) -> DecoderState:
-        named = dict(zip(self.state, tensors, strict=True))
-        hidden = tuple(tensor for name, tensor in named.items() if name.startswith(graphs.HIDDEN))
-        return DecoderState(hidden, **{name: named.get(name) for name in graphs.STATE_NAMES})
+        return DecoderState(dict(zip(self.state, tensors, strict=True)),
+                            {name: Axes.from_dict(self.state_axes[name]) for name in self.state})
 
 
 class EncoderGraph(nn.Module):
@@ -224,12 +232,12 @@ def _write(model: Model | Ensemble, metadata: ModelMetadata, files: list[Path], 
 
 def _graphs_entry(model: Model, file: Path, folder: Path, metadata: ModelMetadata) -> dict[str, Any]:
     """Export one model's graphs into folder; their source checkpoint, hashes and layout."""
-    if isinstance(model, Classifier):
-        layout = _write_classifier(model, folder)
-    else:
-        layout = {**dataclasses.asdict(_write_graphs(model, folder)), "target_vocab_size": len(metadata.vocabs[-1])}
-    return {"checkpoint": {"file": file.name, "sha256": file_sha256(file)}, "graphs": _hashes(folder),
-            "layout": layout}
+    source = {"file": file.name, "sha256": file_sha256(file)}
+    if not isinstance(model, Classifier):
+        return {"checkpoint": source, **write_graphs(model, folder, *sample_batch(model, [5, 3]),
+                                                      len(metadata.vocabs[-1]))}
+    layout = _write_classifier(model, folder)
+    return {"checkpoint": source, "graphs": _hashes(folder), "layout": layout}
 
 
 def _hashes(folder: Path) -> dict[str, str]:
@@ -258,16 +266,9 @@ def sample_batch(model: Model, lengths: list[int], seed: int = 0) -> tuple[Tenso
     return src, torch.tensor(lengths)
 
 
-BATCH, SOURCE = "batch", "source"  # the graphs' dynamic axes
-
-
-def _axes(name: str) -> dict[int, str]:
-    """The dynamic axes of a memory or state tensor (or the logits) by its graph name."""
-    axis = graphs.batch_axis(name)
-    if axis is None:
-        return {0: "extension"}
-    return {axis: BATCH, 1: SOURCE} if name in ("outputs", "keys", "mask", "source", "attention", "coverage") \
-        else {axis: BATCH}
+def _memory_axes(name: str) -> dict[int, str]:
+    """The dynamic axes of a memory tensor (B, S, ...) or of a copying model's extension (E,)."""
+    return {0: graphs.EXTENSION} if name == graphs.EXTENSION else {0: BATCH, 1: SOURCE}
 
 
 def _write_classifier(model: Classifier, out: Path) -> dict[str, Any]:
@@ -281,27 +282,36 @@ def _write_classifier(model: Classifier, out: Path) -> dict[str, Any]:
     return {"classes": model.output.out_features, "attention": attention}
 
 
-def _write_graphs(model: Decoding, out: Path) -> Layout:
-    """Export the encoder and step graphs (dynamic batch and source length) into out."""
-    src, src_lengths = sample_batch(model, [5, 3])
+def write_graphs(model: Decoding, out: Path, src: Tensor, src_lengths: Tensor,
+                 target_vocab_size: int) -> dict[str, Any]:
+    """Export the encoder and step graphs of any model of the step interface whose memory is a `Memory` into out,
+    traced on the batch src (B, S) of lengths (B,); their manifest entry: the graphs' hashes and their layout."""
+    layout = _write_graphs(model, out, src, src_lengths)
+    return {"graphs": _hashes(out), "layout": {**dataclasses.asdict(layout), "target_vocab_size": target_vocab_size}}
+
+
+def _write_graphs(model: Decoding, out: Path, src: Tensor, src_lengths: Tensor) -> Layout:
+    """Export the encoder and step graphs into out, their inputs, outputs and dynamic axes named by the state."""
     with torch.no_grad():
         memory = model.encode(src, src_lengths)
         state = model.init_state(memory)
-    layout = Layout.of(model, memory, state)
-    encoder_outputs = layout.memory + layout.state + ([graphs.LOGITS] if layout.prompt else [])
+        layout = Layout.of(model, memory, state)
+    encoder_axes = {**{name: _memory_axes(name) for name in layout.memory},
+                    **{name: layout.axes(name) for name in layout.state}}
+    encoder_outputs = {**encoder_axes, **({graphs.LOGITS: {0: BATCH}} if layout.prompt else {})}
     _export(EncoderGraph(model, layout).eval(), (src, src_lengths), out / graphs.ENCODER, ["src", "src_lengths"],
-            encoder_outputs, {"src": {0: BATCH, 1: SOURCE}, "src_lengths": {0: BATCH},
-                              **{name: _axes(name) for name in encoder_outputs}})
-    step_inputs = [graphs.TOKENS, *layout.state, *layout.memory] + ([graphs.EXTENSION] if layout.copy else [])
+            list(encoder_outputs), {"src": {0: BATCH, 1: SOURCE}, "src_lengths": {0: BATCH}, **encoder_outputs})
+    extension = [graphs.EXTENSION] if layout.copy else []
+    step_inputs = [graphs.TOKENS, *layout.state, *layout.memory, *extension]
     step_outputs = [graphs.LOGITS, *(graphs.NEXT + name for name in layout.state)]
-    tokens = torch.full((2,), EOS_ID + 1)
+    tokens = torch.full((src.size(0),), EOS_ID + 1)
     inputs = (tokens, *layout.state_tensors(state), *(getattr(memory, name) for name in layout.memory))
     if layout.copy:
         inputs = (*inputs, torch.zeros(3))
     _export(StepGraph(model, layout).eval(), inputs, out / graphs.STEP, step_inputs, step_outputs,
             {graphs.TOKENS: {0: BATCH}, graphs.LOGITS: {0: BATCH, **({1: "width"} if layout.copy else {})},
-             **{name: _axes(name) for name in step_inputs[1:]},
-             **{graphs.NEXT + name: _axes(name) for name in layout.state}})
+             **encoder_axes, **{name: _memory_axes(name) for name in extension},
+             **{graphs.NEXT + name: layout.axes(name) for name in layout.state}})
     return layout
 
 
@@ -369,7 +379,7 @@ def _difference(model: Decoding | Ensemble, onnx_model: OnnxModel | OnnxEnsemble
         logits, state = model.step(tokens, state, memory)
         onnx_logits, onnx_state = onnx_model.step(tokens.numpy(), onnx_state, onnx_memory)
         differences.append(_largest(logits, onnx_logits))
-        differences += [_largest(mine, theirs.values[name])
+        differences += [_largest(mine, theirs[name])
                         for layout, (_, part, theirs) in zip(layouts, _members(model, state, onnx_state), strict=True)
                         for name, mine in zip(layout.state, layout.state_tensors(part), strict=True)]
         tokens = logits[:, EOS_ID + 1:].argmax(dim=1) + EOS_ID + 1  # keep stepping on ordinary tokens

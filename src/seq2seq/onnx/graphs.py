@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from seq2seq.data.vocab import PAD_ID
+from seq2seq.models.state import LAYERS, ROWS, SOURCE_ROWS, Axes
 
 FORMAT = "seq2seq-onnx-1"
 ENSEMBLE_FORMAT = "seq2seq-onnx-ensemble-1"  # the manifest lists members, each with its graphs in its own folder
@@ -20,41 +21,33 @@ TOKENS, LOGITS, EXTENSION = "tokens", "logits", "extension"
 WEIGHTS = "weights"  # a classifier's attention pooling weights (B, S)
 NEXT = "next_"  # the step graph's output of state tensor X is named next_X
 MEMORY_NAMES = ("outputs", "keys", "mask", "source")  # `decoder.Memory`'s tensors, in this order
-STATE_NAMES = ("feed", "attention", "coverage")  # `decoder.DecoderState`'s tensors besides hidden0, hidden1, ...
-HIDDEN = "hidden"
 TRANSLATOR, GENERATOR, CLASSIFIER_RUNTIME = "translator", "generator", "classifier"
 """The runtimes a manifest's `runtime` names (`seq2seq.onnx.loading.RUNTIMES`): which class reads the export."""
 
 Array = NDArray[Any]
 
 
-def hidden_names(parts: int) -> list[str]:
-    """Names of the recurrent state's parts (L, B, H): hidden0 (h), hidden1 (an LSTM's c)."""
-    return [f"{HIDDEN}{index}" for index in range(parts)]
-
-
-def batch_axis(name: str) -> int | None:
-    """The axis of a tensor's batch rows: 1 for recurrent state parts (L, B, H), none for the copy extension."""
-    if name == EXTENSION:
-        return None
-    return 1 if name.startswith(HIDDEN) else 0
+def state_axes(layout: dict[str, Any]) -> dict[str, Axes]:
+    """The axes of each state tensor of a manifest's layout, as the state declared them (`Axes.to_dict`); an export
+    written before layouts recorded them named them by the RNN decoders' tensors: hidden0, hidden1 (L, B, H),
+    attention and coverage (B, S), any other (B, ...)."""
+    if "state_axes" in layout:
+        return {name: Axes.from_dict(layout["state_axes"][name]) for name in layout["state"]}
+    legacy = {"attention": SOURCE_ROWS, "coverage": SOURCE_ROWS}
+    return {name: LAYERS if name.startswith("hidden") else legacy.get(name, ROWS) for name in layout["state"]}
 
 
 @dataclass(frozen=True)
 class Arrays:
-    """Named arrays of a batch (encoder memory or decoder state): what the search reorders by index_select."""
+    """Named arrays of the encoder memory, rows first (a copying model's extension has none): what the search
+    reorders by index_select."""
 
     values: dict[str, Array]
 
     def index_select(self, index: Array) -> Self:
         """Rows of the batch in the given order."""
-        return type(self)({name: value if batch_axis(name) is None else np.take(value, index, axis=batch_axis(name))
+        return type(self)({name: value if name == EXTENSION else np.take(value, index, axis=0)
                            for name, value in self.values.items()})
-
-    @property
-    def attention(self) -> Array | None:
-        """The last step's attention weights (B, S), None for a model without attention."""
-        return self.values.get("attention")
 
 
 def pad(rows: list[list[int]]) -> tuple[Array, Array]:

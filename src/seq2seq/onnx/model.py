@@ -12,6 +12,7 @@ import numpy as np
 import onnxruntime
 
 from seq2seq.errors import CheckpointError
+from seq2seq.models.state import ROWS, DecoderState
 from seq2seq.onnx.graphs import (
     ENCODER,
     ENSEMBLE_FORMAT,
@@ -24,6 +25,7 @@ from seq2seq.onnx.graphs import (
     TOKENS,
     Array,
     Arrays,
+    state_axes,
 )
 
 if TYPE_CHECKING:
@@ -38,7 +40,7 @@ class Memory(Arrays):
     """The encoder's tensors the step reads; `initial` holds the decoder state before the first step (the encoder
     graph computes both) until rows are reordered."""
 
-    initial: Arrays | None = None
+    initial: DecoderState | None = None
 
 
 def file_sha256(path: Path) -> str:
@@ -118,6 +120,7 @@ class OnnxModel:
         self.encoder = open_session(directory / ENCODER, graphs[ENCODER], threads)
         self.decoder = open_session(directory / STEP, graphs[STEP], threads)
         self.state_names: list[str] = manifest["layout"]["state"]
+        self.state_axes = state_axes(manifest["layout"])
         self.step_inputs = [node.name for node in self.decoder.get_inputs()]
         self.target_vocab_size: int = manifest["layout"]["target_vocab_size"]
         self.copy: bool = manifest["layout"]["copy"]
@@ -132,21 +135,20 @@ class OnnxModel:
         if self.copy:  # the output distribution covers the vocabulary and the ids the batch's sources extend it with
             width = max(self.target_vocab_size, int(src.max()) + 1)
             memory[EXTENSION] = np.zeros(width - self.target_vocab_size, dtype=np.float32)
-        initial = self.state_names + ([LOGITS] if self.prompt else [])
-        return Memory(memory, Arrays({name: values[name] for name in initial}))
+        axes = {**self.state_axes, **({LOGITS: ROWS} if self.prompt else {})}
+        return Memory(memory, DecoderState({name: values[name] for name in axes}, axes))
 
-    def init_state(self, memory: Memory) -> Arrays:
+    def init_state(self, memory: Memory) -> DecoderState:
         """The decoder state before the first step (from the encoder graph)."""
         if memory.initial is None:
             raise ValueError("init_state needs the memory encode() returned, before any reordering")
         return memory.initial
 
-    def step(self, tokens: Array, state: Arrays, memory: Memory) -> tuple[Array, Arrays]:
+    def step(self, tokens: Array, state: DecoderState, memory: Memory) -> tuple[Array, DecoderState]:
         """Feed one token per row (B,); returns logits (B, V) and the new state."""
-        if LOGITS in state.values:  # a language model's first step: the prompt's logits, no token read
-            values = dict(state.values)
-            return values.pop(LOGITS), Arrays(values)
-        feeds = {TOKENS: tokens.astype(np.int64), **state.values, **memory.values}
+        if LOGITS in state:  # a language model's first step: the prompt's logits, no token read
+            return state[LOGITS], DecoderState({name: state[name] for name in self.state_names}, self.state_axes)
+        feeds = {TOKENS: tokens.astype(np.int64), **state.tensors, **memory.values}
         outputs = self.decoder.run([LOGITS, *(NEXT + name for name in self.state_names)],
                                    {name: feeds[name] for name in self.step_inputs})
-        return outputs[0], Arrays(dict(zip(self.state_names, outputs[1:], strict=True)))
+        return outputs[0], DecoderState(dict(zip(self.state_names, outputs[1:], strict=True)), self.state_axes)

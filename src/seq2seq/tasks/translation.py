@@ -32,6 +32,7 @@ from seq2seq.decoding.search import decode
 from seq2seq.decoding.torch_arrays import TorchArrays
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.evaluation import metrics, reports
+from seq2seq.models.decoder import DECODERS
 from seq2seq.models.ensemble import Ensemble
 from seq2seq.models.objectives import sequence_loss, sequence_losses
 from seq2seq.models.seq2seq import Seq2Seq
@@ -89,9 +90,9 @@ class Translator(TextTranslator):
         return metrics.perplexity(total, tokens)
 
     def attends(self) -> bool:
-        """Whether the model (every member of an ensemble) has attention weights to show."""
-        configs = self.model.configs if isinstance(self.model, Ensemble) else [self.model.config]
-        return all(config.arch == "attention" for config in configs)
+        """Whether the model (every member of an ensemble) has attention weights to show: its state holds them."""
+        members = self.model.members if isinstance(self.model, Ensemble) else [self.model]
+        return all("attention" in member.state_axes() for member in members)
 
 
 def build_model(metadata: ModelMetadata) -> Seq2Seq:
@@ -165,8 +166,9 @@ def _trainer(config: Config, prepared: Prepared, dev_pairs: Sequence[Pair], out:
 
 
 def _draws_attention(config: Config) -> bool:
-    """Whether the dev samples shown in TensorBoard carry attention weights (`_dev_samples`)."""
-    return config.model.arch == "attention"
+    """Whether the dev samples shown in TensorBoard carry attention weights (`_dev_samples`): the state of the
+    configured decoder holds them."""
+    return "attention" in DECODERS[config.model.arch].state_axes(config.model)
 
 
 def _dev_scorer(metadata: ModelMetadata, dev_pairs: Sequence[Pair]) -> Scorer:

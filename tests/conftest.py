@@ -50,8 +50,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "(tests/test_examples.py, marked examples)")
 
 
+LONGEST_FIRST = ("tests/training/test_learning.py",)
+"""Modules whose tests take the longest (minutes of training): started first, so that parallel workers do not end
+waiting on one of them."""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The docs' examples take minutes: they run only with --examples."""
+    """The longest modules first; the docs' examples take minutes: they run only with --examples."""
+    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))  # stable: each module stays whole
     if config.getoption("--examples"):
         return
     skip = pytest.mark.skip(reason="runs the docs' examples: pytest --examples tests/test_examples.py")

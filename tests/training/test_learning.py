@@ -36,9 +36,14 @@ def toy_config(arch: str, rnn: str) -> Config:
         *SETTINGS[arch][1]])
 
 
-@pytest.mark.parametrize("rnn", ["lstm", "gru"])
-@pytest.mark.parametrize("arch", ["context", "repeat", "attention"])
-@pytest.mark.parametrize("task", ["copy", "reverse"])
+# Every task with every design and cell, except that the repeat design, which trains four times as long as the
+# others, learns each task with one of the cells (copy with GRU, reverse with LSTM): every pair of task, design
+# and cell is still proved.
+CASES = [(task, arch, rnn) for arch in ("repeat", "context", "attention") for task in ("copy", "reverse")
+         for rnn in ("lstm", "gru") if arch != "repeat" or (task == "copy") == (rnn == "gru")]  # the longest first
+
+
+@pytest.mark.parametrize(("task", "arch", "rnn"), CASES, ids=["-".join(case) for case in CASES])
 def test_learns_toy_task(task: str, arch: str, rnn: str, tmp_path: Path) -> None:
     train, held_out = toy_pairs(task, SETTINGS[arch][0], seed=1), toy_pairs(task, 300, seed=2)
     translator = api.train(toy_config(arch, rnn), train, held_out[:100], tmp_path)

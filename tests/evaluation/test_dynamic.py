@@ -121,6 +121,9 @@ def test_cli_evaluate_dynamic_and_generate_adapt(tmp_path: Path, text_file: Path
     assert "--adapt-rule: invalid choice: 'adam'" in line
     line = one_line_error(*run_cli(*evaluate, "--dynamic", "--adapt-decay", "1")[::2])
     assert "decay in [0, 1)" in line
+    for argv in ((*evaluate, "--adapt-lr", "0.01"), ("generate", "--model", run, "--adapt-segment", "5")):
+        line = one_line_error(*run_cli(*argv)[::2])
+        assert "the adapting flags (--adapt-lr, --adapt-decay, --adapt-segment, --adapt-rule) apply with" in line
 
 
 def test_cli_dynamic_refuses_other_tasks(tmp_path: Path) -> None:

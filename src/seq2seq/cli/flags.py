@@ -10,6 +10,7 @@ from typing import Any
 
 from seq2seq.config import CHOICES
 from seq2seq.decoding.options import BATCH_SIZE, KNOB_STRATEGY, STRATEGIES, DecodingOptions, with_knobs
+from seq2seq.errors import ConfigError
 from seq2seq.evaluation.adaptation import RULES, Adaptation
 
 ADAPT = "adapt_"  # the prefix of the adaptation flags
@@ -87,9 +88,16 @@ def add_adaptation(parser: argparse.ArgumentParser) -> None:
                             f"(default {Adaptation.rule})")
 
 
-def adaptation(args: argparse.Namespace) -> Adaptation:
-    """The Adaptation of the flags of add_adaptation."""
-    return from_flags(Adaptation, args, ADAPT, rule=args.adapt_rule)  # type: ignore[no-any-return]
+def adaptation(args: argparse.Namespace, switch: str) -> Adaptation | None:
+    """The Adaptation of the flags of add_adaptation when the switch (--dynamic, --adapt) is on, else None; adapting
+    flags without the switch are a one-line ConfigError rather than ignored."""
+    settings: Adaptation = from_flags(Adaptation, args, ADAPT, rule=args.adapt_rule)
+    if getattr(args, switch.lstrip("-")):
+        return settings
+    if settings != Adaptation():
+        raise ConfigError(f"the adapting flags (--adapt-lr, --adapt-decay, --adapt-segment, --adapt-rule) apply "
+                          f"with {switch} only")
+    return None
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:

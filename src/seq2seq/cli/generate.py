@@ -39,8 +39,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     generator = api.load_generator(args.model, precision=args.precision)
-    if args.adapt:
-        generator = generator.adapted_to(args.prompt, flags.adaptation(args))
+    adaptation = flags.adaptation(args, "--adapt")
+    if adaptation is not None:
+        generator = generator.adapted_to(args.prompt, adaptation)
     for header, options in temperature_sweep(args.decoding_defaults, flags.decoding_knobs(args)):
         if args.stream:
             _stream_text(generator, args.prompt, options, args.stop_at_end, header)
@@ -66,7 +67,7 @@ def evaluate(args: argparse.Namespace, generator: Any, entries: list[str]) -> in
     if given:
         raise Seq2SeqError("decoding flags do not apply to a language model, which is scored on the text itself "
                            f"(given: {', '.join(given)})")
-    return print_text_scores(generator.evaluate(entries, flags.adaptation(args) if args.dynamic else None), args.json)
+    return print_text_scores(generator.evaluate(entries, flags.adaptation(args, "--dynamic")), args.json)
 
 
 def print_text_scores(scores: dict[str, float], as_json: bool) -> int:

@@ -41,7 +41,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     evaluate = EVALUATES.get(task.command, _evaluate_scores)
     if args.confusion and evaluate is not classify.evaluate:
         raise Seq2SeqError("--confusion applies to classifiers (train --task classify) only")
-    if args.dynamic and evaluate is not generate.evaluate:
+    if flags.adaptation(args, "--dynamic") and evaluate is not generate.evaluate:
         raise Seq2SeqError("--dynamic applies to language models (train --task lm) only")
     return evaluate(args, model, task.read(model.config, args.data))
 

@@ -16,13 +16,14 @@ from seq2seq.errors import ConfigError
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "kind": ("char", "word", "subword"),
-    "arch": ("context", "repeat", "attention"),
+    "arch": ("context", "repeat", "attention", "transformer"),
     "rnn": ("lstm", "gru"),
     "attention": ("bahdanau", "dot", "general"),
     "precision": ("auto", "fp32", "bf16", "fp16"),
     "metric": ("loss", "bleu", "chrf", "exact_match", "wer", "cer", "rouge1", "rouge2", "rougeL",
                "accuracy", "macro_f1"),
-    "lr_schedule": ("plateau", "linear"),
+    "lr_schedule": ("plateau", "linear", "cosine", "inverse_sqrt"),
+    "positions": ("sinusoidal", "learned"),
     "entries": ("file", "line", "delimiter"),
     "pooling": ("last", "mean", "max", "attention"),
 }
@@ -78,7 +79,7 @@ class DataConfig:
 class ModelConfig:
     """Encoder-decoder architecture."""
 
-    arch: str = "attention"  # context: the final encoder state starts the decoder; repeat: it is every step's input
+    arch: str = "attention"  # RNN: context, repeat (final encoder state) or attention; or transformer (pre-norm)
     rnn: str = "lstm"  # the recurrent cell of encoder and decoder
     embedding_size: int = 256  # size of the token embeddings
     hidden_size: int = 256  # encoder output size (split over directions) and decoder size
@@ -93,6 +94,11 @@ class ModelConfig:
     pooling: str = "attention"  # classify: encoder outputs -> one vector: last state, mean, max or attention
     bag_of_words: bool = False  # classify: add the scores of a linear model over the text's words (WordScores)
     conv_channels: int = 32  # speech: channels of the two stride-2 convolutions before the encoder RNN
+    heads: int = 4  # transformer: attention heads per layer (hidden_size must be a multiple)
+    feedforward_size: int = 1024  # transformer: inner size of each layer's feed-forward block
+    positions: str = "sinusoidal"  # transformer: fixed sinusoidal or learned position embeddings
+    max_positions: int = 1024  # transformer, learned positions: positions past this share the last one's embedding
+    attention_layer: int = 0  # transformer: the decoder layer whose cross-attention is shown, from the top (0: last)
 
 
 @dataclass
@@ -107,7 +113,8 @@ class TrainConfig:
     label_smoothing: float = 0.0  # share of the target probability spread over the vocabulary
     coverage_weight: float = 1.0  # model.coverage: weight of the coverage loss sum_t sum_s min(a_ts, c_ts)
     teacher_forcing: float = 1.0  # probability of feeding the reference token (1 = always)
-    lr_schedule: str = "plateau"  # plateau: decay when the dev metric stalls; linear: to zero over the step/time budget
+    lr_schedule: str = "plateau"  # plateau: on a stalled dev metric; linear, cosine: to 0 over the budget; inverse_sqrt
+    warmup_steps: int | None = None  # updates of linear warm-up before the schedule; unset: 0, a transformer 400
     lr_decay: float = 0.5  # multiply the learning rate by this when the dev metric plateaus
     lr_patience: int = 2  # evaluations without improvement before decaying
     early_stopping: int = 6  # evaluations without improvement before stopping; 0 = never
@@ -202,6 +209,8 @@ def _field_types(instance: Any) -> dict[str, Any]:
 def _coerce(value: Any, expected: Any, key: str, source: str) -> Any:
     name = key.rsplit(".", 1)[-1]
     if isinstance(expected, types.UnionType):
+        if value is None and type(None) in typing.get_args(expected):
+            return None  # unset: the default the field's comment names
         expected = next(t for t in typing.get_args(expected) if t is not type(None))
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -239,8 +248,9 @@ def validate(config: Config) -> None:
     for name in ("hidden_size", "embedding_size", "num_layers"):
         if getattr(config.model, name) < 1:
             raise ConfigError(f"model.{name} must be at least 1")
-    if config.train.lr_schedule == "linear" and not (config.train.max_steps or config.train.max_time):
-        raise ConfigError("train.lr_schedule=linear needs a budget to decay over: train.max_steps or train.max_time")
+    if config.train.lr_schedule in ("linear", "cosine") and not (config.train.max_steps or config.train.max_time):
+        raise ConfigError(f"train.lr_schedule={config.train.lr_schedule} needs a budget to decay over: "
+                          "train.max_steps or train.max_time")
     if config.data.batch_size < 1:
         raise ConfigError("data.batch_size must be at least 1")
     if config.train.accumulate < 1:
@@ -252,6 +262,17 @@ def validate(config: Config) -> None:
             raise ConfigError(f"train.{name} must be positive, got {getattr(config.train, name)}")
     if not 0.0 < config.train.lr_decay < 1.0:
         raise ConfigError(f"train.lr_decay must be in (0, 1), got {config.train.lr_decay}")
+
+
+TRANSFORMER_WARMUP = 400  # updates: a transformer's default warm-up (its early Adam updates diverge without one)
+
+
+def warmup_steps(config: Config) -> int:
+    """The updates of learning-rate warm-up: train.warmup_steps, or when unset the model's default (a transformer
+    warms up, an RNN does not)."""
+    if config.train.warmup_steps is not None:
+        return config.train.warmup_steps
+    return TRANSFORMER_WARMUP if config.model.arch == "transformer" else 0
 
 
 def check_encoder_size(config: Config) -> None:

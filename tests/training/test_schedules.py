@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
+from seq2seq.config import TRANSFORMER_WARMUP, Config, apply_overrides, warmup_steps
 from seq2seq.training.optim import FusedAdam
-from seq2seq.training.schedules import LinearDecay, PlateauDecay, Progress
+from seq2seq.training.schedules import CosineDecay, InverseSquareRoot, LinearDecay, PlateauDecay, Progress, schedule_of
 
 
 def _two_groups() -> FusedAdam:
@@ -35,3 +38,45 @@ def test_plateau_decay_keeps_the_ratio_between_groups() -> None:
     for stalled in (0, 1, 2, 0, 1, 2, 3, 4):
         schedule.after_evaluation(stalled)
     assert _rates(optimizer) == pytest.approx([0.01 / 8, 0.001 / 8])
+
+
+def test_warmup_climbs_linearly_to_each_groups_rate_then_the_schedule_takes_over() -> None:
+    optimizer = _two_groups()
+    schedule = InverseSquareRoot(optimizer, warmup_steps=4)
+    seen = []
+    for step in range(16):
+        schedule.before_step(Progress(step=step, elapsed=0.0))
+        seen.append(_rates(optimizer)[0])
+    assert seen[:4] == pytest.approx([0.0025, 0.005, 0.0075, 0.01])
+    assert seen[15] == pytest.approx(0.01 * math.sqrt(4 / 16))
+    assert _rates(optimizer)[1] == pytest.approx(seen[15] / 10)
+
+
+def test_cosine_decay_falls_along_half_a_cosine_after_its_warmup() -> None:
+    optimizer = _two_groups()
+    schedule = CosineDecay(optimizer, warmup_steps=2)
+    schedule.before_step(Progress(step=0, elapsed=0.0, max_steps=100))
+    assert _rates(optimizer)[0] == pytest.approx(0.005 * 0.5 * (1 + math.cos(0.0)))
+    schedule.before_step(Progress(step=50, elapsed=0.0, max_steps=100))
+    assert _rates(optimizer) == pytest.approx([0.005, 0.0005])
+    schedule.before_step(Progress(step=100, elapsed=0.0, max_steps=100))
+    assert _rates(optimizer) == pytest.approx([0.0, 0.0])
+
+
+def test_plateau_decay_ignores_evaluations_during_its_warmup() -> None:
+    optimizer = _two_groups()
+    schedule = PlateauDecay(optimizer, decay=0.5, patience=0, warmup_steps=10)
+    schedule.before_step(Progress(step=4, elapsed=0.0))
+    schedule.after_evaluation(1)
+    assert _rates(optimizer) == pytest.approx([0.005, 0.0005])
+    schedule.before_step(Progress(step=10, elapsed=0.0))
+    schedule.after_evaluation(1)
+    assert _rates(optimizer) == pytest.approx([0.005, 0.0005])
+
+
+def test_a_transformer_warms_up_by_default_and_an_rnn_does_not() -> None:
+    assert warmup_steps(apply_overrides(Config(), ["model.arch=transformer"])) == TRANSFORMER_WARMUP
+    assert warmup_steps(Config()) == 0
+    assert warmup_steps(apply_overrides(Config(), ["model.arch=transformer", "train.warmup_steps=0"])) == 0
+    assert isinstance(schedule_of(apply_overrides(Config(), ["train.lr_schedule=inverse_sqrt"]), _two_groups()),
+                      InverseSquareRoot)

@@ -54,7 +54,7 @@ class Trainer:
         self.amp_dtype = autocast_dtype(config.train.precision, self.device)
         self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
         self.optimizer = FusedAdam(model.parameters(), lr=config.train.lr)
-        self.schedule = schedules.schedule_of(config.train, self.optimizer)
+        self.schedule = schedules.schedule_of(config, self.optimizer)
         self.ranks = distributed.current()
         self.board = board.Board(self.out_dir / board.FOLDER if config.train.tensorboard and self.ranks.main else None)
         self._replica = self._replicate(metadata)

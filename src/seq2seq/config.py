@@ -245,9 +245,12 @@ def validate(config: Config) -> None:
         raise ConfigError(f"model.dropout must be in [0, 1), got {config.model.dropout}")
     if not 0.0 <= config.train.teacher_forcing <= 1.0:
         raise ConfigError(f"train.teacher_forcing must be in [0, 1], got {config.train.teacher_forcing}")
-    for name in ("hidden_size", "embedding_size", "num_layers"):
+    for name in ("hidden_size", "embedding_size", "num_layers", "heads", "max_positions"):
         if getattr(config.model, name) < 1:
             raise ConfigError(f"model.{name} must be at least 1")
+    if config.model.arch == "transformer" and config.model.hidden_size % config.model.heads:
+        raise ConfigError(f"model.hidden_size ({config.model.hidden_size}) must be a multiple of model.heads "
+                          f"({config.model.heads}) for model.arch=transformer")
     if config.train.lr_schedule in ("linear", "cosine") and not (config.train.max_steps or config.train.max_time):
         raise ConfigError(f"train.lr_schedule={config.train.lr_schedule} needs a budget to decay over: "
                           "train.max_steps or train.max_time")

@@ -98,3 +98,24 @@ def test_cli_translates_and_evaluates_with_an_ensemble(runs: tuple[Path, Path], 
     code, out, err = run_cli("translate", "--model", *runs, "--input", source)
     assert code == 0, err
     assert out.splitlines() == api.load(list(runs)).translate(["a b c", "d e f g"])  # type: ignore[union-attr]
+
+
+def test_a_transformer_and_an_rnn_ensemble_and_decode_with_their_mean(runs: tuple[Path, Path], tmp_path: Path,
+                                                                       sources: tuple[torch.Tensor, torch.Tensor]
+                                                                       ) -> None:
+    """Members of different kinds: each reorders its own state (a cache beside RNN parts) in beam search."""
+    transformer = train_toy(tmp_path / "transformer", "model.arch=transformer", "model.heads=4",
+                            "model.feedforward_size=64", "train.warmup_steps=20")
+    members = [api.load_translator(run).model for run in (runs[0], transformer)]
+    ensemble = Ensemble(members)  # type: ignore[arg-type]
+    memory = ensemble.encode(*sources)
+    tokens = torch.full((sources[0].size(0),), 2)  # <s>
+    log_probs, _ = ensemble.step(tokens, ensemble.init_state(memory), memory)
+    expected = torch.stack([torch.softmax(m.step(tokens, m.init_state(part), part)[0], dim=-1)
+                            for m, part in zip(members, memory.parts, strict=True)]).mean(dim=0).log()
+    torch.testing.assert_close(log_probs, expected, rtol=1e-5, atol=1e-5)
+    beams = decode(ensemble, *sources, DecodingOptions("beam", beam_size=3, n_best=2))
+    for row, found in enumerate(beams):
+        alone = decode(ensemble, sources[0][row:row + 1], sources[1][row:row + 1],
+                       DecodingOptions("beam", beam_size=3, n_best=2))[0]
+        assert [h.tokens for h in found] == [h.tokens for h in alone]

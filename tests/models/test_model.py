@@ -10,14 +10,19 @@ from seq2seq.decoding.search import greedy
 from seq2seq.models.seq2seq import Seq2Seq
 
 ARCHITECTURES = [("context", "general"), ("repeat", "general"), ("attention", "bahdanau"),
-                 ("attention", "dot"), ("attention", "general")]
+                 ("attention", "dot"), ("attention", "general"), ("transformer", "general")]
+
+
+def small_config(arch: str, rnn: str, attention: str = "general", layers: int = 2, coverage: bool = False
+                 ) -> ModelConfig:
+    """A small model's config (a transformer's: 4 heads of 4, the RNN settings unused)."""
+    return ModelConfig(arch=arch, rnn=rnn, attention=attention, num_layers=layers, hidden_size=16, embedding_size=8,
+                       dropout=0.0, coverage=coverage, heads=4, feedforward_size=32)
 
 
 def small_model(arch: str, rnn: str, attention: str = "general", layers: int = 2) -> Seq2Seq:
     torch.manual_seed(0)
-    config = ModelConfig(arch=arch, rnn=rnn, attention=attention, num_layers=layers, hidden_size=16,
-                         embedding_size=8, dropout=0.0)
-    return Seq2Seq(config, 12, 14).eval()
+    return Seq2Seq(small_config(arch, rnn, attention, layers), 12, 14).eval()
 
 
 def padded_batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,17 +102,17 @@ def test_scheduled_sampling_changes_inputs_only_below_one() -> None:
 
 
 @pytest.mark.parametrize(("arch", "rnn", "coverage"), [("context", "lstm", False), ("repeat", "gru", False),
-                                                       ("attention", "gru", True), ("attention", "lstm", False)])
+                                                       ("attention", "gru", True), ("attention", "lstm", False),
+                                                       ("transformer", "lstm", False)])
 def test_the_state_is_what_the_decoder_declares(arch: str, rnn: str, coverage: bool) -> None:
     """Every state a step returns holds the tensors `state_axes` names, each lying as declared: a repeat decoder
     keeps its repeated vector as `context`, only the attention decoder keeps weights to show."""
-    config = ModelConfig(arch=arch, rnn=rnn, num_layers=2, hidden_size=16, embedding_size=8, dropout=0.0,
-                         coverage=coverage)
-    model = Seq2Seq(config, 12, 14).eval()
+    model = Seq2Seq(small_config(arch, rnn, coverage=coverage), 12, 14).eval()
     memory = model.encode(*padded_batch())
     state = model.init_state(memory)
     _, stepped = model.step(torch.tensor([5, 6, 7, 8]), state, memory)
     assert dict(state.axes) == dict(stepped.axes) == model.state_axes()
-    assert ("context" in state) == (arch == "repeat") and ("attention" in state) == (arch == "attention")
+    assert ("context" in state) == (arch == "repeat")
+    assert ("attention" in state) == (arch in ("attention", "transformer"))
     for name, axes in state.axes.items():
         assert state[name].size(axes.batch) == 4

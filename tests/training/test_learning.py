@@ -24,13 +24,16 @@ SETTINGS = {
     "context": (20000, ["model.hidden_size=128", *ANNEALED]),
     "repeat": (26000, ["model.hidden_size=256", *ANNEALED, "data.batch_size=32", "train.epochs=5"]),
     "attention": (3000, ["model.hidden_size=64", "data.batch_size=32", "train.epochs=10", "train.lr_patience=0"]),
+    "transformer": (3000, ["model.hidden_size=64", "model.feedforward_size=128", "model.num_layers=2",
+                           "data.batch_size=32", "train.epochs=10", "train.lr_patience=0", "train.warmup_steps=100"]),
 }
 
 
 def toy_config(arch: str, rnn: str) -> Config:
     config = Config()
     return apply_overrides(config, [
-        f"model.arch={arch}", f"model.rnn={rnn}", "model.embedding_size=32", "model.dropout=0.0",
+        f"model.arch={arch}", *([f"model.rnn={rnn}"] if rnn != "none" else []), "model.embedding_size=32",
+        "model.dropout=0.0",
         "data.src.kind=word", "data.tgt.kind=word", "data.src.split_punctuation=false",
         "data.tgt.split_punctuation=false", "train.precision=fp32", "train.lr=0.003", "train.threads=1",
         *SETTINGS[arch][1]])
@@ -41,6 +44,7 @@ def toy_config(arch: str, rnn: str) -> Config:
 # and cell is still proved.
 CASES = [(task, arch, rnn) for arch in ("repeat", "context", "attention") for task in ("copy", "reverse")
          for rnn in ("lstm", "gru") if arch != "repeat" or (task == "copy") == (rnn == "gru")]  # the longest first
+CASES += [(task, "transformer", "none") for task in ("copy", "reverse")]  # no recurrent cell
 
 
 @pytest.mark.parametrize(("task", "arch", "rnn"), CASES, ids=["-".join(case) for case in CASES])

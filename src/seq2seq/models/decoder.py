@@ -74,6 +74,10 @@ class ContextDecoder(nn.Module):
     def init_state(self, memory: Memory) -> DecoderState:
         return rnn_state(memory.final)
 
+    def memory_keys(self, outputs: Tensor) -> Tensor:
+        """What the decoder reads of the encoder outputs (B, S, H) besides them: nothing more (no attention)."""
+        return outputs
+
     def forward(self, tgt_in: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]:
         """Teacher-forced run over tgt_in (B, T) -> features (B, T, H)."""
         outputs, hidden = self.rnn(self.dropout(self.embedding(tgt_in)), _rnn_state(hidden_of(state)))
@@ -140,6 +144,10 @@ class AttentionDecoder(nn.Module):
         return {**hidden_axes(config), "feed": ROWS, "attention": SOURCE_ROWS,
                 **({"coverage": SOURCE_ROWS} if config.coverage else {})}
 
+    def memory_keys(self, outputs: Tensor) -> Tensor:
+        """The attention's keys (B, S, H), made once per sentence from the encoder outputs."""
+        return self.attention.prepare_keys(outputs)
+
     def init_state(self, memory: Memory) -> DecoderState:
         batch, size = memory.outputs.size(0), memory.outputs.size(2)
         feed = memory.outputs.new_zeros(batch, size)
@@ -198,6 +206,3 @@ def _rnn_state(parts: tuple[Tensor, ...]) -> Tensor | tuple[Tensor, Tensor]:
 def _parts(hidden: Tensor | tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     return hidden if isinstance(hidden, tuple) else (hidden,)
 
-
-DECODERS: dict[str, type[ContextDecoder] | type[AttentionDecoder]] = {
-    "context": ContextDecoder, "repeat": RepeatDecoder, "attention": AttentionDecoder}

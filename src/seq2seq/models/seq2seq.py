@@ -9,8 +9,8 @@ from torch import Tensor, nn
 
 from seq2seq.config import ModelConfig
 from seq2seq.data.vocab import PAD_ID, UNK_ID
-from seq2seq.models.decoder import DECODERS, DecoderState, Memory
-from seq2seq.models.encoder import Encoder
+from seq2seq.models import architectures
+from seq2seq.models.decoder import DecoderState, Memory
 from seq2seq.models.loss import projected_cross_entropy, token_cross_entropy
 from seq2seq.models.state import Axes
 
@@ -28,7 +28,7 @@ class DecoderRun:
 
 
 class Seq2Seq(nn.Module):
-    """An RNN encoder-decoder of one of the architectures `context`, `repeat` or `attention`.
+    """An encoder-decoder of the kind `config.arch` names (`architectures`): an RNN's or a Transformer's.
 
     With `config.copy` it is a pointer-generator (See et al., 2017): each step mixes the softmax over the vocabulary
     with the attention weights scattered onto the source ids, so source tokens outside the vocabulary can be output.
@@ -38,14 +38,13 @@ class Seq2Seq(nn.Module):
     def __init__(self, config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int,
                  encoder: nn.Module | None = None) -> None:
         """encoder: one that reads other sources than token ids (a speech model's, which also overrides `encode`);
-        by default an `Encoder` of src_vocab_size token ids."""
+        by default the kind's encoder of src_vocab_size token ids."""
         super().__init__()
         self.config = config
         self.src_vocab_size, self.tgt_vocab_size = src_vocab_size, tgt_vocab_size
-        self.encoder = encoder if encoder is not None else Encoder(
-            src_vocab_size, config.embedding_size, config.hidden_size, config.num_layers, config.rnn,
-            config.bidirectional, config.dropout)
-        self.decoder = DECODERS[config.arch](config, tgt_vocab_size)
+        kind = architectures.get(config.arch)
+        self.encoder = encoder if encoder is not None else kind.encoder(config, src_vocab_size)
+        self.decoder = kind.decoder(config, tgt_vocab_size)
         self.generator = nn.Linear(config.hidden_size, tgt_vocab_size)
         self.pointer = nn.Linear(config.hidden_size, 1) if config.copy else None  # p(generate) from the features
 
@@ -59,9 +58,8 @@ class Seq2Seq(nn.Module):
         return Memory(outputs, keys, src != PAD_ID, final, src, width)
 
     def attention_keys(self, outputs: Tensor) -> Tensor:
-        """What the decoder's attention compares its queries with, made once from the encoder outputs (B, S, H)."""
-        attention = getattr(self.decoder, "attention", None)
-        return attention.prepare_keys(outputs) if attention is not None else outputs
+        """What the decoder's attention reads of the encoder outputs (B, S, H), made once per sentence."""
+        return self.decoder.memory_keys(outputs)  # type: ignore[no-any-return]
 
     def init_state(self, memory: Memory) -> DecoderState:
         """The decoder's state before its first step."""
@@ -69,7 +67,7 @@ class Seq2Seq(nn.Module):
 
     def state_axes(self) -> dict[str, Axes]:
         """The named tensors of the decoder's states and how each lies; `attention` among them: weights to show."""
-        return self.decoder.state_axes(self.config)
+        return architectures.get(self.config.arch).state_axes(self.config)
 
     def step(self, tokens: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]:
         """Feed one token per row (B,); returns logits (B, V) for the next token and the new state (a copying model:

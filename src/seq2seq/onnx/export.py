@@ -64,6 +64,9 @@ class Layout:
         prompt = isinstance(model, LanguageModel)  # its steps read no memory
         present = [] if prompt else [name for name in graphs.MEMORY_NAMES if getattr(memory, name) is not None]
         stepped = model.step(torch.full((memory.mask.size(0),), EOS_ID + 1), state, memory)[1]
+        clashes = set(stepped.tensors) & {*graphs.MEMORY_NAMES, graphs.TOKENS, graphs.LOGITS, graphs.EXTENSION}
+        if clashes:  # a graph's inputs and outputs are named after both
+            raise CheckpointError(f"the decoder state's {', '.join(sorted(clashes))} take the name of a graph tensor")
         return cls(present, list(stepped.tensors), memory.source is not None, prompt,
                    {name: axes.to_dict() for name, axes in stepped.axes.items()})
 

@@ -32,7 +32,7 @@ from seq2seq.decoding.search import decode
 from seq2seq.decoding.torch_arrays import TorchArrays
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.evaluation import metrics, reports
-from seq2seq.models.decoder import DECODERS
+from seq2seq.models import architectures
 from seq2seq.models.ensemble import Ensemble
 from seq2seq.models.objectives import sequence_loss, sequence_losses
 from seq2seq.models.seq2seq import Seq2Seq
@@ -168,7 +168,7 @@ def _trainer(config: Config, prepared: Prepared, dev_pairs: Sequence[Pair], out:
 def _draws_attention(config: Config) -> bool:
     """Whether the dev samples shown in TensorBoard carry attention weights (`_dev_samples`): the state of the
     configured decoder holds them."""
-    return "attention" in DECODERS[config.model.arch].state_axes(config.model)
+    return "attention" in architectures.get(config.model.arch).state_axes(config.model)
 
 
 def _dev_scorer(metadata: ModelMetadata, dev_pairs: Sequence[Pair]) -> Scorer:

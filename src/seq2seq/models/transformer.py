@@ -1,0 +1,246 @@
+"""The Transformer kind (`model.arch=transformer`, Vaswani et al., 2017): pre-norm encoder and decoder layers whose
+attention runs through PyTorch's fused `scaled_dot_product_attention`, and a decoder-only language model.
+
+The decoder's state is its key/value cache, one tensor of keys and one of values (B, L, heads, T, head size) that
+grow by one position per step, the position of the next token (B,), and the shown layer's cross-attention weights
+(B, S): beam search reorders the cache like any state, and export makes it graph state. The encoder's memory keeps
+every decoder layer's cross-attention keys and values, projected once per sentence (`memory_keys`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional
+
+from seq2seq.config import ModelConfig
+from seq2seq.data.vocab import PAD_ID
+from seq2seq.models.architectures import Architecture, register
+from seq2seq.models.decoder import Memory
+from seq2seq.models.state import ROWS, SOURCE_ROWS, Axes, DecoderState, declared
+
+STEPS = "steps"  # the cache's growing axis: the positions decoded so far
+CACHE = Axes(0, {3: STEPS})  # (B, L, heads, T, head size)
+POSITION = "position"
+
+
+class Positions(nn.Module):
+    """Position vectors (..., H) of positions (...): fixed sinusoids, or learned embeddings (positions from
+    max_positions on share the last one)."""
+
+    def __init__(self, kind: str, size: int, max_positions: int) -> None:
+        super().__init__()
+        self.learned = nn.Embedding(max_positions, size) if kind == "learned" else None
+        frequencies = torch.exp(torch.arange(0, size, 2).float() * (-math.log(10000.0) / size))  # (H / 2,)
+        self.register_buffer("frequencies", frequencies, persistent=False)
+
+    def forward(self, positions: Tensor) -> Tensor:
+        if self.learned is not None:
+            return self.learned(positions.clamp(max=self.learned.num_embeddings - 1))  # type: ignore[no-any-return]
+        angles = positions.unsqueeze(-1).float() * self.frequencies  # (..., H / 2)
+        return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+
+
+class Embedder(nn.Module):
+    """Token ids (B, T) at positions (B, T) -> scaled embeddings plus positions, with dropout (B, T, H)."""
+
+    def __init__(self, config: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        size = config.hidden_size
+        self.tokens = nn.Embedding(vocab_size, size, padding_idx=PAD_ID)
+        nn.init.normal_(self.tokens.weight, std=size ** -0.5)  # times sqrt(H) below: unit variance
+        with torch.no_grad():
+            self.tokens.weight[PAD_ID].zero_()
+        self.positions = Positions(config.positions, size, config.max_positions)
+        self.scale = math.sqrt(size)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, tokens: Tensor, positions: Tensor) -> Tensor:
+        return self.dropout(self.tokens(tokens) * self.scale + self.positions(positions))
+
+
+class MultiHeadAttention(nn.Module):
+    """Queries from one sequence attend over keys and values of another (or the same), head by head."""
+
+    def __init__(self, size: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads, self.head_size, self.dropout = heads, size // heads, dropout
+        self.query = nn.Linear(size, size)
+        self.key_value = nn.Linear(size, 2 * size)
+        self.output = nn.Linear(size, size)
+
+    def split(self, vectors: Tensor) -> Tensor:
+        """(B, T, H) -> (B, heads, T, H / heads)."""
+        return vectors.view(vectors.size(0), vectors.size(1), self.heads, self.head_size).transpose(1, 2)
+
+    def keys_values(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
+        """The keys and values (B, heads, S, H / heads) of inputs (B, S, H)."""
+        keys, values = self.key_value(inputs).chunk(2, dim=-1)
+        return self.split(keys), self.split(values)
+
+    def forward(self, inputs: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None,
+                causal: bool = False) -> Tensor:
+        """inputs (B, T, H) attending over keys and values (B, heads, S, H / heads) where mask (B, 1, 1, S) is
+        True (and, causal, not ahead of themselves) -> (B, T, H)."""
+        attended = functional.scaled_dot_product_attention(
+            self.split(self.query(inputs)), keys, values, attn_mask=mask,
+            dropout_p=self.dropout if self.training else 0.0, is_causal=causal)  # (B, heads, T, H / heads)
+        return self.output(attended.transpose(1, 2).flatten(2))
+
+    def weights(self, inputs: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
+        """The attention weights of inputs (B, 1, H) over keys (B, heads, S, H / heads), averaged over the heads
+        (B, S): what a heatmap shows (the attended vectors come from `forward`)."""
+        scores = self.split(self.query(inputs)) @ keys.transpose(-1, -2) / math.sqrt(self.head_size)  # (B, h, 1, S)
+        scores = scores.masked_fill(~mask, float("-inf"))
+        return torch.softmax(scores.float(), dim=-1).mean(dim=1).squeeze(1)
+
+
+class FeedForward(nn.Sequential):
+    """Position-wise: H -> inner size -> ReLU -> dropout -> H."""
+
+    def __init__(self, size: int, inner: int, dropout: float) -> None:
+        super().__init__(nn.Linear(size, inner), nn.ReLU(), nn.Dropout(dropout), nn.Linear(inner, size))
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention then feed-forward, each as x + dropout(block(norm(x)))."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        size = config.hidden_size
+        self.attention_norm, self.feed_forward_norm = nn.LayerNorm(size), nn.LayerNorm(size)
+        self.attention = MultiHeadAttention(size, config.heads, config.dropout)
+        self.feed_forward = FeedForward(size, config.feedforward_size, config.dropout)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, inputs: Tensor, mask: Tensor | None, causal: bool = False) -> Tensor:
+        normed = self.attention_norm(inputs)
+        inputs = inputs + self.dropout(self.attention(normed, *self.attention.keys_values(normed), mask, causal))
+        return inputs + self.dropout(self.feed_forward(self.feed_forward_norm(inputs)))
+
+
+class TransformerEncoder(nn.Module):
+    """Token ids (B, S) -> outputs (B, S, H) of a stack of `EncoderLayer`s and a final norm; no final state."""
+
+    def __init__(self, config: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.embedder = Embedder(config, vocab_size)
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_layers))
+        self.norm = nn.LayerNorm(config.hidden_size)
+
+    def forward(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        positions = torch.arange(src.size(1), device=src.device).expand_as(src)  # (B, S)
+        mask = (positions < src_lengths.to(src.device).unsqueeze(1))[:, None, None, :]  # (B, 1, 1, S)
+        outputs = self.embedder(src, positions)
+        for layer in self.layers:
+            outputs = layer(outputs, mask)
+        return self.norm(outputs), ()
+
+
+class DecoderLayer(nn.Module):
+    """Masked self-attention over the positions so far, attention over the source, feed-forward (pre-norm)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        size = config.hidden_size
+        self.self_norm, self.cross_norm, self.feed_forward_norm = (nn.LayerNorm(size) for _ in range(3))
+        self.self_attention = MultiHeadAttention(size, config.heads, config.dropout)
+        self.cross_attention = MultiHeadAttention(size, config.heads, config.dropout)
+        self.feed_forward = FeedForward(size, config.feedforward_size, config.dropout)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, inputs: Tensor, past: tuple[Tensor, Tensor] | None, cross: tuple[Tensor, Tensor],
+                mask: Tensor, show: bool = False) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor | None]:
+        """inputs (B, T, H) after the cached keys and values past (B, heads, P, H / heads) (None: T is the whole
+        target, attended causally), attending over the source's cross keys and values where mask (B, 1, 1, S).
+        Returns outputs (B, T, H), the keys and values of every position so far, and with show the last position's
+        cross-attention weights (B, S)."""
+        normed = self.self_norm(inputs)
+        keys, values = self.self_attention.keys_values(normed)
+        if past is not None:
+            keys, values = torch.cat([past[0], keys], dim=2), torch.cat([past[1], values], dim=2)
+        inputs = inputs + self.dropout(self.self_attention(normed, keys, values, causal=past is None))
+        normed = self.cross_norm(inputs)
+        weights = self.cross_attention.weights(normed[:, -1:], cross[0], mask) if show else None
+        inputs = inputs + self.dropout(self.cross_attention(normed, *cross, mask))
+        return inputs + self.dropout(self.feed_forward(self.feed_forward_norm(inputs))), (keys, values), weights
+
+
+class TransformerDecoder(nn.Module):
+    """A stack of `DecoderLayer`s and a final norm: features (B, T, H) for the output projection."""
+
+    def __init__(self, config: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.embedder = Embedder(config, vocab_size)
+        self.layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.num_layers))
+        self.norm = nn.LayerNorm(config.hidden_size)
+        self.shown = max(0, config.num_layers - 1 - config.attention_layer)  # the layer whose attention is shown
+        self.heads, self.head_size = config.heads, config.hidden_size // config.heads
+
+    @staticmethod
+    def state_axes(config: ModelConfig) -> dict[str, Axes]:
+        """The cache of keys and values (B, L, heads, T, H / heads), the next position (B,), the shown layer's
+        cross-attention weights (B, S)."""
+        return {"self_keys": CACHE, "self_values": CACHE, POSITION: ROWS, "attention": SOURCE_ROWS}
+
+    def memory_keys(self, outputs: Tensor) -> Tensor:
+        """Every layer's cross-attention keys and values of the encoder outputs (B, S, H), side by side
+        (B, S, 2 L H)."""
+        parts = []
+        for layer in self.layers:
+            keys, values = layer.cross_attention.keys_values(outputs)  # (B, heads, S, H / heads)
+            parts += [keys.transpose(1, 2).flatten(2), values.transpose(1, 2).flatten(2)]
+        return torch.cat(parts, dim=-1)
+
+    def cross(self, memory: Memory) -> list[tuple[Tensor, Tensor]]:
+        """Each layer's cross keys and values (B, heads, S, H / heads) from the memory's keys (B, S, 2 L H)."""
+        batch, length = memory.keys.shape[:2]
+        parts = memory.keys.view(batch, length, 2 * len(self.layers), self.heads, self.head_size)
+        parts = parts.permute(2, 0, 3, 1, 4)  # (2 L, B, heads, S, H / heads)
+        return [(parts[2 * index], parts[2 * index + 1]) for index in range(len(self.layers))]
+
+    def init_state(self, memory: Memory) -> DecoderState:
+        batch = memory.keys.size(0)
+        empty = memory.keys.new_zeros(batch, len(self.layers), self.heads, 0, self.head_size)
+        position = torch.zeros(batch, dtype=torch.long, device=memory.keys.device)
+        return self._state(empty, empty, position, torch.zeros_like(memory.mask, dtype=torch.float))
+
+    @staticmethod
+    def _state(keys: Tensor, values: Tensor, position: Tensor, attention: Tensor) -> DecoderState:
+        return declared({"self_keys": (keys, CACHE), "self_values": (values, CACHE), POSITION: (position, ROWS),
+                         "attention": (attention, SOURCE_ROWS)})
+
+    def forward(self, tgt_in: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]:
+        """Teacher-forced run over tgt_in (B, T) from the state `init_state` made -> features (B, T, H) and the
+        state after the last position."""
+        positions = torch.arange(tgt_in.size(1), device=tgt_in.device).expand_as(tgt_in)  # (B, T)
+        return self._run(self.embedder(tgt_in, positions), None, memory, state[POSITION] + tgt_in.size(1))
+
+    def step(self, tokens: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState]:
+        """One token per row (B,) -> features (B, H), reading and extending the cache."""
+        position = state[POSITION]
+        inputs = self.embedder(tokens.unsqueeze(1), position.unsqueeze(1))  # (B, 1, H)
+        past = list(zip(state["self_keys"].unbind(1), state["self_values"].unbind(1), strict=True))
+        features, state = self._run(inputs, past, memory, position + 1)
+        return features.squeeze(1), state
+
+    def _run(self, inputs: Tensor, past: list[tuple[Tensor, Tensor]] | None, memory: Memory,
+             position: Tensor) -> tuple[Tensor, DecoderState]:
+        """The layers over inputs (B, T, H) after the cached positions past (None: none, causal) -> features
+        (B, T, H) and the state: the cache, the next position and the shown layer's weights of the last position."""
+        mask = memory.mask[:, None, None, :]  # (B, 1, 1, S)
+        cached, attention = [], None
+        for index, (layer, cross) in enumerate(zip(self.layers, self.cross(memory), strict=True)):
+            inputs, kept, weights = layer(inputs, None if past is None else past[index], cross, mask,
+                                          show=index == self.shown)
+            cached.append(kept)
+            attention = attention if weights is None else weights
+        assert attention is not None  # self.shown is one of the layers
+        keys, values = (torch.stack(parts, dim=1) for parts in zip(*cached, strict=True))  # (B, L, h, T, H / h)
+        return self.norm(inputs), self._state(keys, values, position, attention)
+
+
+TRANSFORMER = register(Architecture("transformer", TransformerEncoder, TransformerDecoder,
+                                    TransformerDecoder.state_axes))

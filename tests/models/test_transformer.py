@@ -1,0 +1,80 @@
+"""The Transformer kind: its cache, positions, cross-attention memory and shown weights, and its config checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seq2seq.config import Config, ModelConfig, apply_overrides, validate
+from seq2seq.errors import ConfigError
+from seq2seq.models import architectures
+from seq2seq.models.seq2seq import Seq2Seq
+from seq2seq.models.transformer import TransformerDecoder
+from tests.models.test_model import padded_batch
+
+
+def transformer(**settings: object) -> Seq2Seq:
+    torch.manual_seed(0)
+    values = {"arch": "transformer", "num_layers": 2, "hidden_size": 16, "heads": 4, "feedforward_size": 32,
+              "dropout": 0.0, **settings}
+    return Seq2Seq(ModelConfig(**values), 12, 14).eval()  # type: ignore[arg-type]
+
+
+def stepped_logits(model: Seq2Seq, tgt_in: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Logits (B, T, V) of tgt_in fed step by step over padded_batch, and the shown weights of each step."""
+    memory = model.encode(*padded_batch())
+    state = model.init_state(memory)
+    logits, weights = [], []
+    for t in range(tgt_in.size(1)):
+        step_logits, state = model.step(tgt_in[:, t], state, memory)
+        logits.append(step_logits)
+        weights.append(state.attention)
+    return torch.stack(logits, dim=1), weights
+
+
+@torch.no_grad()
+def test_learned_positions_past_the_table_share_its_last_row_and_forward_still_equals_stepwise() -> None:
+    model = transformer(positions="learned", max_positions=4)
+    tgt_in = torch.randint(4, 14, (4, 7), generator=torch.Generator().manual_seed(2))
+    stepped, _ = stepped_logits(model, tgt_in)
+    torch.testing.assert_close(stepped, model.project(model(*padded_batch(), tgt_in)), rtol=1e-5, atol=1e-5)
+    embedder = model.decoder.embedder
+    torch.testing.assert_close(embedder.positions(torch.tensor([9])), embedder.positions(torch.tensor([3])))
+
+
+@torch.no_grad()
+def test_the_cache_grows_by_one_position_per_step_and_the_memory_holds_every_layers_cross_keys() -> None:
+    model = transformer()
+    src, lengths = padded_batch()
+    memory = model.encode(src, lengths)
+    decoder = model.decoder
+    assert isinstance(decoder, TransformerDecoder)
+    for layer, (keys, values) in zip(decoder.layers, decoder.cross(memory), strict=True):
+        expected = layer.cross_attention.keys_values(memory.outputs)
+        torch.testing.assert_close((keys, values), expected)
+    state = model.init_state(memory)
+    for step in range(3):
+        _, state = model.step(torch.full((4,), 5), state, memory)
+        assert state["self_keys"].shape == state["self_values"].shape == (4, 2, 4, step + 1, 4)
+        assert state["position"].tolist() == [step + 1] * 4
+
+
+@torch.no_grad()
+def test_shown_weights_are_a_distribution_over_the_real_source_of_the_configured_layer() -> None:
+    tgt_in = torch.randint(4, 14, (4, 3), generator=torch.Generator().manual_seed(3))
+    _, last = stepped_logits(transformer(), tgt_in)
+    _, lower = stepped_logits(transformer(attention_layer=1), tgt_in)
+    lengths = padded_batch()[1]
+    for weights in last + lower:
+        torch.testing.assert_close(weights.sum(dim=1), torch.ones(4))
+        for row, length in enumerate(lengths):
+            assert (weights[row, length:] == 0).all()
+    assert not torch.allclose(last[0], lower[0])
+
+
+def test_a_transformer_needs_whole_heads_and_an_architecture_must_be_known() -> None:
+    config = apply_overrides(Config(), ["model.arch=transformer", "model.hidden_size=30", "model.heads=4"])
+    with pytest.raises(ConfigError, match=r"^model\.hidden_size \(30\) must be a multiple of model\.heads \(4\)"):
+        validate(config)
+    with pytest.raises(ConfigError, match=r"^model.arch: unknown architecture 'mamba' \(known: context, repeat, "):
+        architectures.get("mamba")

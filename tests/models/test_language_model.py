@@ -22,6 +22,7 @@ from seq2seq.data.tokenizers import CharTokenizer
 from seq2seq.data.vocab import BOS_ID, EOS_ID, UNK_ID, Vocab
 from seq2seq.decoding.search import greedy
 from seq2seq.errors import ConfigError, DataError
+from seq2seq.models import architectures
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.tasks import registry
 from seq2seq.tasks.lm import TextGenerator, train_language_model
@@ -52,13 +53,18 @@ def random_generator(text: str = "abcdefgh", **data: int) -> TextGenerator:
 
 
 # ---- the model: prompt and steps read the text exactly as the whole sequence does
-@pytest.mark.parametrize("one_hot", [False, True])
-@pytest.mark.parametrize("rnn", ["lstm", "gru"])
-def test_prompt_then_steps_equal_whole_sequence(rnn: str, one_hot: bool) -> None:
+KINDS = {"lstm": {"rnn": "lstm"}, "gru": {"rnn": "gru"}, "lstm-one-hot": {"rnn": "lstm", "one_hot": True},
+         "gru-one-hot": {"rnn": "gru", "one_hot": True},
+         "transformer": {"arch": "transformer", "heads": 4, "feedforward_size": 32},
+         "transformer-learned": {"arch": "transformer", "heads": 4, "feedforward_size": 32, "positions": "learned"}}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_prompt_then_steps_equal_whole_sequence(kind: str) -> None:
     """Prompts of different lengths in one batch, then one step per token, give the logits of forward()."""
     torch.manual_seed(0)
-    model = LanguageModel(ModelConfig(rnn=rnn, one_hot=one_hot, hidden_size=16, embedding_size=8, num_layers=2,
-                                      dropout=0.0), 12).eval()
+    config = ModelConfig(hidden_size=16, embedding_size=8, num_layers=2, dropout=0.0, **KINDS[kind])  # type: ignore[arg-type]
+    model = architectures.language_model(config, 12).eval()
     text = torch.randint(4, 12, (3, 9))
     text[:, 0] = BOS_ID
     lengths = torch.tensor([4, 1, 2])  # prompt = <s> + lengths - 1 tokens

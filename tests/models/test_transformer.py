@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from seq2seq.config import Config, ModelConfig, apply_overrides, validate
 from seq2seq.errors import ConfigError
+from seq2seq.evaluation.adaptation import Adaptation
 from seq2seq.models import architectures
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.models.transformer import TransformerDecoder
+from seq2seq.tasks.lm import train_language_model
+from tests.models.test_language_model import PHRASE
 from tests.models.test_model import padded_batch
 
 
@@ -78,3 +83,16 @@ def test_a_transformer_needs_whole_heads_and_an_architecture_must_be_known() -> 
         validate(config)
     with pytest.raises(ConfigError, match=r"^model.arch: unknown architecture 'mamba' \(known: context, repeat, "):
         architectures.get("mamba")
+
+
+def test_a_transformer_language_model_learns_a_phrase_and_refuses_dynamic_evaluation(tmp_path: Path) -> None:
+    config = apply_overrides(Config(), ["task=lm", "model.arch=transformer", "model.hidden_size=32",
+                                        "model.feedforward_size=64", "model.dropout=0", "data.entries=line",
+                                        "data.window=24", "data.batch_size=16", "train.precision=fp32",
+                                        "train.lr=0.003", "train.warmup_steps=20", "train.epochs=12",
+                                        "train.threads=1"])
+    generator = train_language_model(config, [PHRASE] * 100, out_dir=tmp_path)
+    assert generator.generate("the c", temperature=0, stop_at_end=True) == [PHRASE]
+    assert generator.evaluate([PHRASE])["bpc"] < 0.5
+    with pytest.raises(ConfigError, match=r"^model\.arch=transformer: this language model reads each window on its"):
+        generator.evaluate([PHRASE], Adaptation())

@@ -13,11 +13,14 @@ from tqdm import tqdm
 
 from seq2seq.data.lm_text import stream_rows, stream_targets
 from seq2seq.data.vocab import PAD_ID
+from seq2seq.errors import ConfigError
 from seq2seq.evaluation.adaptation import Adaptation
 
 
 class ReadingModel(Protocol):
     """What dynamic evaluation needs of a language model (LanguageModel has it)."""
+
+    carries_state: bool  # read continues from the state it returned: what adapting segment after segment needs
 
     def read(self, tokens: Tensor, hidden: tuple[Tensor, ...] | None = None) -> tuple[Tensor, tuple[Tensor, ...]]:
         ...
@@ -59,6 +62,9 @@ def adapt(model: nn.Module, stream: Sequence[int], adaptation: Adaptation) -> tu
     Returns the adapted copy, the summed negative log-likelihood (nats) of the stream's tokens after the first, each
     scored before the update that learns from it, and how many were counted (targets `<s>` are not).
     """
+    if not getattr(model, "carries_state", False):
+        raise ConfigError(f"model.arch={model.config.arch}: this language model reads each window on its own, and "
+                          "dynamic evaluation reads the text segment after segment (use an RNN language model)")
     adapted = copy.deepcopy(model).eval()  # no dropout: the updates follow the scores
     update = _Update(adapted, adaptation)
     device = next(adapted.parameters()).device

@@ -39,6 +39,8 @@ class OneHot(nn.Module):
 class LanguageModel(nn.Module):
     """A recurrent language model over one vocabulary; `generator` projects features (..., H) to logits (..., V)."""
 
+    carries_state = True  # `read` continues from the state it is given
+
     def __init__(self, config: ModelConfig, vocab_size: int) -> None:
         super().__init__()
         self.config = config

@@ -19,10 +19,13 @@ from seq2seq.config import ModelConfig
 from seq2seq.data.vocab import PAD_ID
 from seq2seq.models.architectures import Architecture, register
 from seq2seq.models.decoder import Memory
+from seq2seq.models.language_model import PROMPT_OUTPUT
+from seq2seq.models.loss import projected_cross_entropy
 from seq2seq.models.state import ROWS, SOURCE_ROWS, Axes, DecoderState, declared
 
 STEPS = "steps"  # the cache's growing axis: the positions decoded so far
 CACHE = Axes(0, {3: STEPS})  # (B, L, heads, T, head size)
+MASK = Axes(0, {1: STEPS})  # (B, T): which cached positions a language model's steps attend to
 POSITION = "position"
 
 
@@ -115,10 +118,22 @@ class EncoderLayer(nn.Module):
         self.feed_forward = FeedForward(size, config.feedforward_size, config.dropout)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, inputs: Tensor, mask: Tensor | None, causal: bool = False) -> Tensor:
+    def forward(self, inputs: Tensor, mask: Tensor | None, causal: bool = False,
+                past: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """inputs (B, T, H) after the cached keys and values past (B, heads, P, H / heads), attending where mask
+        (B, 1, T or 1, P + T) is True (and, causal, not ahead of themselves) -> outputs (B, T, H), and the keys and
+        values of every position so far."""
         normed = self.attention_norm(inputs)
-        inputs = inputs + self.dropout(self.attention(normed, *self.attention.keys_values(normed), mask, causal))
-        return inputs + self.dropout(self.feed_forward(self.feed_forward_norm(inputs)))
+        keys, values = extended(past, *self.attention.keys_values(normed))
+        inputs = inputs + self.dropout(self.attention(normed, keys, values, mask, causal))
+        return inputs + self.dropout(self.feed_forward(self.feed_forward_norm(inputs))), (keys, values)
+
+
+def extended(past: tuple[Tensor, Tensor] | None, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+    """The cached keys and values past (B, heads, P, H / heads) followed by new ones (B, heads, T, H / heads)."""
+    if past is None:
+        return keys, values
+    return torch.cat([past[0], keys], dim=2), torch.cat([past[1], values], dim=2)
 
 
 class TransformerEncoder(nn.Module):
@@ -135,7 +150,7 @@ class TransformerEncoder(nn.Module):
         mask = (positions < src_lengths.to(src.device).unsqueeze(1))[:, None, None, :]  # (B, 1, 1, S)
         outputs = self.embedder(src, positions)
         for layer in self.layers:
-            outputs = layer(outputs, mask)
+            outputs = layer(outputs, mask)[0]
         return self.norm(outputs), ()
 
 
@@ -158,9 +173,7 @@ class DecoderLayer(nn.Module):
         Returns outputs (B, T, H), the keys and values of every position so far, and with show the last position's
         cross-attention weights (B, S)."""
         normed = self.self_norm(inputs)
-        keys, values = self.self_attention.keys_values(normed)
-        if past is not None:
-            keys, values = torch.cat([past[0], keys], dim=2), torch.cat([past[1], values], dim=2)
+        keys, values = extended(past, *self.self_attention.keys_values(normed))
         inputs = inputs + self.dropout(self.self_attention(normed, keys, values, causal=past is None))
         normed = self.cross_norm(inputs)
         weights = self.cross_attention.weights(normed[:, -1:], cross[0], mask) if show else None
@@ -242,5 +255,89 @@ class TransformerDecoder(nn.Module):
         return self.norm(inputs), self._state(keys, values, position, attention)
 
 
+class TransformerLanguageModel(nn.Module):
+    """A decoder-only Transformer: causal self-attention layers over one vocabulary, with the step interface of
+    `LanguageModel`. `encode` reads the prompts (B, P), padded at the end, in one causal pass and keeps their keys and
+    values; the first step projects the output of each prompt's last token, later steps read the token chosen before
+    and attend over the cache, where `self_mask` (B, T) hides the prompts' padding.
+
+    It reads every window of text on its own (`read` carries no state from one window to the next), so its context
+    is data.window tokens; dynamic evaluation, which adapts segment after segment, refuses it.
+    """
+
+    carries_state = False  # `read` starts every window afresh
+
+    def __init__(self, config: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.config = config
+        self.embedder = Embedder(config, vocab_size)
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_layers))
+        self.norm = nn.LayerNorm(config.hidden_size)
+        self.generator = nn.Linear(config.hidden_size, vocab_size)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """Features (B, T, H) for every position of tokens (B, T), each seeing the positions up to its own."""
+        return self._causal(tokens)[0]
+
+    def read(self, tokens: Tensor, hidden: tuple[Tensor, ...] | None = None,
+             lengths: Tensor | None = None) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Features (B, T, H) of tokens (B, T) read on their own (hidden is not carried: none is returned)."""
+        return self._causal(tokens)[0], ()
+
+    def output_loss(self, features: Tensor, targets: Tensor, label_smoothing: float = 0.0) -> Tensor:
+        """Summed cross-entropy of targets (N,) given features (N, H), projection and loss fused."""
+        return projected_cross_entropy(features, self.generator.weight, self.generator.bias, targets, label_smoothing)
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> Memory:
+        """Read prompts src (B, P) = `<s> prompt` padded at the end: outputs (B, P, H) and, as the final parts, each
+        layer's keys and values (L, B, heads, P, H / heads)."""
+        outputs, cache = self._causal(src)
+        keys, values = (torch.stack(parts) for parts in zip(*cache, strict=True))  # (L, B, heads, P, H / heads)
+        return Memory(outputs, outputs, src != PAD_ID, (keys, values))
+
+    def init_state(self, memory: Memory) -> DecoderState:
+        """The cache after each prompt, its mask, the next position, and the prompt's last output (B, H)."""
+        lengths = memory.mask.sum(dim=1)  # (B,)
+        rows = torch.arange(lengths.size(0), device=lengths.device)
+        keys, values = (part.transpose(0, 1) for part in memory.final)  # (B, L, heads, P, H / heads)
+        return self._state(keys, values, memory.mask, lengths, memory.outputs[rows, lengths - 1])
+
+    @staticmethod
+    def _state(keys: Tensor, values: Tensor, mask: Tensor, position: Tensor,
+               prompt_output: Tensor | None = None) -> DecoderState:
+        waiting = {} if prompt_output is None else {PROMPT_OUTPUT: (prompt_output, ROWS)}
+        return declared({"self_keys": (keys, CACHE), "self_values": (values, CACHE), "self_mask": (mask, MASK),
+                         POSITION: (position, ROWS), **waiting})
+
+    def state_axes(self) -> dict[str, Axes]:
+        """The cache (B, L, heads, T, H / heads), which of its positions hold text (B, T), the next position (B,)
+        and, before the first step, the prompt's last output (B, H)."""
+        return {"self_keys": CACHE, "self_values": CACHE, "self_mask": MASK, POSITION: ROWS, PROMPT_OUTPUT: ROWS}
+
+    def step(self, tokens: Tensor, state: DecoderState, memory: Memory | None) -> tuple[Tensor, DecoderState]:
+        """Logits (B, V) of the next token and the new state; reads tokens (B,) except on the first step (the
+        prompt's last output is projected there)."""
+        keys, values, mask, position = (state[name] for name in ("self_keys", "self_values", "self_mask", POSITION))
+        if PROMPT_OUTPUT in state:
+            return self.generator(state[PROMPT_OUTPUT]), self._state(keys, values, mask, position)
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)  # (B, T + 1)
+        outputs = self.embedder(tokens.unsqueeze(1), position.unsqueeze(1))  # (B, 1, H)
+        cached = []
+        for layer, past in zip(self.layers, zip(keys.unbind(1), values.unbind(1), strict=True), strict=True):
+            outputs, kept = layer(outputs, mask[:, None, None, :], past=past)
+            cached.append(kept)
+        keys, values = (torch.stack(parts, dim=1) for parts in zip(*cached, strict=True))
+        return self.generator(self.norm(outputs).squeeze(1)), self._state(keys, values, mask, position + 1)
+
+    def _causal(self, tokens: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+        """The layers over tokens (B, T) from position 0, causally: features (B, T, H) and each layer's cache."""
+        positions = torch.arange(tokens.size(1), device=tokens.device).expand_as(tokens)  # (B, T)
+        outputs, cache = self.embedder(tokens, positions), []
+        for layer in self.layers:
+            outputs, kept = layer(outputs, None, causal=True)
+            cache.append(kept)
+        return self.norm(outputs), cache
+
+
 TRANSFORMER = register(Architecture("transformer", TransformerEncoder, TransformerDecoder,
-                                    TransformerDecoder.state_axes))
+                                    TransformerDecoder.state_axes, TransformerLanguageModel))

@@ -61,7 +61,7 @@ class Layout:
     def of(cls, model: Decoding, memory: Memory, state: DecoderState) -> Layout:
         """The layout of model's graphs, from a memory, the initial state and the state its first step returns (a
         language model's first step spends a tensor that the step graph never sees)."""
-        prompt = isinstance(model, LanguageModel)  # its steps read no memory
+        prompt = not isinstance(model, Seq2Seq)  # a language model: its steps read no memory
         present = [] if prompt else [name for name in graphs.MEMORY_NAMES if getattr(memory, name) is not None]
         stepped = model.step(torch.full((memory.mask.size(0),), EOS_ID + 1), state, memory)[1]
         clashes = set(stepped.tensors) & {*graphs.MEMORY_NAMES, graphs.TOKENS, graphs.LOGITS, graphs.EXTENSION}

@@ -129,8 +129,9 @@ class OnnxModel:
     def encode(self, src: Array, src_lengths: Array) -> Memory:
         """Run the encoder over src (B, S) (int64 ids, padded with <pad>) of lengths (B,)."""
         names = [node.name for node in self.encoder.get_outputs()]
-        values = dict(zip(names, self.encoder.run(None, {"src": src.astype(np.int64),
-                                                         "src_lengths": src_lengths.astype(np.int64)}), strict=True))
+        feeds = {"src": src.astype(np.int64), "src_lengths": src_lengths.astype(np.int64)}
+        reads = [node.name for node in self.encoder.get_inputs()]  # a graph that never reads the lengths lacks them
+        values = dict(zip(names, self.encoder.run(None, {name: feeds[name] for name in reads}), strict=True))
         memory = {name: values[name] for name in self.step_inputs if name in values and name not in self.state_names}
         if self.copy:  # the output distribution covers the vocabulary and the ids the batch's sources extend it with
             width = max(self.target_vocab_size, int(src.max()) + 1)

@@ -25,6 +25,7 @@ from seq2seq.errors import ConfigError, DataError
 from seq2seq.evaluation.adaptation import Adaptation
 from seq2seq.evaluation.dynamic import adapt
 from seq2seq.evaluation.text_scores import text_scores
+from seq2seq.models import architectures
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.objectives import language_model_losses
 from seq2seq.tasks import registry
@@ -68,7 +69,8 @@ class TextGenerator(TextGenerating):
 
         The text is read as in training, `<s> entry </s>` after each other, cut into at most data.batch_size
         contiguous parts that are read window by window with the state carried over, so each token is predicted
-        from all the text before it in its part. Predicting `<s>` (it always follows `</s>`) is not counted;
+        from all the text before it in its part (a Transformer reads each window on its own: from the text before
+        it in its window). Predicting `<s>` (it always follows `</s>`) is not counted;
         `</s>` is, as the newline or delimiter that ends an entry, so that for character tokens bpc equals
         cross_entropy / ln 2.
 
@@ -119,9 +121,9 @@ def load_generator(path: str | Path, device: str = "auto", precision: str | None
     return registry.load(path, TASK, device, precision)  # type: ignore[no-any-return]
 
 
-def build_model(metadata: ModelMetadata) -> LanguageModel:
-    """The untrained LanguageModel of a checkpoint (or of prepared text)."""
-    return LanguageModel(metadata.config.model, len(metadata.vocabs[0]))
+def build_model(metadata: ModelMetadata) -> nn.Module:
+    """The untrained language model of model.arch's kind of a checkpoint (or of prepared text)."""
+    return architectures.language_model(metadata.config.model, len(metadata.vocabs[0]))
 
 
 def generator_of(model: nn.Module, metadata: ModelMetadata, device: torch.device, precision: str | None = None

@@ -79,6 +79,10 @@ def _speech(folder: Path) -> TaskData:
 
 DATA: dict[str, Callable[[Path], TaskData]] = {"seq2seq": _seq2seq, "lm": _lm, "classify": _classify,
                                                "speech": _speech}
+TRANSFORMER = ["model.arch=transformer", "model.feedforward_size=32"]
+MODELS = {**{task: (task, []) for task in DATA}, "seq2seq-transformer": ("seq2seq", TRANSFORMER),
+          "lm-transformer": ("lm", TRANSFORMER)}
+"""Each task with its default model, and the tasks with a Transformer too: (task, the model's overrides)."""
 
 
 def cli(*args: str | Path) -> tuple[int, str, str]:
@@ -99,12 +103,14 @@ class Trained:
         return self.folder / "run"
 
 
-@pytest.fixture(scope="module", params=list(DATA))
+@pytest.fixture(scope="module", params=list(MODELS))
 def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """A tiny model of the task trained through `seq2seq train` (6 steps), then resumed for 2 more."""
+    name, model = MODELS[request.param]
     folder = tmp_path_factory.mktemp(request.param)
-    data = DATA[request.param](folder)
-    task = registry.get(request.param)
+    data = DATA[name](folder)
+    data.overrides += model
+    task = registry.get(name)
     code, out, err = cli("train", "--task", task.name, "--train", data.train, "--dev", data.held_out, "--test",
                          data.held_out, "--out", folder / "run", *SMALL, *data.overrides)
     assert code == 0, err

@@ -106,7 +106,7 @@ VOTE = registry.Task(
 def vote() -> Iterator[registry.Task]:
     """The vote task, registered for the time of one test."""
     yield registry.register(VOTE)
-    registry._TASKS.pop(VOTE.name)
+    registry.TASKS.remove(VOTE.name)
 
 
 def test_the_built_in_tasks_and_their_commands() -> None:
@@ -201,7 +201,7 @@ def test_a_checkpoint_or_config_of_an_unknown_task_is_a_one_line_error_naming_it
         config.train.max_steps, config.train.checkpoint_every, config.train.keep_last = 4, 2, 2
         seq2seq.train(config, [(pair.src, pair.tgt) for pair in majority_pairs(40, 3)], out_dir=tmp_path / "run")
     finally:
-        registry._TASKS.pop(VOTE.name)
+        registry.TASKS.remove(VOTE.name)
     best = tmp_path / "run" / "best.safetensors"
     unknown = "task: unknown task 'vote' (known: seq2seq, lm, classify, speech)"
     held_out = _write(tmp_path / "held_out.tsv", majority_pairs(5, 4))

@@ -7,7 +7,6 @@ work through the encode / init_state / step contract and the decoder state's dec
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from torch import nn
 from seq2seq.config import ModelConfig
 from seq2seq.errors import ConfigError
 from seq2seq.models.state import Axes
+from seq2seq.utils.registry import Registry
 
 BUILT_IN = {"context": "seq2seq.models.rnn", "repeat": "seq2seq.models.rnn", "attention": "seq2seq.models.rnn",
             "transformer": "seq2seq.models.transformer"}
@@ -42,22 +42,18 @@ class Architecture:
     language_model: Callable[[ModelConfig, int], nn.Module] | None = None
 
 
-_KINDS: dict[str, Architecture] = {}  # filled by `register`: this process's table of model kinds
+KINDS: Registry[Architecture] = Registry("model.arch", "architecture", BUILT_IN)
+"""This process's table of model kinds."""
 
 
 def register(architecture: Architecture) -> Architecture:
     """Add a model kind (replacing one of the same name) and return it."""
-    _KINDS[architecture.name] = architecture
-    return architecture
+    return KINDS.register(architecture.name, architecture)
 
 
 def get(name: str) -> Architecture:
     """The model kind named name (a ConfigError names the known kinds)."""
-    if name not in _KINDS and name in BUILT_IN:
-        importlib.import_module(BUILT_IN[name])
-    if name not in _KINDS:
-        raise ConfigError(f"model.arch: unknown architecture {name!r} (known: {', '.join(BUILT_IN)})")
-    return _KINDS[name]
+    return KINDS.get(name)
 
 
 def language_model(config: ModelConfig, vocab_size: int) -> nn.Module:

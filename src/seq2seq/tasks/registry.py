@@ -8,7 +8,6 @@ the registry.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from seq2seq import config as configuration
 from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.training import checkpoint
 from seq2seq.utils.device import resolve_device
+from seq2seq.utils.registry import Registry
 
 if TYPE_CHECKING:
     import torch
@@ -80,7 +80,8 @@ class Task:
                                   f"{self.sides[1]} vocabularies")
 
 
-_TASKS: dict[str, Task] = {}  # filled by `register`: the registry is this process's table of tasks
+TASKS: Registry[Task] = Registry("task", "task", BUILT_IN)
+"""This process's table of tasks, filled by `register`."""
 
 
 def export_runtime(task: Task, config: Config) -> str:
@@ -93,22 +94,17 @@ def export_runtime(task: Task, config: Config) -> str:
 
 def register(task: Task) -> Task:
     """Add task to the registry (replacing a task of the same name) and return it."""
-    _TASKS[task.name] = task
-    return task
+    return TASKS.register(task.name, task)
 
 
 def get(name: str) -> Task:
     """The task named name (a ConfigError names the known tasks)."""
-    if name not in _TASKS and name in BUILT_IN:
-        importlib.import_module(BUILT_IN[name])
-    if name not in _TASKS:
-        raise ConfigError(f"task: unknown task {name!r} (known: {', '.join(names())})")
-    return _TASKS[name]
+    return TASKS.get(name)
 
 
 def names() -> list[str]:
     """The names of the built-in tasks and of those registered since, built-in first."""
-    return list(dict.fromkeys([*BUILT_IN, *_TASKS]))
+    return TASKS.names()
 
 
 def tasks() -> list[Task]:

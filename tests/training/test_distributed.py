@@ -43,39 +43,45 @@ def model_weights(run: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in load_checkpoint(run / "last.safetensors")[0].items() if k.startswith("model.")}
 
 
-@pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run of 2 ranks with batch 8: 5 steps, then resumed to 10."""
+DESIGNS = {"rnn": [], "transformer": ["model.arch=transformer", "model.feedforward_size=32", "train.warmup_steps=4"]}
+
+
+@pytest.fixture(scope="module", params=list(DESIGNS))
+def two_ranks(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A run of 2 ranks with batch 8 (an RNN's, a Transformer's): 5 steps, then resumed to 10; and its design."""
     folder = tmp_path_factory.mktemp("ranks")
     data = folder / "copy.tsv"
     data.write_text("".join(f"{p.src}\t{p.tgt}\n" for p in PAIRS), encoding="utf-8")
     run = folder / "run"
     common = ["train", "--nproc", "2", "--train", str(data), "--out", str(run)]
-    seq2seq(*common, *TINY, "data.batch_size=8", "train.max_steps=5")
+    seq2seq(*common, *TINY, *DESIGNS[request.param], "data.batch_size=8", "train.max_steps=5")
     seq2seq(*common, "--resume", "train.max_steps=10")
-    return run
+    return run, DESIGNS[request.param]
 
 
 @pytest.mark.parametrize("overrides", [["data.batch_size=16"], ["data.batch_size=8", "train.accumulate=2"]],
                          ids=["batch 2B", "batch B, accumulate 2"])
-def test_two_ranks_resumed_equal_one_process(two_ranks: Path, tmp_path: Path, overrides: list[str]) -> None:
+def test_two_ranks_resumed_equal_one_process(two_ranks: tuple[Path, list[str]], tmp_path: Path,
+                                             overrides: list[str]) -> None:
     """2 ranks x batch B (5 steps, then --resume to 10) == 1 process x batch 2B == 1 process x B x accumulate 2."""
     torch.set_num_threads(1)
-    api.train(apply_overrides(Config(), [*TINY, "train.max_steps=10", *overrides]), PAIRS, [], tmp_path)
+    run, design = two_ranks
+    api.train(apply_overrides(Config(), [*TINY, *design, "train.max_steps=10", *overrides]), PAIRS, [], tmp_path)
     expected = model_weights(tmp_path)
-    for name, weight in model_weights(two_ranks).items():
+    for name, weight in model_weights(run).items():
         torch.testing.assert_close(weight, expected[name], rtol=0, atol=1e-5, msg=name)
 
 
-def test_two_ranks_write_one_run_directory_that_translates(two_ranks: Path) -> None:
-    files = sorted(path.name for path in two_ranks.iterdir())
+def test_two_ranks_write_one_run_directory_that_translates(two_ranks: tuple[Path, list[str]]) -> None:
+    run = two_ranks[0]
+    files = sorted(path.name for path in run.iterdir())
     assert files == ["best.safetensors", "config.yaml", "last.safetensors", "metrics.jsonl"]
-    records = [json.loads(line) for line in (two_ranks / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["event"] == "eval"] == [5, 10]  # one writer
     assert [r["step"] for r in records if r["event"] == "train"] == [1]
-    state = load_checkpoint(two_ranks / "last.safetensors")[1]["training"]["state"]
+    state = load_checkpoint(run / "last.safetensors")[1]["training"]["state"]
     assert state["ranks"] == 2 and state["step"] == 10
-    translator = api.load_translator(two_ranks, device="cpu")
+    translator = api.load_translator(run, device="cpu")
     assert len(translator.translate(["a b c", "d e"])) == 2
 
 

@@ -71,7 +71,8 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         self.heads, self.head_size, self.dropout = heads, size // heads, dropout
         self.query = nn.Linear(size, size)
-        self.key_value = nn.Linear(size, 2 * size)
+        self.key = nn.Linear(size, size, bias=False)  # a key bias shifts every score alike: softmax ignores it
+        self.value = nn.Linear(size, size)
         self.output = nn.Linear(size, size)
 
     def split(self, vectors: Tensor) -> Tensor:
@@ -80,8 +81,7 @@ class MultiHeadAttention(nn.Module):
 
     def keys_values(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
         """The keys and values (B, heads, S, H / heads) of inputs (B, S, H)."""
-        keys, values = self.key_value(inputs).chunk(2, dim=-1)
-        return self.split(keys), self.split(values)
+        return self.split(self.key(inputs)), self.split(self.value(inputs))
 
     def forward(self, inputs: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None,
                 causal: bool = False) -> Tensor:

@@ -227,8 +227,8 @@ def test_class_weights_are_inverse_frequency_and_weigh_the_loss() -> None:
 
 @pytest.mark.parametrize(("overrides", "message"), [
     (["task=seq2seq", "train.metric=accuracy"], "does not apply to task seq2seq"),
-    (["task=seq2seq", "train.class_weights=true"], "apply to task classify only"),
-    (["task=speech", "model.bag_of_words=true"], "apply to task classify only"),
+    (["task=seq2seq", "train.class_weights=true"], "applies to task classify only"),
+    (["task=speech", "model.bag_of_words=true"], "applies to task classify only"),
     (["task=classify", "train.metric=bleu"], "does not apply to task classify"),
     (["task=classify", "model.copy=true"], "do not apply to task classify"),
     (["task=classify", "model.pooling=sum"], "model.pooling must be one of"),

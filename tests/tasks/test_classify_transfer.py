@@ -3,12 +3,13 @@ unfreezing and concat pooling."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from seq2seq.config import Config, ModelConfig, apply_overrides
+from seq2seq.config import Config, ModelConfig, TokenizerConfig, apply_overrides
 from seq2seq.data.pairs import Example, collate
 from seq2seq.errors import CheckpointError
 from seq2seq.models.classifier import Classifier, read_padded
@@ -24,6 +25,7 @@ from tests.cli.test_cli import one_line_error, run_cli
 from tests.tasks.test_classification import majority_pairs
 
 WORDS = ["data.src.kind=word", "data.src.split_punctuation=false", "train.precision=fp32"]
+LM_WORDS = ["data.tgt.kind=word", "data.tgt.split_punctuation=false", "train.precision=fp32"]  # a model's output side
 LM_SHAPE = ["model.rnn=gru", "model.num_layers=2", "model.embedding_size=16", "model.hidden_size=24"]
 CLASSIFIER_SHAPE = ["model.rnn=gru", "model.num_layers=2", "model.embedding_size=16", "model.hidden_size=48"]
 
@@ -32,7 +34,7 @@ CLASSIFIER_SHAPE = ["model.rnn=gru", "model.num_layers=2", "model.embedding_size
 def language_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[TextGenerator, Path]:
     """A two-layer GRU language model trained for a few steps on the majority task's texts."""
     out = tmp_path_factory.mktemp("lm") / "run"
-    config = apply_overrides(Config(task="lm"), [*WORDS, *LM_SHAPE, "data.entries=line", "data.window=20",
+    config = apply_overrides(Config(task="lm"), [*LM_WORDS, *LM_SHAPE, "data.entries=line", "data.window=20",
                                                  "train.max_steps=40", "train.sample_temperatures=[]"])
     generator = train_language_model(config, [pair.src for pair in majority_pairs(600, 4)], [], out)
     return generator, out
@@ -46,10 +48,11 @@ def test_init_gives_the_language_models_tokenizer_vocabulary_and_weights(
         language_model: tuple[TextGenerator, Path], tmp_path: Path) -> None:
     generator, run = language_model
     config = classifier_config(run, "train.max_steps=3", "train.unfreeze_every=100")  # the encoder stays frozen
-    classifier = train_classifier(config, majority_pairs(200, 1), majority_pairs(50, 2), tmp_path)
+    classifier = train_classifier(replace(config, data=replace(config.data, src=TokenizerConfig())),  # chars
+                                  majority_pairs(200, 1), majority_pairs(50, 2), tmp_path)
     assert classifier.vocabs[0].to_dict() == generator.vocab.to_dict()
     assert classifier.tokenizer.to_dict() == generator.tokenizer.to_dict()
-    assert classifier.config.data.src == generator.config.data.src
+    assert classifier.config.data.src == generator.config.data.tgt and len(generator.vocab) < 20  # words
     encoder, lm = classifier.model.encoder, generator.model
     assert encoder.embedding is not None and torch.equal(encoder.embedding.weight, lm.embedding.weight)
     for name, weight in lm.rnn.named_parameters():

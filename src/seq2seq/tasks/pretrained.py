@@ -28,10 +28,12 @@ def load_language_model(config: Config) -> TextGenerator:
 
 
 def with_language_models_tokens(config: Config, generator: TextGenerator) -> Config:
-    """config with the language model's tokenizer settings (data.src): the classifier reads its tokens."""
-    if config.data.src != generator.config.data.src:
-        logger.info("model.init: the texts are tokenized as the language model's were (its data.src settings)")
-    return replace(config, data=replace(config.data, src=generator.config.data.src))
+    """config with the language model's tokenizer settings (its data.tgt) as data.src: the classifier reads its
+    tokens."""
+    tokens = generator.config.data.tgt
+    if config.data.src != tokens:
+        logger.info("model.init: the texts are tokenized as the language model's were (data.src = its data.tgt)")
+    return replace(config, data=replace(config.data, src=tokens))
 
 
 def start_from(model: Classifier, generator: TextGenerator) -> None:

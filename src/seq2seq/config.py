@@ -91,11 +91,9 @@ class ModelConfig:
     one_hot: bool = False  # lm: one-hot input vectors instead of learned embeddings
     copy: bool = False  # attention: pointer-generator; may copy source tokens, unknown ones too (one shared vocabulary)
     coverage: bool = False  # attention: the sum of past attention feeds the scores, and a loss penalises re-attending
-    pooling: str = "attention"  # classify: encoder outputs -> one vector: last state, mean, max, attention or concat
-                                # (last, mean and max side by side)
+    pooling: str = "attention"  # classify: one vector per text: last, mean, max, attention or concat (last, mean, max)
     bag_of_words: bool = False  # classify: add an in-sample TF-IDF linear SVM's scores (WordScores; kept for old runs)
-    init: str = ""  # classify: a language model's run directory or checkpoint; its tokenizer, vocabulary, embeddings
-                    # and RNN start the classifier's encoder (the forward direction of a bidirectional one)
+    init: str = ""  # classify: a language model's run or checkpoint gives tokenizer, vocabulary, embeddings and RNN
     conv_channels: int = 32  # speech: channels of the two stride-2 convolutions before the encoder RNN
     heads: int = 4  # transformer: attention heads per layer (hidden_size must be a multiple)
     feedforward_size: int = 1024  # transformer: inner size of each layer's feed-forward block
@@ -132,8 +130,7 @@ class TrainConfig:
     accumulate: int = 1  # batches summed into one update; the effective batch is accumulate x batch x ranks
     class_weights: bool = False  # classify: weight each label's loss by its inverse training frequency
     layer_lr_decay: float = 1.0  # classify: each layer's learning rate is the one above's divided by this (1: one rate)
-    unfreeze_every: int = 0  # classify: steps between unfreezing layers, top first (the head trains from the start; 0:
-                             # every layer trains from the start)
+    unfreeze_every: int = 0  # classify: updates between unfreezing layers, head first; 0 = all train from the start
     keep_last: int = 0  # also keep the last K 'last' checkpoints as checkpoint-STEP.safetensors (0 = none)
     tensorboard: bool = False  # write scalars, dev samples and attention images to <run dir>/tensorboard/
     sample_temperatures: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.2])  # lm: a sample each, per eval

@@ -6,7 +6,7 @@ The untuned split is the 5% of training texts whose SHA-256 falls there (`untune
 (the language model's texts too) and only scored: checkpoints are chosen on the dev split. Stages, each --budget
 seconds on --threads threads, data preparation included: a word language model (configs/classify-lm.yaml) on the
 training texts, then configs/classify.yaml with --init from it, then configs/classify.yaml without --init. The
-baselines (scikit-learn, the `classify` extra) are word uni- and bigram TF-IDF (sublinear tf, min_df 2) with a linear
+baselines (scikit-learn, of the dev extra) are word uni- and bigram TF-IDF (sublinear tf, min_df 2) with a linear
 SVM (C 0.5), without and with balanced class weights.
 
 usage: python bench/classify.py [--data CLASSIFY_DIR] [--work SCRATCH_DIR] [--budget 300] [--threads 1]

@@ -1,16 +1,21 @@
-"""Text classification of Debian package descriptions (archive section, 58 labels): accuracy and macro-F1 on the
-dev split after a time budget, beside a TF-IDF + linear model baseline trained on the same split in the same run.
+"""Text classification of Debian package descriptions (archive section, 58 labels): accuracy and macro-F1 on an
+untuned split held out of the training texts, for the RNN classifier started from a language model of the training
+texts (`--init`), the same classifier from random weights, and TF-IDF + LinearSVC baselines.
 
-The RNN classifier (configs/classify.yaml) trains for --budget seconds on all the machine's threads, data
-preparation included; the baselines (scikit-learn, a benchmark-only dependency) are word uni- and bigram TF-IDF
-(sublinear tf, min_df 2) with a linear SVM (C 0.5), without and with balanced class weights, timed the same way.
+The untuned split is the 5% of training texts whose SHA-256 falls there (`untuned`); it is removed from training
+(the language model's texts too) and only scored: checkpoints are chosen on the dev split. Stages, each --budget
+seconds on --threads threads, data preparation included: a word language model (configs/classify-lm.yaml) on the
+training texts, then configs/classify.yaml with --init from it, then configs/classify.yaml without --init. The
+baselines (scikit-learn, of the dev extra) are word uni- and bigram TF-IDF (sublinear tf, min_df 2) with a linear
+SVM (C 0.5), without and with balanced class weights.
 
-usage: python bench/classify.py [--data CLASSIFY_DIR] [--work SCRATCH_DIR] [--budget 900] [key=value ...]
+usage: python bench/classify.py [--data CLASSIFY_DIR] [--work SCRATCH_DIR] [--budget 300] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -26,15 +31,33 @@ from seq2seq.evaluation.metrics import classification_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "classify"
+UNTUNED_PERCENT = 5
 
 
-def baselines(data: Path) -> dict[str, tuple[dict[str, float], float]]:
-    """Dev scores and training seconds of TF-IDF + LinearSVC, plain and with balanced class weights."""
+def untuned(text: str) -> bool:
+    """Whether a training text belongs to the untuned split: its SHA-256 modulo 100 falls below UNTUNED_PERCENT."""
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % 100 < UNTUNED_PERCENT
+
+
+def split(data: Path, work: Path) -> tuple[int, int]:
+    """Write work/train.tsv (training texts less the untuned ones), work/untuned.tsv and work/texts.txt (the
+    language model's: train.tsv's texts, one a line); returns the counts of train and untuned texts."""
+    lines = (data / "train.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
+    held = [line for line in lines if untuned(line.split("\t", 1)[0])]
+    kept = [line for line in lines if not untuned(line.split("\t", 1)[0])]
+    (work / "train.tsv").write_text("".join(kept), encoding="utf-8")
+    (work / "untuned.tsv").write_text("".join(held), encoding="utf-8")
+    (work / "texts.txt").write_text("".join(line.split("\t", 1)[0] + "\n" for line in kept), encoding="utf-8")
+    return len(kept), len(held)
+
+
+def baselines(args: argparse.Namespace) -> dict[str, tuple[dict[str, float], float]]:
+    """Untuned-split scores and training seconds of TF-IDF + LinearSVC, plain and with balanced class weights."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import make_pipeline
     from sklearn.svm import LinearSVC
 
-    train, dev = read_labelled(data / "train.tsv"), read_labelled(data / "dev.tsv")
+    train, held = read_labelled(args.work / "train.tsv"), read_labelled(args.work / "untuned.tsv")
     models = {"TF-IDF + LinearSVC": LinearSVC(C=0.5),
               "TF-IDF + LinearSVC, balanced class weights": LinearSVC(C=0.5, class_weight="balanced")}
     results = {}
@@ -43,75 +66,69 @@ def baselines(data: Path) -> dict[str, tuple[dict[str, float], float]]:
         pipeline = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True), linear)
         pipeline.fit([p.src for p in train], [p.tgt for p in train])
         seconds = time.monotonic() - started
-        predictions = list(pipeline.predict([p.src for p in dev]))
-        results[name] = (classification_scores(predictions, [p.tgt for p in dev]), seconds)
+        results[name] = (classification_scores(list(pipeline.predict([p.src for p in held])),
+                                               [p.tgt for p in held]), seconds)
         print(f"{name}: {results[name][0]['accuracy']:.2f}% accuracy, {results[name][0]['macro_f1']:.2f} macro-F1, "
               f"{seconds:.0f} s", flush=True)
     return results
 
 
-def train_rnn(args: argparse.Namespace) -> tuple[int, float]:
-    """Train the RNN classifier for the budget; returns its peak memory and wall seconds. The one-minute load
-    average before and after goes into args.load (the two cores are shared)."""
-    out = args.work / "rnn"
+def train(args: argparse.Namespace, name: str, flags: list[str]) -> tuple[int, float, tuple[float, float]]:
+    """Run `seq2seq train` for the budget into work/name; returns its peak memory, wall seconds and the one-minute
+    load average before and after (the cores are shared)."""
+    out = args.work / name
     subprocess.run(["rm", "-rf", str(out)], check=True)
-    command = [sys.executable, "-m", "seq2seq.cli", "train", "--task", "classify", "--config",
-               str(ROOT / "configs" / "classify.yaml"), "--train", str(args.data / "train.tsv"), "--dev",
-               str(args.data / "dev.tsv"), "--out", str(out), "--max-time", str(args.budget), *args.overrides]
+    command = [sys.executable, "-m", "seq2seq.cli", "train", *flags, "--out", str(out), "--max-time",
+               str(args.budget), f"train.threads={args.threads}"]
     before = os.getloadavg()[0]
-    _, peak, wall = run_metered(command, args.work / "rnn.log", dict(os.environ, TQDM_DISABLE="1"))
-    args.load = (before, os.getloadavg()[0])
-    return peak, wall
+    _, peak, wall = run_metered(command, args.work / f"{name}.log", dict(os.environ, TQDM_DISABLE="1"))
+    print(f"{name}: {wall:.0f} s, peak RSS {peak / 2**30:.2f} GiB", flush=True)
+    return peak, wall, (before, os.getloadavg()[0])
 
 
-def training_summary(args: argparse.Namespace) -> str:
-    """What the RNN's budget bought: steps, epochs, the rate of training proper and the load on the machine."""
-    records = [json.loads(line) for line in (args.work / "rnn" / "metrics.jsonl").read_text().splitlines()]
-    trains = [record for record in records if record["event"] == "train"]
+def classifier_flags(args: argparse.Namespace) -> list[str]:
+    return ["--task", "classify", "--config", str(ROOT / "configs" / "classify.yaml"), "--train",
+            str(args.work / "train.tsv"), "--dev", str(args.data / "dev.tsv")]
+
+
+def evaluate(args: argparse.Namespace, name: str) -> dict[str, dict[str, object]]:
+    """The best checkpoint's scores on the untuned and the dev split."""
+    scores = {}
+    for split_name, path in (("untuned", args.work / "untuned.tsv"), ("dev", args.data / "dev.tsv")):
+        command = [sys.executable, "-m", "seq2seq.cli", "evaluate", "--model", str(args.work / name), "--data",
+                   str(path), "--json"]
+        scores[split_name] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    return scores
+
+
+def progress(args: argparse.Namespace, name: str) -> str:
+    """What a run's budget bought: steps and epochs at its last evaluation."""
+    records = [json.loads(line) for line in (args.work / name / "metrics.jsonl").read_text().splitlines()]
     last = [record for record in records if record["event"] == "eval"][-1]
-    rate = (trains[-1]["tokens"] - trains[0]["tokens"]) / max(trains[-1]["elapsed"] - trains[0]["elapsed"], 1e-9)
-    return (f"The RNN trained {last['step']:,} steps ({last['epoch']} full epochs, {rate:.0f} texts/s with the dev "
-            f"evaluations, {last['elapsed']:.0f} s of the budget after data preparation); the one-minute load average "
-            f"was {args.load[0]:.1f} before it and {args.load[1]:.1f} after.")
+    return f"{last['step']:,} steps, {last['epoch']} full epochs"
 
 
-def evaluate_rnn(args: argparse.Namespace) -> tuple[dict[str, object], float]:
-    """The best checkpoint's dev scores, and the seconds `seq2seq evaluate` took (loading and tokenizing included)."""
-    started = time.monotonic()
-    command = [sys.executable, "-m", "seq2seq.cli", "evaluate", "--model", str(args.work / "rnn"), "--data",
-               str(args.data / "dev.tsv"), "--json", "--confusion", str(args.work / "confusion.png")]
-    scores = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-    return scores, time.monotonic() - started
-
-
-def losses_to_baseline(rnn: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]], count: int = 8
-                       ) -> list[str]:
-    """Table rows of the labels (with at least 10 dev texts) where the RNN's F1 falls furthest below the
-    baseline's."""
-    gaps = sorted((rnn.get(label, {"f1": 0.0})["f1"] - found["f1"], label) for label, found in baseline.items()
-                  if found["support"] >= 10)
-    return [f"| {label} | {baseline[label]['support']} | {rnn.get(label, {'f1': 0.0})['f1']:.1f} | "
-            f"{baseline[label]['f1']:.1f} |" for _, label in gaps[:count]]
-
-
-def report(args: argparse.Namespace, rnn: dict[str, object], seconds: tuple[int, float, float],
-           baseline: dict[str, tuple[dict[str, float], float]]) -> str:
-    peak, wall, evaluation = seconds
-    rows = [f"| RNN classifier (configs/classify.yaml), {args.budget:.0f} s budget | {rnn['accuracy']:.2f} | "
-            f"{rnn['macro_f1']:.2f} | {wall:.0f} s, peak RSS {peak / 2**30:.2f} GiB |"]
-    rows += [f"| {name} | {scores['accuracy']:.2f} | {scores['macro_f1']:.2f} | {train_seconds:.0f} s |"
-             for name, (scores, train_seconds) in baseline.items()]
-    best = max(baseline, key=lambda name: baseline[name][0]["macro_f1"])
-    overrides = " ".join(args.overrides)
+def report(args: argparse.Namespace, counts: tuple[int, int], runs: dict[str, tuple[int, float, tuple[float, float]]],
+           scores: dict[str, dict[str, dict[str, object]]], baseline: dict[str, tuple[dict[str, float], float]]) -> str:
+    names = {"init": "RNN classifier, --init from the language model", "scratch": "RNN classifier, random start"}
+    rows = [f"| {names[name]} | {scores[name]['untuned']['accuracy']:.2f} | {scores[name]['untuned']['macro_f1']:.2f}"
+            f" | {scores[name]['dev']['accuracy']:.2f} | {scores[name]['dev']['macro_f1']:.2f} | {runs[name][1]:.0f} s,"
+            f" peak RSS {runs[name][0] / 2**30:.2f} GiB, {progress(args, name)} |" for name in names]
+    rows += [f"| {name} | {found['accuracy']:.2f} | {found['macro_f1']:.2f} | - | - | {seconds:.0f} s |"
+             for name, (found, seconds) in baseline.items()]
+    lm = runs["lm"]
+    loads = ", ".join(f"{name} {runs[name][2][0]:.1f} -> {runs[name][2][1]:.1f}" for name in runs)
     return "\n".join([
-        f"`python bench/classify.py --budget {args.budget:.0f}{' ' + overrides if overrides else ''}`: "
-        "`configs/classify.yaml` on the 48,151 training descriptions, scored on the 2,587 dev descriptions (56 of "
-        "the 58 labels occur there). Accuracy and macro-F1 in percent; the RNN's best dev checkpoint "
-        f"(`train.metric=accuracy`). `seq2seq evaluate` of the dev split took {evaluation:.0f} s.", "",
-        "| model | accuracy | macro-F1 | training |", "|---|---|---|---|", *rows, "", training_summary(args), "",
-        f"Labels (10 or more dev texts) where the RNN's F1 falls furthest below that of {best}:", "",
-        "| label | dev texts | RNN F1 | baseline F1 |", "|---|---|---|---|",
-        *losses_to_baseline(rnn["per_class"], baseline[best][0]["per_class"]),  # type: ignore[arg-type]
+        f"`python bench/classify.py --budget {args.budget:.0f} --threads {args.threads}`: {counts[0]:,} training "
+        f"descriptions; the untuned split is the other {counts[1]:,} (5% by a hash of the text: never trained on, "
+        "never used to choose anything); dev (2,587 descriptions) chooses the best checkpoint (`train.metric="
+        "accuracy`). Accuracy and macro-F1 in percent.", "",
+        "| model | untuned accuracy | untuned macro-F1 | dev accuracy | dev macro-F1 | training |",
+        "|---|---|---|---|---|---|", *rows, "",
+        f"The language model (configs/classify-lm.yaml, `--task lm` on the training descriptions) trained "
+        f"{lm[1]:.0f} s ({progress(args, 'lm')}, peak RSS {lm[0] / 2**30:.2f} GiB) before the --init run; its time "
+        "is not in the --init row. Neither RNN row has a linear part (`model.bag_of_words` off). One-minute load "
+        f"average before -> after each stage: {loads}.",
     ])
 
 
@@ -119,17 +136,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA, help="folder with train.tsv and dev.tsv")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-classify")
-    parser.add_argument("--budget", type=float, default=900.0, help="seconds of RNN training (default 900)")
+    parser.add_argument("--budget", type=float, default=300.0, help="seconds of each training stage (default 300)")
+    parser.add_argument("--threads", type=int, default=1, help="train.threads (default 1: the cores are shared)")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing BENCHMARKS.md")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for the RNN")
     args = parser.parse_args()
     args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
-    baseline = baselines(args.data)
-    peak, wall = train_rnn(args)
-    rnn, evaluation = evaluate_rnn(args)
-    print(f"RNN: {rnn['accuracy']:.2f}% accuracy, {rnn['macro_f1']:.2f} macro-F1", flush=True)
-    body = report(args, rnn, (peak, wall, evaluation), baseline)
+    counts = split(args.data, args.work)
+    baseline = baselines(args)
+    runs = {"lm": train(args, "lm", ["--task", "lm", "--config", str(ROOT / "configs" / "classify-lm.yaml"),
+                                     "--train", str(args.work / "texts.txt")])}
+    runs["init"] = train(args, "init", [*classifier_flags(args), "--init", str(args.work / "lm")])
+    runs["scratch"] = train(args, "scratch", classifier_flags(args))
+    scores = {name: evaluate(args, name) for name in ("init", "scratch")}
+    for name, found in scores.items():
+        print(f"{name}: untuned {found['untuned']['accuracy']:.2f}% / {found['untuned']['macro_f1']:.2f}", flush=True)
+    body = report(args, counts, runs, scores, baseline)
     if args.no_write:
         print(body)
     else:

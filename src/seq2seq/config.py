@@ -25,7 +25,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "lr_schedule": ("plateau", "linear", "cosine", "inverse_sqrt"),
     "positions": ("sinusoidal", "learned"),
     "entries": ("file", "line", "delimiter"),
-    "pooling": ("last", "mean", "max", "attention"),
+    "pooling": ("last", "mean", "max", "attention", "concat"),
 }
 
 
@@ -91,8 +91,9 @@ class ModelConfig:
     one_hot: bool = False  # lm: one-hot input vectors instead of learned embeddings
     copy: bool = False  # attention: pointer-generator; may copy source tokens, unknown ones too (one shared vocabulary)
     coverage: bool = False  # attention: the sum of past attention feeds the scores, and a loss penalises re-attending
-    pooling: str = "attention"  # classify: encoder outputs -> one vector: last state, mean, max or attention
-    bag_of_words: bool = False  # classify: add the scores of a linear model over the text's words (WordScores)
+    pooling: str = "attention"  # classify: one vector per text: last, mean, max, attention or concat (last, mean, max)
+    bag_of_words: bool = False  # classify: add an in-sample TF-IDF linear SVM's scores (WordScores; kept for old runs)
+    init: str = ""  # classify: a language model's run or checkpoint gives tokenizer, vocabulary, embeddings and RNN
     conv_channels: int = 32  # speech: channels of the two stride-2 convolutions before the encoder RNN
     heads: int = 4  # transformer: attention heads per layer (hidden_size must be a multiple)
     feedforward_size: int = 1024  # transformer: inner size of each layer's feed-forward block
@@ -128,6 +129,8 @@ class TrainConfig:
     threads: int = 0  # CPU threads; 0 = torch's default
     accumulate: int = 1  # batches summed into one update; the effective batch is accumulate x batch x ranks
     class_weights: bool = False  # classify: weight each label's loss by its inverse training frequency
+    layer_lr_decay: float = 1.0  # classify: each layer's learning rate is the one above's divided by this (1: one rate)
+    unfreeze_every: int = 0  # classify: updates between unfreezing layers, head first; 0 = all train from the start
     keep_last: int = 0  # also keep the last K 'last' checkpoints as checkpoint-STEP.safetensors (0 = none)
     tensorboard: bool = False  # write scalars, dev samples and attention images to <run dir>/tensorboard/
     sample_temperatures: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.2])  # lm: a sample each, per eval
@@ -265,6 +268,8 @@ def validate(config: Config) -> None:
             raise ConfigError(f"train.{name} must be positive, got {getattr(config.train, name)}")
     if not 0.0 < config.train.lr_decay < 1.0:
         raise ConfigError(f"train.lr_decay must be in (0, 1), got {config.train.lr_decay}")
+    if config.train.layer_lr_decay < 1.0:
+        raise ConfigError(f"train.layer_lr_decay must be at least 1, got {config.train.layer_lr_decay}")
 
 
 TRANSFORMER_WARMUP = 400  # updates: a transformer's default warm-up (its early Adam updates diverge without one)
@@ -284,10 +289,17 @@ def check_encoder_size(config: Config) -> None:
         raise ConfigError("model.hidden_size must be even with a bidirectional encoder")
 
 
+CLASSIFIER_OPTIONS = {"train.class_weights": False, "model.bag_of_words": False, "model.init": "",
+                      "train.layer_lr_decay": 1.0, "train.unfreeze_every": 0}
+"""The options of a classifier only, with their values that leave them off."""
+
+
 def refuse_classifier_options(config: Config) -> None:
-    """The options of a classifier (train.class_weights, model.bag_of_words) do not apply to config.task."""
-    if config.train.class_weights or config.model.bag_of_words:
-        raise ConfigError(f"train.class_weights and model.bag_of_words apply to task classify only, not {config.task}")
+    """The options of a classifier (`CLASSIFIER_OPTIONS`) do not apply to config.task."""
+    for key, off in CLASSIFIER_OPTIONS.items():
+        section, name = key.split(".")
+        if getattr(getattr(config, section), name) != off:
+            raise ConfigError(f"{key} applies to task classify only, not {config.task}")
 
 
 def check_copy_and_coverage(config: Config) -> None:

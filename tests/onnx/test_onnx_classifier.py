@@ -94,8 +94,9 @@ def test_batched_equals_one_by_one(exported: Trained) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("overrides", [["model.pooling=last", "model.rnn=gru"], ["model.pooling=mean"],
-                                       ["model.pooling=max", "model.rnn=gru", "model.bidirectional=false"]],
-                         ids=["last-gru", "mean-lstm", "max-gru-one-direction"])
+                                       ["model.pooling=max", "model.rnn=gru", "model.bidirectional=false"],
+                                       ["model.pooling=concat", "model.rnn=gru", "model.num_layers=2"]],
+                         ids=["last-gru", "mean-lstm", "max-gru-one-direction", "concat-gru-two-layers"])
 def test_every_pooling_exports_with_equal_outputs(tmp_path: Path, overrides: list[str]) -> None:
     classifier, onnx = trained(tmp_path, *overrides)
     assert onnx.manifest["layout"]["attention"] is False

@@ -28,7 +28,7 @@ from seq2seq.tasks.classify import TextClassifier, class_weights, load_classifie
 
 TINY = ["data.src.kind=word", "data.src.split_punctuation=false", "model.hidden_size=32", "model.embedding_size=16",
         "train.precision=fp32"]
-POOLINGS = ("last", "mean", "max", "attention")
+POOLINGS = ("last", "mean", "max", "attention", "concat")
 
 
 def majority_pairs(count: int, seed: int, symbols: str = "abc") -> list[Pair]:
@@ -227,8 +227,11 @@ def test_class_weights_are_inverse_frequency_and_weigh_the_loss() -> None:
 
 @pytest.mark.parametrize(("overrides", "message"), [
     (["task=seq2seq", "train.metric=accuracy"], "does not apply to task seq2seq"),
-    (["task=seq2seq", "train.class_weights=true"], "apply to task classify only"),
-    (["task=speech", "model.bag_of_words=true"], "apply to task classify only"),
+    (["task=seq2seq", "train.class_weights=true"], "applies to task classify only"),
+    (["task=speech", "model.bag_of_words=true"], "applies to task classify only"),
+    (["task=lm", "model.init=runs/lm"], "model.init applies to task classify only, not lm"),
+    (["task=seq2seq", "train.unfreeze_every=10"], "train.unfreeze_every applies to task classify only"),
+    (["task=classify", "train.layer_lr_decay=0.5"], "train.layer_lr_decay must be at least 1"),
     (["task=classify", "train.metric=bleu"], "does not apply to task classify"),
     (["task=classify", "model.copy=true"], "do not apply to task classify"),
     (["task=classify", "model.pooling=sum"], "model.pooling must be one of"),

@@ -6,7 +6,7 @@ import argparse
 
 from seq2seq import api
 from seq2seq.cli import flags, tasks
-from seq2seq.config import CHOICES, Config, apply_overrides, load_config
+from seq2seq.config import CHOICES, Config, apply_overrides, load_config, set_value
 from seq2seq.data.datasets import is_prepared
 from seq2seq.errors import Seq2SeqError
 from seq2seq.tasks import registry
@@ -18,6 +18,8 @@ TRAIN_EXAMPLES = """examples:
   seq2seq train --train fra.txt --out runs/fr --tokens word data.src.language=en data.tgt.language=fr
   seq2seq train --out runs/fr --resume
   seq2seq train --task lm --train fortunes.txt --out runs/fortunes --config configs/charlm.yaml data.entries=delimiter
+  seq2seq train --task lm --train texts.txt --out runs/texts-lm --config configs/classify-lm.yaml
+  seq2seq train --task classify --train labelled.tsv --out runs/cls --config configs/classify.yaml --init runs/texts-lm
 """
 
 
@@ -38,6 +40,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--rnn", choices=CHOICES["rnn"], help="model.rnn")
     parser.add_argument("--max-time", type=float, help="seconds of wall time for the whole command")
     parser.add_argument("--epochs", type=int, help="train.epochs")
+    parser.add_argument("--init", metavar="LM_RUN", help="model.init (task classify): start from the tokenizer, "
+                       "vocabulary, embeddings and RNN of a language model trained with --task lm (its run directory "
+                       "or checkpoint)")
     parser.add_argument("--resume", action="store_true", help="continue exactly from the last checkpoint in --out")
     parser.add_argument("--nproc", metavar="N|auto", help="train data-parallel in N local processes started by "
                        "torch.distributed.run (each with its share of every batch; auto: one per GPU, or per CPU "
@@ -58,6 +63,8 @@ def train_config(args: argparse.Namespace) -> Config:
     named = [("task", args.task), ("model.arch", args.arch), ("model.rnn", args.rnn),
              ("train.max_time", args.max_time), ("train.epochs", args.epochs)]
     apply_overrides(config, [f"{key}={value}" for key, value in named if value is not None])
+    if args.init is not None:  # a path, not a YAML value
+        set_value(config, "model.init", args.init, "--init")
     return apply_overrides(config, [*flags.token_overrides(args), *args.overrides])
 
 

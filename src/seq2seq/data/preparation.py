@@ -136,8 +136,10 @@ def prepare_text(config: Config, entries: Sequence[str], dev_entries: Sequence[s
 
 
 def prepare_labelled(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair],
-                     saved: ModelMetadata | None = None) -> Prepared:
-    """Tokenizer (data.src settings), text and label vocabularies, and examples for a classifier.
+                     saved: ModelMetadata | None = None, text_side: tuple[Tokenizer, Vocab] | None = None
+                     ) -> Prepared:
+    """Tokenizer (data.src settings), text and label vocabularies, and examples for a classifier; text_side: a
+    tokenizer and text vocabulary to use instead of building them (a pretrained language model's).
 
     Texts are cut to their first data.max_src_length tokens (0 = all); dev texts whose label never occurs in the
     training data are left out of the dev examples (no class can score them), with a warning.
@@ -145,9 +147,12 @@ def prepare_labelled(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     if not train_pairs:
         raise DataError("no training texts")
     limit = config.data.max_src_length or None
-    tokenizer = saved.tokenizers[0] if saved else build_tokenizer(config.data.src, [p.src for p in train_pairs])
+    if saved:
+        text_side = saved.tokenizers[0], saved.vocabs[0]
+    tokenizer = text_side[0] if text_side else build_tokenizer(config.data.src, [p.src for p in train_pairs])
     token_lists = [tokenizer.tokenize(pair.src)[:limit] for pair in train_pairs]
-    texts = saved.vocabs[0] if saved else Vocab.build(token_lists, config.data.src.min_freq, config.data.src.max_size)
+    texts = text_side[1] if text_side else Vocab.build(token_lists, config.data.src.min_freq,
+                                                       config.data.src.max_size)
     check_vocabulary(texts, "data.src", config.data.src.min_freq)
     check_split(len(train_pairs), len(dev_pairs), "texts")
     labels = saved.vocabs[1] if saved else build_labels([pair.tgt for pair in train_pairs])

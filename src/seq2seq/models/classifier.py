@@ -28,31 +28,39 @@ class Pooled(NamedTuple):
 
 class Pooling(nn.Module):
     """Encoder outputs -> one vector per text: the final state of the top layer (`last`: each direction's own last
-    step), the mean or the maximum over the tokens, or `attention`, a learned query over the outputs (Yang et al.,
-    2016): softmax_s(q . tanh(W h_s + b)) weighs the outputs h_s. Padding never counts."""
+    step), the mean or the maximum over the tokens, `concat`, those three side by side (ULMFiT's concat pooling,
+    Howard and Ruder, 2018), or `attention`, a learned query over the outputs (Yang et al., 2016):
+    softmax_s(q . tanh(W h_s + b)) weighs the outputs h_s. Padding never counts."""
 
     def __init__(self, kind: str, hidden_size: int) -> None:
         super().__init__()
         self.kind = kind
+        self.size = 3 * hidden_size if kind == "concat" else hidden_size  # of the pooled vector
         self.projection = nn.Linear(hidden_size, hidden_size) if kind == "attention" else None
         self.query = nn.Linear(hidden_size, 1, bias=False) if kind == "attention" else None
 
     def forward(self, outputs: Tensor, mask: Tensor, last: Tensor) -> Pooled:
         """outputs (B, S, H), mask (B, S) true at real tokens, last (B, H) the top layer's final h."""
-        if self.kind == "last":
-            return Pooled(last, None)
-        if self.kind == "mean":
-            total = outputs.masked_fill(~mask[:, :, None], 0.0).sum(dim=1)  # (B, H)
-            return Pooled(total / mask.sum(dim=1, keepdim=True).to(total.dtype), None)
-        if self.kind == "max":
-            return Pooled(outputs.masked_fill(~mask[:, :, None], float("-inf")).amax(dim=1), None)
-        return self._attend(outputs, mask)
+        if self.kind == "attention":
+            return self._attend(outputs, mask)
+        kinds = ("last", "mean", "max") if self.kind == "concat" else (self.kind,)
+        return Pooled(torch.cat([_pool(kind, outputs, mask, last) for kind in kinds], dim=-1), None)  # (B, H or 3H)
 
     def _attend(self, outputs: Tensor, mask: Tensor) -> Pooled:
         assert self.projection is not None and self.query is not None
         scores = self.query(torch.tanh(self.projection(outputs))).squeeze(-1)  # (B, S)
         weights = torch.softmax(scores.float().masked_fill(~mask, float("-inf")), dim=-1)  # (B, S)
         return Pooled(torch.bmm(weights.to(outputs.dtype)[:, None, :], outputs).squeeze(1), weights)  # (B, H)
+
+
+def _pool(kind: str, outputs: Tensor, mask: Tensor, last: Tensor) -> Tensor:
+    """One vector (B, H) per text: its last state, or the mean or maximum of its outputs over its real tokens."""
+    if kind == "last":
+        return last
+    if kind == "mean":
+        total = outputs.masked_fill(~mask[:, :, None], 0.0).sum(dim=1)  # (B, H)
+        return total / mask.sum(dim=1, keepdim=True).to(total.dtype)
+    return outputs.masked_fill(~mask[:, :, None], float("-inf")).amax(dim=1)
 
 
 class _TimeUp(Exception):
@@ -167,7 +175,7 @@ class Classifier(nn.Module):
                                config.bidirectional, config.dropout)
         self.pooling = Pooling(config.pooling, config.hidden_size)
         self.dropout = nn.Dropout(config.dropout)
-        self.output = nn.Linear(config.hidden_size, num_classes)
+        self.output = nn.Linear(self.pooling.size, num_classes)
         self.words = WordScores(vocab_size, num_classes) if config.bag_of_words else None
 
     def pool(self, src: Tensor, src_lengths: Tensor) -> Pooled:

@@ -23,6 +23,7 @@ from seq2seq.errors import ConfigError
 from seq2seq.evaluation import metrics
 from seq2seq.models.classifier import Classifier, WordScores
 from seq2seq.models.objectives import classification_losses
+from seq2seq.models.transfer import layer_parameters
 from seq2seq.tasks import registry
 from seq2seq.tasks.classification import (
     BATCH_SIZE,
@@ -32,6 +33,7 @@ from seq2seq.tasks.classification import (
     read_texts,
     text_ids,
 )
+from seq2seq.tasks.pretrained import load_language_model, start_from, with_language_models_tokens
 from seq2seq.tasks.registry import Task, register
 from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
@@ -123,7 +125,8 @@ def classifier_of(model: nn.Module, metadata: ModelMetadata, device: torch.devic
 def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair] = (),
                      out_dir: str | Path = "runs/classify", resume: bool = False) -> TextClassifier:
     """Build a tokenizer, vocabularies and a Classifier from labelled texts (Pair(text, label)), fit it, and return
-    the best model. Without dev pairs, data.dev_size training texts are held out (when set)."""
+    the best model. Without dev pairs, data.dev_size training texts are held out (when set). With model.init, the
+    tokenizer, text vocabulary, embeddings and encoder RNN come from that language model (`tasks.pretrained`)."""
     started = time.monotonic()
     config = replace(config, task="classify")
     check_config(config)
@@ -131,15 +134,23 @@ def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     saved = start_run(config, out, resume)
     if not dev_pairs and config.data.dev_size:
         train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
-    prepared = prepare_labelled(config, train_pairs, dev_pairs, saved.metadata if saved else None)
+    generator = load_language_model(config) if config.model.init and saved is None else None  # resumed: in the run
+    if generator:
+        config = with_language_models_tokens(config, generator)
+    prepared = prepare_labelled(config, train_pairs, dev_pairs, saved.metadata if saved else None,
+                                (generator.tokenizer, generator.vocab) if generator else None)
     num_classes = len(prepared.metadata.vocabs[1]) - LABEL_OFFSET
     torch.manual_seed(config.train.seed)
     model = build_model(prepared.metadata)
+    if generator:
+        start_from(model, generator)
     if model.words is not None and saved is None:  # a resumed run restores the fitted one
         fit_bag_of_words(model.words, prepared.examples, svm_deadline(config, started))
     weights = class_weights(prepared.examples, num_classes) if config.train.class_weights else None
+    layerwise = config.train.layer_lr_decay != 1.0 or config.train.unfreeze_every
     trainer = Trainer(model, classification_losses(config.train, weights), config, prepared.examples,
-                      prepared.dev_examples, out, prepared.metadata.to_dict(), _scorer(config, prepared.dev_examples))
+                      prepared.dev_examples, out, prepared.metadata.to_dict(), _scorer(config, prepared.dev_examples),
+                      layers=layer_parameters(model) if layerwise else None)
     run_training(trainer, saved, started)
     return load_classifier(out, config.train.device)
 

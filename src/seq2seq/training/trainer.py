@@ -23,6 +23,7 @@ from seq2seq.errors import ConfigError, DataError
 from seq2seq.training import board, checkpoint, distributed, run_state, rundir, schedules
 from seq2seq.training.divergence import NonFiniteSteps, check_finite
 from seq2seq.training.gradients import EmbeddingRowGradients, clip_gradients
+from seq2seq.training.layerwise import Layers
 from seq2seq.training.objective import LossFunction, Scorer
 from seq2seq.training.optim import FusedAdam
 from seq2seq.training.run_state import TrainState
@@ -40,9 +41,11 @@ class Trainer:
 
     def __init__(self, model: nn.Module, losses: tuple[LossFunction, LossFunction], config: Config,
                  train_examples: Sequence[Example], dev_examples: Sequence[Example], out_dir: str | Path,
-                 metadata: dict[str, Any], scorer: Scorer | None = None, sampler: board.Sampler | None = None) -> None:
+                 metadata: dict[str, Any], scorer: Scorer | None = None, sampler: board.Sampler | None = None,
+                 layers: Sequence[Sequence[Tensor]] | None = None) -> None:
         """losses: the loss of a training step and the loss on dev (e.g. `objectives.sequence_losses`); sampler: texts
-        to log (and show in TensorBoard) at each evaluation."""
+        to log (and show in TensorBoard) at each evaluation; layers: the model's parameters as layers, bottom first,
+        for discriminative learning rates and gradual unfreezing (train.layer_lr_decay, train.unfreeze_every)."""
         self.config = config
         self.train_loss, self.dev_loss = losses
         self.device = resolve_device(config.train.device)
@@ -53,9 +56,13 @@ class Trainer:
         self.scorer, self.sampler = scorer, sampler
         self.amp_dtype = autocast_dtype(config.train.precision, self.device)
         self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
-        self.optimizer = FusedAdam(model.parameters(), lr=config.train.lr)
+        self.layers = Layers(layers, config.train.layer_lr_decay, config.train.unfreeze_every) if layers else None
+        groups = self.layers.param_groups(config.train.lr) if self.layers else model.parameters()
+        self.optimizer = FusedAdam(groups, lr=config.train.lr)
         self.schedule = schedules.schedule_of(config, self.optimizer)
         self.ranks = distributed.current()
+        if self.ranks.size > 1 and config.train.unfreeze_every:
+            raise ConfigError("train.unfreeze_every needs a single process (DDP fixes which parameters train)")
         self.board = board.Board(self.out_dir / board.FOLDER if config.train.tensorboard and self.ranks.main else None)
         self._replica = self._replicate(metadata)
         self._gradients = EmbeddingRowGradients(self.model)
@@ -84,6 +91,8 @@ class Trainer:
         rows = self._gradients if self.ranks.size == 1 else contextlib.nullcontext()  # ranks reduce dense gradients
         with self._progress_bar() as progress, rows:
             while not self._stop_now(clock.deadline, clock.elapsed()):
+                if self.layers:
+                    self.layers.unfreeze(self.state.step)
                 self.schedule.before_step(schedules.Progress(self.state.step, self.state.elapsed,
                                                              train.max_steps or None, clock.budget()))
                 started = time.monotonic()
@@ -237,7 +246,7 @@ class Trainer:
             self._track_best(metrics[self.config.train.metric])
         else:
             self.save("best.safetensors", with_training_state=False)
-        record["lr"] = self.optimizer.param_groups[0]["lr"]
+        record["lr"] = self.optimizer.param_groups[-1]["lr"]
         self._write_log(record)
         logger.info("step %d: %s", self.state.step, json.dumps(record))
         self._show_samples()
@@ -311,7 +320,7 @@ class Trainer:
         self._write_log({"event": "train", "step": self.state.step, "epoch": self.state.epoch,
                          "elapsed": round(self.state.elapsed, 1), "tokens": self.state.tokens, "loss": round(loss, 4),
                          "perplexity": round(perplexity, 2), INTERVAL: round(interval_rate),
-                         "mean_tokens_per_second": round(mean_rate), "lr": self.optimizer.param_groups[0]["lr"]})
+                         "mean_tokens_per_second": round(mean_rate), "lr": self.optimizer.param_groups[-1]["lr"]})
 
     def _write_log(self, record: dict[str, Any]) -> None:
         if not self.ranks.main:

@@ -24,7 +24,7 @@ from seq2seq.errors import CheckpointError, ConfigError, RunDirectoryError
 from seq2seq.models.classifier import Classifier
 from seq2seq.models.decoder import Memory
 from seq2seq.models.ensemble import Ensemble
-from seq2seq.models.language_model import LanguageModel
+from seq2seq.models.language_model import PROMPT_OUTPUT, LanguageModel
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.models.state import BATCH, SOURCE, Axes, DecoderState
 from seq2seq.onnx import graphs
@@ -61,7 +61,7 @@ class Layout:
     def of(cls, model: Decoding, memory: Memory, state: DecoderState) -> Layout:
         """The layout of model's graphs, from a memory, the initial state and the state its first step returns (a
         language model's first step spends a tensor that the step graph never sees)."""
-        prompt = not isinstance(model, Seq2Seq)  # a language model: its steps read no memory
+        prompt = PROMPT_OUTPUT in state  # a language model, whose steps read no memory
         present = [] if prompt else [name for name in graphs.MEMORY_NAMES if getattr(memory, name) is not None]
         stepped = model.step(torch.full((memory.mask.size(0),), EOS_ID + 1), state, memory)[1]
         clashes = set(stepped.tensors) & {*graphs.MEMORY_NAMES, graphs.TOKENS, graphs.LOGITS, graphs.EXTENSION}

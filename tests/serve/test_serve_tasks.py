@@ -29,6 +29,8 @@ from seq2seq.tasks.speech import train_speech
 from tests.serve.test_serve import client_for, trained_models
 from tests.tasks.test_classification import majority_pairs, tiny_config
 
+pytestmark = pytest.mark.slow  # real servers on loopback, and four tiny models trained when this worker has none
+
 CPU = ["train.device=cpu", "train.threads=1", "train.precision=fp32"]
 SPEECH = ["model.hidden_size=16", "model.embedding_size=8", "model.conv_channels=4", "data.audio.n_mels=16",
           "model.dropout=0", "train.max_steps=5"]

@@ -12,8 +12,8 @@ What the runner changes, so that every page runs in seconds to a minute on 2 cor
   once the page's lines ran.
 - A `train` line the runner already ran on another page (the same words, and the same files of the clone it names)
   is not trained again: its run directory is copied (the classifier's SVM alone takes over a minute).
-- A run a page uses but does not train (`--model runs/X`) is made first by the line of the docs that trains it (the
-  first `train --out runs/X`), after the lines of its page that make files.
+- A run a page uses but does not train (`--model runs/X`, `--init runs/X`) is made first by the line of the docs that
+  trains it (the first `train --out runs/X`), after the lines of its page that make files.
 - Installation, the test suite, multi-node `torchrun` and a few lines that need what no shipped data gives are
   skipped, each with its reason (SKIPPED).
 
@@ -254,9 +254,10 @@ class Clone:
         return done.stdout
 
     def make_models(self, page: str, command: str) -> None:
-        """Train first each run the command uses that is not there yet, by the docs' line that trains it."""
+        """Train first each run the command uses (`--model`, `--init`) that is not there yet, by the docs' line that
+        trains it (and, through `run`, the runs that line uses in turn)."""
         words = shlex.split(command)
-        used = [word.split("=", 1)[-1] for flag, word in itertools.pairwise(words) if flag == "--model"]
+        used = [word.split("=", 1)[-1] for flag, word in itertools.pairwise(words) if flag in {"--model", "--init"}]
         for run in used:
             if run.startswith("runs/") and not (self.repo / run).exists():
                 self.log.append(f"# {page} uses {run}: made first")

@@ -18,14 +18,19 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 
 def machine() -> str:
-    """CPU model, core count, Python and torch versions."""
+    """CPU model, whether it computes in bf16 natively (what `train.precision=auto` picks), core count, Python and
+    torch versions."""
+    from seq2seq.utils.device import NATIVE_BF16_FLAGS, cpu_flags
+
     model = "unknown CPU"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         found = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
         model = found.group(1).strip() if found else model
-    return (f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, "
-            f"{platform.system()}")
+    native = [flag for flag in NATIVE_BF16_FLAGS if flag in cpu_flags(cpuinfo)]
+    bf16 = f"with native bf16 ({', '.join(native)})" if native else "without native bf16"
+    return (f"{model} {bf16}, {os.cpu_count()} cores, Python {platform.python_version()}, torch "
+            f"{torch.__version__}, {platform.system()}")
 
 
 def tree_rss_bytes(pid: int) -> int:

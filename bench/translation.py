@@ -43,23 +43,32 @@ def prepare(peers: Path, work: Path) -> Path:
     return data
 
 
-def train_ours(data: Path, work: Path, budget: float, threads: int) -> dict[str, float]:
-    out = work / "runs" / "seq2seq"
+def train_run(data: Path, work: Path, budget: float, threads: int, name: str = "seq2seq",
+              overrides: tuple[str, ...] = ()) -> tuple[Path, dict[str, float]]:
+    """Train the peer setup (configs/eng-fra-peers.yaml and overrides) into work/runs/NAME for budget seconds;
+    its directory and training figures: rates, their decay, first step, peak memory, updates, best dev loss."""
+    out = work / "runs" / name
     subprocess.run(["rm", "-rf", str(out)], check=True)
     command = [sys.executable, "-m", "seq2seq.cli", "train", "--config", str(ROOT / "configs" / "eng-fra-peers.yaml"),
                "--train", f"{data}/train.tok.en,{data}/train.tok.fr", "--dev", f"{data}/dev.tok.en,{data}/dev.tok.fr",
-               "--out", str(out), "--max-time", str(budget), f"train.threads={threads}"]
+               "--out", str(out), "--max-time", str(budget), f"train.threads={threads}", *overrides]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TQDM_DISABLE="1")
-    start, peak, wall = run_metered(command, work / "seq2seq_train.log", env)
+    start, peak, wall = run_metered(command, work / f"{name}_train.log", env)
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in records if r["event"] == "train"]
     first, last = steps[0], steps[-1]
     decay = throughput.decay(throughput.steady_rates(records))
-    return {"tokens_per_s": last["tokens"] / (last["time"] - start), "rate_ratio": decay.ratio,
-            "rate_holds": decay.holds(), "rate_line": decay.line(),  # type: ignore[dict-item]
-            "steady_tokens_per_s": (last["tokens"] - first["tokens"]) / (last["time"] - first["time"]),
-            "first_step_s": first["time"] - start,
-            "peak_gib": peak / GIB, "steps": last["step"], "wall_s": wall, **score_ours(out, data, threads)}
+    return out, {"tokens_per_s": last["tokens"] / (last["time"] - start), "rate_ratio": decay.ratio,
+                 "rate_holds": decay.holds(), "rate_line": decay.line(),  # type: ignore[dict-item]
+                 "steady_tokens_per_s": (last["tokens"] - first["tokens"]) / (last["time"] - first["time"]),
+                 "first_step_s": first["time"] - start, "peak_gib": peak / GIB, "steps": last["step"],
+                 "wall_s": wall, "dev_loss": min(r["loss"] for r in records if r["event"] == "eval")}
+
+
+def train_ours(data: Path, work: Path, budget: float, threads: int) -> dict[str, float]:
+    """The peer setup's figures, training and test scores."""
+    out, figures = train_run(data, work, budget, threads)
+    return {**figures, **score_ours(out, data, threads)}
 
 
 def score_ours(model_dir: Path, data: Path, threads: int) -> dict[str, float]:

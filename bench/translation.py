@@ -22,12 +22,14 @@ import sys
 import time
 from pathlib import Path
 
+import sacrebleu
 from sacremoses import MosesDetokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_metered, write_section
 
 import seq2seq
+from seq2seq.decoding.options import DecodingOptions
 from seq2seq.evaluation import metrics
 from seq2seq.training import throughput
 
@@ -71,21 +73,25 @@ def train_ours(data: Path, work: Path, budget: float, threads: int) -> dict[str,
     return {**figures, **score_ours(out, data, threads)}
 
 
-def score_ours(model_dir: Path, data: Path, threads: int) -> dict[str, float]:
+def score_ours(model_dir: Path, data: Path, threads: int, options: DecodingOptions | None = None,
+               split: str = "test") -> dict[str, float]:
+    """BLEU, chrF, brevity penalty and sentences/s of the run's outputs for the split's tokenized sources,
+    detokenized and scored against its raw references (greedy unless options say otherwise)."""
     import torch
 
     torch.set_num_threads(threads)
     translator = seq2seq.load(model_dir)
-    sources = (data / "test.tok.en").read_text(encoding="utf-8").splitlines()
-    references = (data / "test.fr").read_text(encoding="utf-8").splitlines()
+    sources = (data / f"{split}.tok.en").read_text(encoding="utf-8").splitlines()
+    references = (data / f"{split}.fr").read_text(encoding="utf-8").splitlines()
     started = time.perf_counter()
-    outputs = translator.translate(sources, batch_size=64)
+    outputs = translator.translate(sources, options, batch_size=64)
     seconds = time.perf_counter() - started
     detokenizer = MosesDetokenizer(lang="fr")
     hypotheses = [detokenizer.detokenize(o.split()) for o in outputs]
     refs = [[r] for r in references]
     bleu = metrics.bleu(hypotheses, refs)
     return {"bleu": bleu.score, "chrf": metrics.chrf(hypotheses, refs).score, "sentences_per_s": len(sources) / seconds,
+            "bp": sacrebleu.corpus_bleu(hypotheses, [references]).bp,
             "bleu_signature": bleu.signature}  # type: ignore[dict-item]
 
 

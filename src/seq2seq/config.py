@@ -100,6 +100,7 @@ class ModelConfig:
     positions: str = "sinusoidal"  # transformer: fixed sinusoidal or learned position embeddings
     max_positions: int = 1024  # transformer, learned positions: positions past this share the last one's embedding
     attention_layer: int = 0  # transformer: the decoder layer whose cross-attention is shown, from the top (0: last)
+    tie_embeddings: bool = False  # transformer: the output layer's weights are the target token embeddings
 
 
 @dataclass
@@ -251,6 +252,9 @@ def validate(config: Config) -> None:
     for name in ("hidden_size", "embedding_size", "num_layers", "heads", "max_positions"):
         if getattr(config.model, name) < 1:
             raise ConfigError(f"model.{name} must be at least 1")
+    if config.model.tie_embeddings and config.model.arch != "transformer":
+        raise ConfigError(f"model.tie_embeddings needs model.arch=transformer (model.arch={config.model.arch}: its "
+                          "embeddings are not the size of the features the output layer reads)")
     if config.model.arch == "transformer" and config.model.hidden_size % config.model.heads:
         raise ConfigError(f"model.hidden_size ({config.model.hidden_size}) must be a multiple of model.heads "
                           f"({config.model.heads}) for model.arch=transformer")

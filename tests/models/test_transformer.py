@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import seq2seq
 from seq2seq.config import Config, ModelConfig, apply_overrides, validate
 from seq2seq.errors import ConfigError
 from seq2seq.evaluation.adaptation import Adaptation
@@ -14,6 +15,7 @@ from seq2seq.models import architectures
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.models.transformer import TransformerDecoder
 from seq2seq.tasks.lm import train_language_model
+from seq2seq.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from tests.models.test_language_model import PHRASE
 from tests.models.test_model import padded_batch
 
@@ -77,22 +79,47 @@ def test_shown_weights_are_a_distribution_over_the_real_source_of_the_configured
     assert not torch.allclose(last[0], lower[0])
 
 
+def test_tied_embeddings_are_one_matrix_that_learns_as_one_and_is_saved_and_loaded_tied(tmp_path: Path) -> None:
+    model, untied = transformer(tie_embeddings=True).train(), transformer()
+    embeddings = model.decoder.embedder.tokens.weight
+    assert model.generator.weight is embeddings
+    assert sum(p.numel() for p in untied.parameters()) - sum(p.numel() for p in model.parameters()) == 14 * 16
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    src, lengths = padded_batch()
+    tgt_in = torch.randint(4, 14, (src.size(0), 5), generator=torch.Generator().manual_seed(3))
+    before = embeddings.detach().clone()
+    model.project(model(src, lengths, tgt_in)).logsumexp(-1).sum().backward()
+    optimizer.step()
+    assert model.generator.weight is embeddings and not torch.equal(embeddings, before)
+
+    path = tmp_path / "tied.safetensors"
+    save_checkpoint(path, {f"model.{name}": value for name, value in model.state_dict().items()}, {})
+    loaded = transformer(tie_embeddings=True).eval()
+    load_model_weights(loaded, load_checkpoint(path)[0], path)
+    assert loaded.generator.weight is loaded.decoder.embedder.tokens.weight
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(src, lengths, tgt_in), model.eval()(src, lengths, tgt_in))
+
+
 def test_a_transformer_needs_whole_heads_and_an_architecture_must_be_known() -> None:
     config = apply_overrides(Config(), ["model.arch=transformer", "model.hidden_size=30", "model.heads=4"])
     with pytest.raises(ConfigError, match=r"^model\.hidden_size \(30\) must be a multiple of model\.heads \(4\)"):
         validate(config)
+    with pytest.raises(ConfigError, match=r"^model\.tie_embeddings needs model\.arch=transformer \(model\.arch=at"):
+        validate(apply_overrides(Config(), ["model.tie_embeddings=true"]))
     with pytest.raises(ConfigError, match=r"^model.arch: unknown architecture 'mamba' \(known: context, repeat, "):
         architectures.get("mamba")
 
 
-def test_a_transformer_language_model_learns_a_phrase_and_refuses_dynamic_evaluation(tmp_path: Path) -> None:
+def test_a_tied_transformer_language_model_learns_a_phrase_and_refuses_dynamic_evaluation(tmp_path: Path) -> None:
     config = apply_overrides(Config(), ["task=lm", "model.arch=transformer", "model.hidden_size=32",
                                         "model.feedforward_size=64", "model.dropout=0", "data.entries=line",
                                         "data.window=24", "data.batch_size=16", "train.precision=fp32",
                                         "train.lr=0.003", "train.warmup_steps=20", "train.epochs=12",
-                                        "train.threads=1"])
+                                        "train.threads=1", "model.tie_embeddings=true"])
     generator = train_language_model(config, [PHRASE] * 100, out_dir=tmp_path)
     assert generator.generate("the c", temperature=0, stop_at_end=True) == [PHRASE]
+    assert seq2seq.load(tmp_path).generate("the c", temperature=0, stop_at_end=True) == [PHRASE]  # saved tied
     assert generator.evaluate([PHRASE])["bpc"] < 0.5
     with pytest.raises(ConfigError, match=r"^model\.arch=transformer: this language model reads each window on its"):
         generator.evaluate([PHRASE], Adaptation())

@@ -63,6 +63,10 @@ class Embedder(nn.Module):
     def forward(self, tokens: Tensor, positions: Tensor) -> Tensor:
         return self.dropout(self.tokens(tokens) * self.scale + self.positions(positions))
 
+    def tie(self, generator: nn.Linear) -> None:
+        """Make generator's weights (V, H) these token embeddings (`model.tie_embeddings`): one matrix to learn."""
+        generator.weight = self.tokens.weight
+
 
 class MultiHeadAttention(nn.Module):
     """Queries from one sequence attend over keys and values of another (or the same), head by head."""
@@ -274,6 +278,8 @@ class TransformerLanguageModel(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_layers))
         self.norm = nn.LayerNorm(config.hidden_size)
         self.generator = nn.Linear(config.hidden_size, vocab_size)
+        if config.tie_embeddings:
+            self.embedder.tie(self.generator)
 
     def forward(self, tokens: Tensor) -> Tensor:
         """Features (B, T, H) for every position of tokens (B, T), each seeing the positions up to its own."""

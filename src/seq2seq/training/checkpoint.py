@@ -30,7 +30,7 @@ def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], metadata: dict
     """Atomically write tensors and JSON-serialisable metadata to path (`files.atomic_path`); a failed write (disk
     full, read-only) raises CheckpointError naming the folder and leaves what path held before."""
     header = {METADATA_KEY: json.dumps({"format": FORMAT, **metadata})}
-    contiguous = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
+    contiguous = _unshared({name: t.detach().contiguous().cpu() for name, t in tensors.items()})
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,6 +40,18 @@ def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], metadata: dict
         reason = error.strerror if isinstance(error, OSError) else str(error).rpartition(": ")[2]
         raise CheckpointError(f"{path.parent}: cannot write {path.name} ({reason}); the previous checkpoint is "
                               "kept") from None
+
+
+def _unshared(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The tensors, those that share memory with an earlier one (tied weights) copied: safetensors stores each
+    tensor's bytes apart, and loading ties them again when the model is built."""
+    seen: set[int] = set()
+    unshared = {}
+    for name, tensor in tensors.items():
+        pointer = tensor.untyped_storage().data_ptr()
+        unshared[name] = tensor.clone() if pointer in seen and tensor.numel() else tensor
+        seen.add(pointer)
+    return unshared
 
 
 NUMBERED = "checkpoint-{step}.safetensors"

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import random
-import time
 from dataclasses import replace
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import torch
@@ -17,10 +14,9 @@ from seq2seq.api import load_translator
 from seq2seq.config import Config, ModelConfig, apply_overrides
 from seq2seq.data.labels import read_labelled
 from seq2seq.data.pairs import Example, Pair, collate
-from seq2seq.data.vocab import UNK_ID
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.evaluation import metrics
-from seq2seq.models.classifier import Classifier, WordScores, last_states, read_padded, reverse_within, token_mask
+from seq2seq.models.classifier import Classifier, last_states, read_padded, reverse_within
 from seq2seq.models.encoder import Encoder
 from seq2seq.models.objectives import classification_loss
 from seq2seq.tasks import registry
@@ -46,11 +42,9 @@ def tiny_config(*overrides: str) -> Config:
     return apply_overrides(Config(task="classify"), [*TINY, *overrides])
 
 
-@pytest.mark.parametrize(("pooling", "rnn", "bag"), [("attention", "lstm", False), ("mean", "gru", False),
-                                                     ("max", "lstm", True), ("last", "gru", False)])
-def test_a_tiny_classifier_learns_the_majority_symbol(tmp_path: Path, pooling: str, rnn: str, bag: bool) -> None:
-    config = tiny_config(f"model.pooling={pooling}", f"model.rnn={rnn}", f"model.bag_of_words={bag}",
-                         "train.epochs=10", "train.metric=accuracy")
+@pytest.mark.parametrize(("pooling", "rnn"), [("attention", "lstm"), ("mean", "gru"), ("max", "lstm"), ("last", "gru")])
+def test_a_tiny_classifier_learns_the_majority_symbol(tmp_path: Path, pooling: str, rnn: str) -> None:
+    config = tiny_config(f"model.pooling={pooling}", f"model.rnn={rnn}", "train.epochs=10", "train.metric=accuracy")
     classifier = train_classifier(config, majority_pairs(1500, 1), majority_pairs(200, 2), tmp_path)
     scores = classifier.evaluate(majority_pairs(300, 3))
     assert scores["accuracy"] >= 95.0, scores
@@ -146,43 +140,10 @@ def test_an_unfitted_bag_of_words_adds_nothing() -> None:
     torch.testing.assert_close(with_bag(batch.src, batch.src_lengths), plain(batch.src, batch.src_lengths))
 
 
-def random_texts(count: int, vocab_size: int, seed: int) -> tuple[list[list[int]], list[int]]:
-    """Texts of 1-11 known token ids, repeats included, in three classes set by which tokens occur how often."""
-    rng = random.Random(seed)
-    texts = [[rng.randrange(4, vocab_size) for _ in range(rng.randint(1, 11))] for _ in range(count)]
-    return texts, [int(text.count(6) + text.count(7) > text.count(8)) + int(8 in text) for text in texts]
-
-
-def test_the_fitted_bag_of_words_is_scikit_learns_linear_svm_over_tf_idf() -> None:
-    """Fitted, the bag's scores (batched, padded) are LinearSVC's decision values over sublinear TF-IDF vectors."""
-    text, svm = pytest.importorskip("sklearn.feature_extraction.text"), pytest.importorskip("sklearn.svm")
-    texts, classes = random_texts(300, 30, seed=0)
-    words = WordScores(30, 3)
-    words.fit(texts, classes)
-    features = text.TfidfVectorizer(analyzer=lambda ids: ids, sublinear_tf=True).fit_transform(texts)
-    expected = svm.LinearSVC(C=0.5).fit(features, classes).decision_function(features)
-    batch = collate([Example(text, [0, 0]) for text in texts])
-    with torch.no_grad():
-        found = words(batch.src, token_mask(batch.src, batch.src_lengths))
-    torch.testing.assert_close(found, torch.tensor(expected, dtype=torch.float32), atol=0.01, rtol=0.0)
-    assert words.gain.item() == 1.0
-    with_unknown = collate([Example([UNK_ID, *text, UNK_ID], [0, 0]) for text in texts[:5]])
-    with torch.no_grad():
-        unknown_found = words(with_unknown.src, token_mask(with_unknown.src, with_unknown.src_lengths))
-    torch.testing.assert_close(unknown_found, found[:5])  # unknown words do not count
-
-
-def test_the_svm_stops_at_its_deadline_with_the_best_weights_it_reached() -> None:
-    """A deadline far away changes nothing; one that passes during the fit stops it with weights better than none."""
-    texts, classes = random_texts(300, 30, seed=0)
-    unbounded, far, near = WordScores(30, 3), WordScores(30, 3), WordScores(30, 3)
-    assert unbounded.fit(texts, classes) and far.fit(texts, classes, deadline=time.monotonic() + 600)
-    assert torch.equal(unbounded.weight, far.weight) and torch.equal(unbounded.bias, far.bias)
-    calls = itertools.count()
-    with mock.patch("seq2seq.models.classifier.time.monotonic", lambda: 100.0 + next(calls)):  # a second per look
-        assert not near.fit(texts, classes, deadline=105.0)
-    assert 0 < near.weight.abs().sum() < 2 * unbounded.weight.abs().sum() and not torch.equal(near.weight,
-                                                                                              unbounded.weight)
+def test_the_bag_of_words_is_refused_for_new_runs_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^model\.bag_of_words was removed: .* still load, classify and serve\)$"):
+        train_classifier(tiny_config("model.bag_of_words=true"), majority_pairs(60, 1), out_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_reverse_within_reverses_each_row_up_to_its_length() -> None:
@@ -272,10 +233,9 @@ def test_classify_detailed(trained: tuple[TextClassifier, Path]) -> None:
         classifier.classify("a b")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bag", [False, True])
-def test_resume_continues_to_the_same_weights(tmp_path: Path, bag: bool) -> None:
+def test_resume_continues_to_the_same_weights(tmp_path: Path) -> None:
     train, dev = majority_pairs(300, 7), majority_pairs(50, 8)
-    common = ("train.eval_every=6", "data.batch_size=32", f"model.bag_of_words={bag}")
+    common = ("train.eval_every=6", "data.batch_size=32")
     whole = tiny_config("train.max_steps=12", *common)
     train_classifier(whole, train, dev, tmp_path / "whole")
     train_classifier(tiny_config("train.max_steps=6", *common), train, dev, tmp_path / "split")

@@ -1,12 +1,8 @@
 """Classifier: the RNN encoder, a pooling head (last state, mean, max or attention) and a linear layer over labels,
-optionally beside a linear model over the bag of words."""
+and, in runs trained with the removed `model.bag_of_words`, a linear model over the bag of words beside it."""
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -63,29 +59,14 @@ def _pool(kind: str, outputs: Tensor, mask: Tensor, last: Tensor) -> Tensor:
     return outputs.masked_fill(~mask[:, :, None], float("-inf")).amax(dim=1)
 
 
-class _TimeUp(Exception):
-    """The deadline of a fit passed."""
-
-
-@dataclass
-class _Best:
-    """The lowest objective a fit evaluated, and its weights."""
-
-    loss: float
-    weight: Tensor
-    bias: Tensor
-
-
 class WordScores(nn.Module):
-    """A linear SVM over a text's TF-IDF vector, fitted before the RNN trains and then held fixed; its decision
-    values times a learned gain are added to the RNN's scores, so the RNN learns what the linear model misses.
+    """The bag of words of runs trained with `model.bag_of_words` (removed for new runs): a linear SVM's decision
+    values over the text's TF-IDF vector, times a learned gain, added to the RNN's scores. Kept so that those runs
+    load and classify as they did.
 
     The vector has, per distinct known token, (1 + ln count) times the token's inverse document frequency in the
-    training texts, and is divided by its l2 norm (scikit-learn's TfidfVectorizer with sublinear_tf); <unk> does not
-    count (as a feature it cost the SVM 0.9 points of dev accuracy on the Debian sections). `fit` solves the
-    one-vs-rest squared-hinge SVM of scikit-learn's LinearSVC (C 0.5, intercept penalised) with L-BFGS. On the
-    Debian sections this linear model alone reaches 76% dev accuracy; trained by Adam with the network instead (the
-    earlier design) the same scores reached 69%, and stopped learning once the RNN had fitted the training texts.
+    training texts, divided by its l2 norm; <unk> does not count. The SVM had been fitted to the very texts the RNN
+    then trained on, so its in-sample scores left the RNN little to learn.
     """
 
     def __init__(self, vocab_size: int, num_classes: int) -> None:
@@ -94,62 +75,6 @@ class WordScores(nn.Module):
         self.register_buffer("weight", torch.zeros(vocab_size, num_classes))
         self.register_buffer("bias", torch.zeros(num_classes))
         self.gain = nn.Parameter(torch.ones(()))
-
-    def fit(self, texts: Sequence[Sequence[int]], classes: Sequence[int], penalty: float = 0.5,
-            iterations: int = 200, deadline: float | None = None) -> bool:
-        """Fit the idf and the SVM to N texts of token ids and their classes; `penalty` is the SVM's C. At
-        `deadline` (time.monotonic()) L-BFGS stops, keeping the best weights it evaluated; returns whether it
-        finished before."""
-        self.fit_idf(texts)
-        features = self.tf_idf(texts)
-        targets = torch.full((len(texts), self.bias.numel()), -1.0)
-        targets[torch.arange(len(texts)), torch.tensor(classes)] = 1.0
-        weight = torch.zeros_like(self.weight, requires_grad=True)
-        bias = torch.zeros_like(self.bias, requires_grad=True)
-        solver = torch.optim.LBFGS([weight, bias], max_iter=iterations, history_size=20, line_search_fn="strong_wolfe")
-        best = _Best(math.inf, weight.detach().clone(), bias.detach().clone())
-
-        def objective() -> Tensor:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise _TimeUp
-            solver.zero_grad()
-            slack = (1 - targets * (features @ weight + bias)).clamp(min=0)
-            loss = 0.5 * (weight.square().sum() + bias.square().sum()) + penalty * slack.square().sum()
-            loss.backward()
-            if deadline is not None and loss.item() < best.loss:
-                best.loss, best.weight, best.bias = loss.item(), weight.detach().clone(), bias.detach().clone()
-            return loss
-
-        try:
-            with torch.enable_grad():
-                solver.step(objective)
-            finished = True
-        except _TimeUp:
-            weight, bias, finished = best.weight, best.bias, False
-        self.weight.copy_(weight.detach())
-        self.bias.copy_(bias.detach())
-        return finished
-
-    def fit_idf(self, texts: Sequence[Sequence[int]]) -> None:
-        """Set idf = ln((1 + N) / (1 + df)) + 1 from N texts of token ids (df: the texts a token occurs in)."""
-        present = torch.cat([torch.unique(torch.tensor(text, dtype=torch.long)) for text in texts])
-        counts = torch.bincount(present, minlength=self.idf.numel()).to(self.idf)
-        self.idf.copy_(torch.log((1 + len(texts)) / (1 + counts)) + 1)
-
-    def tf_idf(self, texts: Sequence[Sequence[int]]) -> Tensor:
-        """The l2-normalised TF-IDF vectors of texts of token ids, as a sparse (N, V) matrix (<unk> left out)."""
-        rows, columns, values = [], [], []
-        for row, text in enumerate(texts):
-            tokens, counts = torch.unique(torch.tensor(text, dtype=torch.long), return_counts=True)
-            known = tokens != UNK_ID
-            tokens, counts = tokens[known], counts[known]
-            vector = (1 + torch.log(counts.float())) * self.idf[tokens]
-            rows.append(torch.full_like(tokens, row))
-            columns.append(tokens)
-            values.append(vector / vector.norm().clamp(min=1e-12))
-        indices = torch.stack([torch.cat(rows), torch.cat(columns)])
-        return torch.sparse_coo_tensor(indices, torch.cat(values), (len(texts), self.idf.numel()),
-                                       check_invariants=False, is_coalesced=True)
 
     def forward(self, src: Tensor, mask: Tensor) -> Tensor:
         """src (B, S) token ids, mask (B, S) true at real tokens -> gain times the SVM's decision values (B, C)."""

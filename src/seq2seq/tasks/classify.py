@@ -21,7 +21,7 @@ from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import Vocab
 from seq2seq.errors import ConfigError
 from seq2seq.evaluation import metrics
-from seq2seq.models.classifier import Classifier, WordScores
+from seq2seq.models.classifier import Classifier
 from seq2seq.models.objectives import classification_losses
 from seq2seq.models.transfer import layer_parameters
 from seq2seq.tasks import registry
@@ -130,6 +130,9 @@ def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     started = time.monotonic()
     config = replace(config, task="classify")
     check_config(config)
+    if config.model.bag_of_words:
+        raise ConfigError("model.bag_of_words was removed: its SVM, fitted to the very texts the RNN trained on, "
+                          "left the RNN little to learn (runs trained with it still load, classify and serve)")
     out = Path(out_dir)
     saved = start_run(config, out, resume)
     if not dev_pairs and config.data.dev_size:
@@ -144,8 +147,6 @@ def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     model = build_model(prepared.metadata)
     if generator:
         start_from(model, generator)
-    if model.words is not None and saved is None:  # a resumed run restores the fitted one
-        fit_bag_of_words(model.words, prepared.examples, svm_deadline(config, started))
     weights = class_weights(prepared.examples, num_classes) if config.train.class_weights else None
     layerwise = config.train.layer_lr_decay != 1.0 or config.train.unfreeze_every
     trainer = Trainer(model, classification_losses(config.train, weights), config, prepared.examples,
@@ -153,28 +154,6 @@ def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
                       layers=layer_parameters(model) if layerwise else None)
     run_training(trainer, saved, started)
     return load_classifier(out, config.train.device)
-
-
-def svm_deadline(config: Config, started: float) -> float | None:
-    """With train.max_time, the bag of words' SVM may take half of the time the command has left (the network
-    trains in the rest)."""
-    if not config.train.max_time:
-        return None
-    now = time.monotonic()
-    return now + max(0.0, started + config.train.max_time - now) / 2
-
-
-def fit_bag_of_words(words: WordScores, examples: Sequence[Example], deadline: float | None = None) -> None:
-    """Fit the linear SVM over the training texts' TF-IDF vectors (`WordScores.fit`) until it converges or the
-    deadline (time.monotonic()) passes, saying how long it took."""
-    started = time.monotonic()
-    logger.info("fitting the bag of words' linear SVM to %d texts", len(examples))
-    if words.fit([example.src for example in examples], [example_class(example) for example in examples],
-                 deadline=deadline):
-        logger.info("bag of words fitted in %.0f s", time.monotonic() - started)
-    else:
-        logger.warning("bag of words: its SVM stopped unfinished after %.0f s, half of the time --max-time left "
-                       "(it keeps the best weights it reached)", time.monotonic() - started)
 
 
 def _scorer(config: Config, dev_examples: Sequence[Example]) -> Scorer | None:
@@ -202,8 +181,8 @@ def check_config(config: Config) -> None:
 def export_runtime(config: Config) -> str:
     """A classifier's export runs on OnnxClassifier; the bag of words has no graph."""
     if config.model.bag_of_words:
-        raise ConfigError("the classifier's bag of words (model.bag_of_words, a TF-IDF linear SVM) has no ONNX graph "
-                          "yet; train without it to export")
+        raise ConfigError("the classifier's bag of words (model.bag_of_words, a TF-IDF linear SVM, since removed) has "
+                          "no ONNX graph; export a classifier trained without it")
     return "classifier"
 
 

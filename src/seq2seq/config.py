@@ -16,7 +16,6 @@ from seq2seq.errors import ConfigError
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "kind": ("char", "word", "subword"),
-    "arch": ("context", "repeat", "attention", "transformer"),
     "rnn": ("lstm", "gru"),
     "attention": ("bahdanau", "dot", "general"),
     "precision": ("auto", "fp32", "bf16", "fp16"),
@@ -79,7 +78,7 @@ class DataConfig:
 class ModelConfig:
     """Encoder-decoder architecture."""
 
-    arch: str = "attention"  # RNN: context, repeat (final encoder state) or attention; or transformer (pre-norm)
+    arch: str = "attention"  # a registered kind: RNN context, repeat (final encoder state), attention; transformer
     rnn: str = "lstm"  # the recurrent cell of encoder and decoder
     embedding_size: int = 256  # size of the token embeddings
     hidden_size: int = 256  # encoder output size (split over directions) and decoder size
@@ -92,7 +91,7 @@ class ModelConfig:
     copy: bool = False  # attention: pointer-generator; may copy source tokens, unknown ones too (one shared vocabulary)
     coverage: bool = False  # attention: the sum of past attention feeds the scores, and a loss penalises re-attending
     pooling: str = "attention"  # classify: one vector per text: last, mean, max, attention or concat (last, mean, max)
-    bag_of_words: bool = False  # classify: add an in-sample TF-IDF linear SVM's scores (WordScores; kept for old runs)
+    bag_of_words: bool = False  # classify: removed; runs trained with its TF-IDF linear SVM (WordScores) still load
     init: str = ""  # classify: a language model's run or checkpoint gives tokenizer, vocabulary, embeddings and RNN
     conv_channels: int = 32  # speech: channels of the two stride-2 convolutions before the encoder RNN
     heads: int = 4  # transformer: attention heads per layer (hidden_size must be a multiple)
@@ -252,12 +251,6 @@ def validate(config: Config) -> None:
     for name in ("hidden_size", "embedding_size", "num_layers", "heads", "max_positions"):
         if getattr(config.model, name) < 1:
             raise ConfigError(f"model.{name} must be at least 1")
-    if config.model.tie_embeddings and config.model.arch != "transformer":
-        raise ConfigError(f"model.tie_embeddings needs model.arch=transformer (model.arch={config.model.arch}: its "
-                          "embeddings are not the size of the features the output layer reads)")
-    if config.model.arch == "transformer" and config.model.hidden_size % config.model.heads:
-        raise ConfigError(f"model.hidden_size ({config.model.hidden_size}) must be a multiple of model.heads "
-                          f"({config.model.heads}) for model.arch=transformer")
     if config.train.lr_schedule in ("linear", "cosine") and not (config.train.max_steps or config.train.max_time):
         raise ConfigError(f"train.lr_schedule={config.train.lr_schedule} needs a budget to decay over: "
                           "train.max_steps or train.max_time")
@@ -274,17 +267,6 @@ def validate(config: Config) -> None:
         raise ConfigError(f"train.lr_decay must be in (0, 1), got {config.train.lr_decay}")
     if config.train.layer_lr_decay < 1.0:
         raise ConfigError(f"train.layer_lr_decay must be at least 1, got {config.train.layer_lr_decay}")
-
-
-TRANSFORMER_WARMUP = 400  # updates: a transformer's default warm-up (its early Adam updates diverge without one)
-
-
-def warmup_steps(config: Config) -> int:
-    """The updates of learning-rate warm-up: train.warmup_steps, or when unset the model's default (a transformer
-    warms up, an RNN does not)."""
-    if config.train.warmup_steps is not None:
-        return config.train.warmup_steps
-    return TRANSFORMER_WARMUP if config.model.arch == "transformer" else 0
 
 
 def check_encoder_size(config: Config) -> None:

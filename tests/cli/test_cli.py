@@ -177,6 +177,15 @@ def test_bad_override_value(data: Path, tmp_path: Path) -> None:
     assert "model.rnn" in one_line_error(code, err)
 
 
+def test_an_unknown_model_kind_is_one_line_naming_the_known_ones(data: Path, tmp_path: Path) -> None:
+    """model.arch is checked by the model registry before anything is written."""
+    for flags in (["--arch", "mamba"], ["model.arch=mamba"]):
+        code, _, err = run_cli("train", "--train", data, "--out", tmp_path / "run", *flags)
+        line = one_line_error(code, err)
+        assert "model.arch: unknown architecture 'mamba'" in line and "transformer" in line, line
+        assert not (tmp_path / "run").exists()
+
+
 def test_bad_tsv_line(tmp_path: Path) -> None:
     """A line without a tab is reported as file:line."""
     bad = tmp_path / "bad.tsv"

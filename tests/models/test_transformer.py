@@ -8,13 +8,13 @@ import pytest
 import torch
 
 import seq2seq
-from seq2seq.config import Config, ModelConfig, apply_overrides, validate
+from seq2seq.config import Config, ModelConfig, apply_overrides
 from seq2seq.errors import ConfigError
 from seq2seq.evaluation.adaptation import Adaptation
-from seq2seq.models import architectures
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.models.transformer import TransformerDecoder
 from seq2seq.tasks.lm import train_language_model
+from seq2seq.tasks.registry import validate
 from seq2seq.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from tests.models.test_language_model import PHRASE
 from tests.models.test_model import padded_batch
@@ -101,14 +101,16 @@ def test_tied_embeddings_are_one_matrix_that_learns_as_one_and_is_saved_and_load
         torch.testing.assert_close(loaded(src, lengths, tgt_in), model.eval()(src, lengths, tgt_in))
 
 
-def test_a_transformer_needs_whole_heads_and_an_architecture_must_be_known() -> None:
+def test_the_model_registry_checks_the_kind_and_its_settings_for_every_task() -> None:
+    """Whole heads, a kind that can tie, a known kind: one-line errors from the registry, wherever a run starts."""
     config = apply_overrides(Config(), ["model.arch=transformer", "model.hidden_size=30", "model.heads=4"])
     with pytest.raises(ConfigError, match=r"^model\.hidden_size \(30\) must be a multiple of model\.heads \(4\)"):
         validate(config)
-    with pytest.raises(ConfigError, match=r"^model\.tie_embeddings needs model\.arch=transformer \(model\.arch=at"):
+    with pytest.raises(ConfigError, match=r"^model\.tie_embeddings: model\.arch=attention cannot tie .* a transformer"):
         validate(apply_overrides(Config(), ["model.tie_embeddings=true"]))
-    with pytest.raises(ConfigError, match=r"^model.arch: unknown architecture 'mamba' \(known: context, repeat, "):
-        architectures.get("mamba")
+    for task in ("seq2seq", "lm", "speech"):
+        with pytest.raises(ConfigError, match=r"^model.arch: unknown architecture 'mamba' \(known: context, "):
+            validate(apply_overrides(Config(), [f"task={task}", "model.arch=mamba"]))
 
 
 def test_a_tied_transformer_language_model_learns_a_phrase_and_refuses_dynamic_evaluation(tmp_path: Path) -> None:

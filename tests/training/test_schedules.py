@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
-from seq2seq.config import TRANSFORMER_WARMUP, Config, apply_overrides, warmup_steps
+from seq2seq.config import Config, ModelConfig, apply_overrides
+from seq2seq.models.seq2seq import Seq2Seq
+from seq2seq.models.transformer import WARMUP_STEPS, TransformerLanguageModel
 from seq2seq.training.optim import FusedAdam
 from seq2seq.training.schedules import CosineDecay, InverseSquareRoot, LinearDecay, PlateauDecay, Progress, schedule_of
 
@@ -75,8 +77,12 @@ def test_plateau_decay_ignores_evaluations_during_its_warmup() -> None:
 
 
 def test_a_transformer_warms_up_by_default_and_an_rnn_does_not() -> None:
-    assert warmup_steps(apply_overrides(Config(), ["model.arch=transformer"])) == TRANSFORMER_WARMUP
-    assert warmup_steps(Config()) == 0
-    assert warmup_steps(apply_overrides(Config(), ["model.arch=transformer", "train.warmup_steps=0"])) == 0
+    """The model kind carries its default warm-up; train.warmup_steps, when set, wins."""
+    transformer = Seq2Seq(ModelConfig(arch="transformer", hidden_size=8, heads=2, feedforward_size=8), 10, 10)
+    assert transformer.warmup_steps == TransformerLanguageModel.warmup_steps == WARMUP_STEPS > 0
+    assert Seq2Seq(ModelConfig(hidden_size=8, embedding_size=4), 10, 10).warmup_steps == 0
+    assert schedule_of(Config(), _two_groups(), transformer.warmup_steps).warmup_steps == WARMUP_STEPS
+    assert schedule_of(apply_overrides(Config(), ["train.warmup_steps=0"]), _two_groups(),
+                       WARMUP_STEPS).warmup_steps == 0
     assert isinstance(schedule_of(apply_overrides(Config(), ["train.lr_schedule=inverse_sqrt"]), _two_groups()),
                       InverseSquareRoot)

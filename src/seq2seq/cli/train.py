@@ -36,7 +36,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--task", choices=registry.names(), help="task: seq2seq (pairs, the default), lm (a "
                        "language model on plain text: a file or a folder; entries as data.entries says), classify "
                        "(text<TAB>label TSV or {text, label} JSONL) or speech (audio.wav<TAB>transcript lists)")
-    parser.add_argument("--arch", choices=CHOICES["arch"], help="model.arch")
+    parser.add_argument("--arch", help="model.arch: context, repeat, attention, transformer (or a registered kind)")
     parser.add_argument("--rnn", choices=CHOICES["rnn"], help="model.rnn")
     parser.add_argument("--max-time", type=float, help="seconds of wall time for the whole command")
     parser.add_argument("--epochs", type=int, help="train.epochs")

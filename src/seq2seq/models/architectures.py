@@ -33,6 +33,10 @@ class Architecture:
       what its attention reads of the encoder outputs, made once per sentence.
     - state_axes(config): the declaration of the decoder's state (`seq2seq.models.state`).
     - language_model(config, vocab_size): a language model of this kind (None: the kind has none).
+    - check(config): the kind's own config checks (a ConfigError naming the key); `check` below runs them.
+    - warmup_steps: the updates of learning-rate warm-up when train.warmup_steps is unset (its models carry it).
+    - ties: whether its decoder can give the output layer its token embeddings (`tie(generator)`,
+      model.tie_embeddings).
     """
 
     name: str
@@ -40,6 +44,9 @@ class Architecture:
     decoder: Callable[[ModelConfig, int], nn.Module]
     state_axes: Callable[[ModelConfig], dict[str, Axes]]
     language_model: Callable[[ModelConfig, int], nn.Module] | None = None
+    check: Callable[[ModelConfig], None] | None = None
+    warmup_steps: int = 0
+    ties: bool = False
 
 
 KINDS: Registry[Architecture] = Registry("model.arch", "architecture", BUILT_IN)
@@ -54,6 +61,16 @@ def register(architecture: Architecture) -> Architecture:
 def get(name: str) -> Architecture:
     """The model kind named name (a ConfigError names the known kinds)."""
     return KINDS.get(name)
+
+
+def check(config: ModelConfig) -> None:
+    """A ConfigError where model.arch names no kind or the model settings do not fit the kind."""
+    kind = get(config.arch)
+    if config.tie_embeddings and not kind.ties:
+        raise ConfigError(f"model.tie_embeddings: model.arch={config.arch} cannot tie (its embeddings are not the "
+                          "size of the features the output layer reads); a transformer can")
+    if kind.check is not None:
+        kind.check(config)
 
 
 def language_model(config: ModelConfig, vocab_size: int) -> nn.Module:

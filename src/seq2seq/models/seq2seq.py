@@ -46,8 +46,9 @@ class Seq2Seq(nn.Module):
         self.encoder = encoder if encoder is not None else kind.encoder(config, src_vocab_size)
         self.decoder = kind.decoder(config, tgt_vocab_size)
         self.generator = nn.Linear(config.hidden_size, tgt_vocab_size)
-        if config.tie_embeddings:  # the kind's decoder ties (config.validate checks the kind)
-            self.decoder.embedder.tie(self.generator)
+        if config.tie_embeddings:  # a kind that ties (`architectures.check`)
+            self.decoder.tie(self.generator)
+        self.warmup_steps = kind.warmup_steps  # the learning-rate warm-up when train.warmup_steps is unset
         self.pointer = nn.Linear(config.hidden_size, 1) if config.copy else None  # p(generate) from the features
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> Memory:

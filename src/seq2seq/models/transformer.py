@@ -17,6 +17,7 @@ from torch.nn import functional
 
 from seq2seq.config import ModelConfig
 from seq2seq.data.vocab import PAD_ID
+from seq2seq.errors import ConfigError
 from seq2seq.models.architectures import Architecture, register
 from seq2seq.models.decoder import Memory
 from seq2seq.models.language_model import PROMPT_OUTPUT
@@ -27,6 +28,7 @@ STEPS = "steps"  # the cache's growing axis: the positions decoded so far
 CACHE = Axes(0, {3: STEPS})  # (B, L, heads, T, head size)
 MASK = Axes(0, {1: STEPS})  # (B, T): which cached positions a language model's steps attend to
 POSITION = "position"
+WARMUP_STEPS = 400  # updates: a transformer's default warm-up (its early Adam updates diverge without one)
 
 
 class Positions(nn.Module):
@@ -196,6 +198,10 @@ class TransformerDecoder(nn.Module):
         self.shown = max(0, config.num_layers - 1 - config.attention_layer)  # the layer whose attention is shown
         self.heads, self.head_size = config.heads, config.hidden_size // config.heads
 
+    def tie(self, generator: nn.Linear) -> None:
+        """Give the output layer the target token embeddings (`model.tie_embeddings`)."""
+        self.embedder.tie(generator)
+
     @staticmethod
     def state_axes(config: ModelConfig) -> dict[str, Axes]:
         """The cache of keys and values (B, L, heads, T, H / heads), the next position (B,), the shown layer's
@@ -270,6 +276,7 @@ class TransformerLanguageModel(nn.Module):
     """
 
     carries_state = False  # `read` starts every window afresh
+    warmup_steps = WARMUP_STEPS  # the learning-rate warm-up when train.warmup_steps is unset
 
     def __init__(self, config: ModelConfig, vocab_size: int) -> None:
         super().__init__()
@@ -345,5 +352,13 @@ class TransformerLanguageModel(nn.Module):
         return self.norm(outputs), cache
 
 
+def check(config: ModelConfig) -> None:
+    """Whole heads: the hidden size splits evenly over them."""
+    if config.hidden_size % config.heads:
+        raise ConfigError(f"model.hidden_size ({config.hidden_size}) must be a multiple of model.heads "
+                          f"({config.heads}) for model.arch=transformer")
+
+
 TRANSFORMER = register(Architecture("transformer", TransformerEncoder, TransformerDecoder,
-                                    TransformerDecoder.state_axes, TransformerLanguageModel))
+                                    TransformerDecoder.state_axes, TransformerLanguageModel, check, WARMUP_STEPS,
+                                    ties=True))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from seq2seq import config as configuration
 from seq2seq.errors import CheckpointError, ConfigError
+from seq2seq.models import architectures
 from seq2seq.training import checkpoint
 from seq2seq.utils.device import resolve_device
 from seq2seq.utils.registry import Registry
@@ -127,6 +128,7 @@ def validate(config: Config, origin: str | Path | None = None) -> Task:
     """The config's task, after the checks of every config (`config.validate`) and the task's own (`Task.check`);
     origin (the config's file) begins the message of an unknown task."""
     configuration.validate(config)
+    architectures.check(config.model)
     try:
         task = get(config.task)
     except ConfigError as error:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from seq2seq.config import Config, warmup_steps
+from seq2seq.config import Config
 
 
 class Optimizer(Protocol):
@@ -111,10 +111,11 @@ class InverseSquareRoot(Schedule):
         return math.sqrt(max(1, self.warmup_steps) / max(progress.step + 1, self.warmup_steps, 1))
 
 
-def schedule_of(config: Config, optimizer: Optimizer) -> Schedule:
-    """The schedule config.train.lr_schedule names, with the warm-up `config.warmup_steps` resolves, over
-    optimizer's current rates."""
-    train, warmup = config.train, warmup_steps(config)
+def schedule_of(config: Config, optimizer: Optimizer, default_warmup: int = 0) -> Schedule:
+    """The schedule config.train.lr_schedule names over optimizer's current rates, after train.warmup_steps updates
+    of warm-up (when unset: default_warmup, the model kind's)."""
+    train = config.train
+    warmup = default_warmup if train.warmup_steps is None else train.warmup_steps
     if train.lr_schedule == "plateau":
         return PlateauDecay(optimizer, train.lr_decay, train.lr_patience, warmup)
     kinds = {"linear": LinearDecay, "cosine": CosineDecay, "inverse_sqrt": InverseSquareRoot}

@@ -59,7 +59,7 @@ class Trainer:
         self.layers = Layers(layers, config.train.layer_lr_decay, config.train.unfreeze_every) if layers else None
         groups = self.layers.param_groups(config.train.lr) if self.layers else model.parameters()
         self.optimizer = FusedAdam(groups, lr=config.train.lr)
-        self.schedule = schedules.schedule_of(config, self.optimizer)
+        self.schedule = schedules.schedule_of(config, self.optimizer, getattr(model, "warmup_steps", 0))
         self.ranks = distributed.current()
         if self.ranks.size > 1 and config.train.unfreeze_every:
             raise ConfigError("train.unfreeze_every needs a single process (DDP fixes which parameters train)")

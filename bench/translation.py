@@ -5,10 +5,11 @@ test, Moses-tokenized words with frequency >= 2, BiLSTM 2x128 encoder, LSTM 256 
 attention and input feeding, Adam 1e-3, clip 5, batches of 64 sentences, 2 threads) and reports target tokens/s,
 time to the first step, peak memory, test BLEU / chrF (detokenized, sacrebleu) and greedy sentences/s. It fails
 (exit status 1, a FAIL line in its BENCHMARKS section) when the last third of seq2seq's training is more than 10%
-slower than its first third (the medians of the interval rates of metrics.jsonl).
+slower than its first third (the medians of the interval rates of metrics.jsonl). With --design transformer both
+train the same Transformer instead (configs/eng-fra-transformer.yaml, bench/configs/onmt_transformer.yaml).
 
 usage: python bench/translation.py --peers PEERS_DIR --work SCRATCH_DIR [--budget 900]
-           [--onmt-python PEER_VENV/bin/python] [--onmt-budget SECONDS]
+           [--onmt-python PEER_VENV/bin/python] [--onmt-budget SECONDS] [--design rnn|transformer]
 PEERS_DIR holds prepare_data.py, train_onmt.py, decode_onmt.py, score.py and configs/ (the peer benchmark kit).
 """
 
@@ -20,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import sacrebleu
@@ -37,6 +39,27 @@ ROOT = Path(__file__).resolve().parents[1]
 GIB = 1024**3
 
 
+@dataclass(frozen=True)
+class Design:
+    """What --design trains: our config and overrides, OpenNMT-py's config (relative to the peer kit or absolute)
+    and the BENCHMARKS.md section."""
+
+    ours: Path
+    onmt: str
+    section: str
+    overrides: tuple[str, ...] = ()
+
+
+DESIGNS = {
+    "rnn": Design(ROOT / "configs" / "eng-fra-peers.yaml", "configs/onmt_rnn.yaml",
+                  "Training: Tatoeba eng-fra, peer setup"),
+    "transformer": Design(ROOT / "configs" / "eng-fra-transformer.yaml",
+                          str(ROOT / "bench" / "configs" / "onmt_transformer.yaml"),
+                          "Training: Tatoeba eng-fra, Transformer against OpenNMT-py's",
+                          ("train.lr_schedule=inverse_sqrt",)),
+}
+
+
 def prepare(peers: Path, work: Path) -> Path:
     data = work / "data"
     if not (data / "train.tok.en").exists():
@@ -46,12 +69,12 @@ def prepare(peers: Path, work: Path) -> Path:
 
 
 def train_run(data: Path, work: Path, budget: float, threads: int, name: str = "seq2seq",
-              overrides: tuple[str, ...] = ()) -> tuple[Path, dict[str, float]]:
-    """Train the peer setup (configs/eng-fra-peers.yaml and overrides) into work/runs/NAME for budget seconds;
-    its directory and training figures: rates, their decay, first step, peak memory, updates, best dev loss."""
+              overrides: tuple[str, ...] = (), config: Path = DESIGNS["rnn"].ours) -> tuple[Path, dict[str, float]]:
+    """Train config (the peer setup by default) with overrides into work/runs/NAME for budget seconds; its
+    directory and training figures: rates, their decay, first step, peak memory, updates, best dev loss."""
     out = work / "runs" / name
     subprocess.run(["rm", "-rf", str(out)], check=True)
-    command = [sys.executable, "-m", "seq2seq.cli", "train", "--config", str(ROOT / "configs" / "eng-fra-peers.yaml"),
+    command = [sys.executable, "-m", "seq2seq.cli", "train", "--config", str(config),
                "--train", f"{data}/train.tok.en,{data}/train.tok.fr", "--dev", f"{data}/dev.tok.en,{data}/dev.tok.fr",
                "--out", str(out), "--max-time", str(budget), f"train.threads={threads}", *overrides]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TQDM_DISABLE="1")
@@ -67,9 +90,9 @@ def train_run(data: Path, work: Path, budget: float, threads: int, name: str = "
                  "wall_s": wall, "dev_loss": min(r["loss"] for r in records if r["event"] == "eval")}
 
 
-def train_ours(data: Path, work: Path, budget: float, threads: int) -> dict[str, float]:
-    """The peer setup's figures, training and test scores."""
-    out, figures = train_run(data, work, budget, threads)
+def train_ours(data: Path, work: Path, budget: float, threads: int, design: Design) -> dict[str, float]:
+    """The design's figures, training and test scores."""
+    out, figures = train_run(data, work, budget, threads, overrides=design.overrides, config=design.ours)
     return {**figures, **score_ours(out, data, threads)}
 
 
@@ -95,17 +118,17 @@ def score_ours(model_dir: Path, data: Path, threads: int, options: DecodingOptio
             "bleu_signature": bleu.signature}  # type: ignore[dict-item]
 
 
-def train_onmt(python: str, peers: Path, work: Path, budget: float, threads: int, decode: bool) -> dict[str, float]:
+def train_onmt(python: str, peers: Path, work: Path, budget: float, threads: int, decode: bool,
+               config: Path) -> dict[str, float]:
     bin_dir = Path(python).parent
-    config = str(peers / "configs" / "onmt_rnn.yaml")
     subprocess.run(["rm", "-rf", str(work / "runs" / "onmt")], check=True)
     (work / "runs" / "onmt").mkdir(parents=True)
     env = dict(os.environ, TRAIN_BUDGET_S=str(budget), THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                STEP_LOG=str(work / "onmt_steps.jsonl"))
-    subprocess.run([str(bin_dir / "onmt_build_vocab"), "-config", config, "-n_sample", "-1"], cwd=work, check=True,
+    subprocess.run([str(bin_dir / "onmt_build_vocab"), "-config", str(config), "-n_sample", "-1"], cwd=work, check=True,
                    capture_output=True)
     os.chdir(work)
-    _, peak, wall = run_metered([python, str(peers / "train_onmt.py"), config], work / "onmt_train.log", env)
+    _, peak, wall = run_metered([python, str(peers / "train_onmt.py"), str(config)], work / "onmt_train.log", env)
     rows = [json.loads(line) for line in (work / "onmt_steps.jsonl").read_text().splitlines()]
     result = {"tokens_per_s": rows[-1][3] / rows[-1][1], "first_step_s": rows[0][1], "peak_gib": peak / GIB,
               "steady_tokens_per_s": (rows[-1][3] - rows[0][3]) / (rows[-1][1] - rows[0][1]),
@@ -149,17 +172,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--onmt-python", help="python of a venv with OpenNMT-py 3.5.1 (the peers' setup_venvs.sh)")
     parser.add_argument("--onmt-budget", type=float, default=0.0, help="default: --budget")
+    parser.add_argument("--design", choices=sorted(DESIGNS), default="rnn",
+                        help="rnn: the peer kit's setup; transformer: configs/eng-fra-transformer.yaml against "
+                             "bench/configs/onmt_transformer.yaml")
     args = parser.parse_args()
+    design = DESIGNS[args.design]
     args.work.mkdir(parents=True, exist_ok=True)
     data = prepare(args.peers.resolve(), args.work.resolve())
     onmt = None
     if args.onmt_python:
         onmt_budget = args.onmt_budget or args.budget
         onmt = train_onmt(args.onmt_python, args.peers.resolve(), args.work.resolve(), onmt_budget, args.threads,
-                          decode=onmt_budget == args.budget)
-    ours = train_ours(data, args.work.resolve(), args.budget, args.threads)
+                          decode=onmt_budget == args.budget, config=args.peers.resolve() / design.onmt)
+    ours = train_ours(data, args.work.resolve(), args.budget, args.threads, design)
     body = table(ours, onmt)
-    command = f"python bench/translation.py --peers PEERS --work SCRATCH --budget {args.budget:g}"
+    command = (f"python bench/translation.py --peers PEERS --work SCRATCH --budget {args.budget:g} "
+               f"--design {args.design}")
     if onmt:
         command += f" --onmt-python PEER_VENV/bin/python --onmt-budget {args.onmt_budget or args.budget:g}"
     note = (f"Command: `{command}`. Training budget {args.budget:.0f} s of wall time from process start for seq2seq"
@@ -168,7 +196,7 @@ def main() -> None:
             f" BLEU signature: `{ours['bleu_signature']}`.")
     rate = f"seq2seq's training rate: {ours['rate_line']}"
     print(body + "\n" + rate)
-    write_section("Training: Tatoeba eng-fra, peer setup", body + "\n\n" + note + "\n\n" + rate)
+    write_section(design.section, body + "\n\n" + note + "\n\n" + rate)
     if not ours["rate_holds"]:
         sys.exit(1)
 

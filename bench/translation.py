@@ -3,7 +3,8 @@
 Reproduces the setup of the peer scripts (Tatoeba pairs of at most 10 words, seed-1 shuffle, 2,000 dev / 2,000
 test, Moses-tokenized words with frequency >= 2, BiLSTM 2x128 encoder, LSTM 256 decoder with Luong general
 attention and input feeding, Adam 1e-3, clip 5, batches of 64 sentences, 2 threads) and reports target tokens/s,
-time to the first step, peak memory, test BLEU / chrF (detokenized, sacrebleu) and greedy sentences/s. It fails
+time to the first step, peak memory, test BLEU / chrF (detokenized, sacrebleu; greedy and beam 5) and greedy
+sentences/s. It fails
 (exit status 1, a FAIL line in its BENCHMARKS section) when the last third of seq2seq's training is more than 10%
 slower than its first third (the medians of the interval rates of metrics.jsonl). With --design transformer both
 train the same Transformer instead (configs/eng-fra-transformer.yaml, bench/configs/onmt_transformer.yaml).
@@ -37,6 +38,7 @@ from seq2seq.training import throughput
 
 ROOT = Path(__file__).resolve().parents[1]
 GIB = 1024**3
+BEAM = 5  # the beam size of the beam rows (the default length penalty)
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,8 @@ def train_run(data: Path, work: Path, budget: float, threads: int, name: str = "
 def train_ours(data: Path, work: Path, budget: float, threads: int, design: Design) -> dict[str, float]:
     """The design's figures, training and test scores."""
     out, figures = train_run(data, work, budget, threads, overrides=design.overrides, config=design.ours)
-    return {**figures, **score_ours(out, data, threads)}
+    beam = score_ours(out, data, threads, DecodingOptions(strategy="beam", beam_size=BEAM))
+    return {**figures, **score_ours(out, data, threads), **{f"{key}_beam": beam[key] for key in ("bleu", "chrf", "bp")}}
 
 
 def score_ours(model_dir: Path, data: Path, threads: int, options: DecodingOptions | None = None,
@@ -135,13 +138,14 @@ def train_onmt(python: str, peers: Path, work: Path, budget: float, threads: int
               "steps": rows[-1][0], "wall_s": wall}
     if decode:
         checkpoint = max((work / "runs" / "onmt").glob("model_step_*.pt"), key=os.path.getmtime)
-        started = time.perf_counter()
-        subprocess.run([python, str(peers / "decode_onmt.py"), str(checkpoint), "data/test.tok.en", "onmt_greedy.txt",
-                        "1"], cwd=work, env=env, check=True, capture_output=True)
-        result["decode_wall_s"] = time.perf_counter() - started
-        score = subprocess.run([python, str(peers / "score.py"), "onmt_greedy.txt", "data/test.fr", "--tokenized"],
-                               cwd=work, check=True, capture_output=True, text=True)
-        result.update({k: v for k, v in json.loads(score.stdout).items() if k in ("bleu", "chrf")})
+        for beam, suffix in ((1, ""), (BEAM, "_beam")):
+            outputs = f"onmt_beam{beam}.txt"
+            subprocess.run([python, str(peers / "decode_onmt.py"), str(checkpoint), "data/test.tok.en", outputs,
+                            str(beam)], cwd=work, env=env, check=True, capture_output=True)
+            score = subprocess.run([python, str(peers / "score.py"), outputs, "data/test.fr", "--tokenized"],
+                                   cwd=work, check=True, capture_output=True, text=True)
+            result.update({key + suffix: value for key, value in json.loads(score.stdout).items()
+                           if key in ("bleu", "chrf", "bp")})
     return result
 
 
@@ -152,6 +156,8 @@ def table(ours: dict[str, float], onmt: dict[str, float] | None) -> str:
             ("time to first step", "first_step_s", "{:.1f} s"),
             ("peak memory (process tree)", "peak_gib", "{:.2f} GiB"), ("updates", "steps", "{:,.0f}"),
             ("test BLEU greedy", "bleu", "{:.2f}"), ("test chrF greedy", "chrf", "{:.2f}"),
+            ("test BLEU beam 5", "bleu_beam", "{:.2f}"), ("test chrF beam 5", "chrf_beam", "{:.2f}"),
+            ("test brevity penalty beam 5", "bp_beam", "{:.3f}"),
             ("greedy sentences/s (batch 64)", "sentences_per_s", "{:,.0f}")]
     header = "| | seq2seq | OpenNMT-py 3.5.1 | ratio |\n|---|---|---|---|\n" if onmt else "| | seq2seq |\n|---|---|\n"
     lines = []

@@ -4,10 +4,10 @@ Reproduces the setup of the peer scripts (Tatoeba pairs of at most 10 words, see
 test, Moses-tokenized words with frequency >= 2, BiLSTM 2x128 encoder, LSTM 256 decoder with Luong general
 attention and input feeding, Adam 1e-3, clip 5, batches of 64 sentences, 2 threads) and reports target tokens/s,
 time to the first step, peak memory, test BLEU / chrF (detokenized, sacrebleu; greedy and beam 5) and greedy
-sentences/s. It fails
-(exit status 1, a FAIL line in its BENCHMARKS section) when the last third of seq2seq's training is more than 10%
-slower than its first third (the medians of the interval rates of metrics.jsonl). With --design transformer both
-train the same Transformer instead (configs/eng-fra-transformer.yaml, bench/configs/onmt_transformer.yaml).
+sentences/s. It fails (exit status 1, a FAIL line in its BENCHMARKS section) when the last third of seq2seq's
+training is more than 10% slower than its first third (the medians of the interval rates of metrics.jsonl). With
+--design transformer both train the same Transformer instead (configs/eng-fra-transformer.yaml,
+bench/configs/onmt_transformer.yaml).
 
 usage: python bench/translation.py --peers PEERS_DIR --work SCRATCH_DIR [--budget 900]
            [--onmt-python PEER_VENV/bin/python] [--onmt-budget SECONDS] [--design rnn|transformer]

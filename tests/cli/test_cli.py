@@ -179,8 +179,8 @@ def test_bad_override_value(data: Path, tmp_path: Path) -> None:
 
 def test_an_unknown_model_kind_is_one_line_naming_the_known_ones(data: Path, tmp_path: Path) -> None:
     """model.arch is checked by the model registry before anything is written."""
-    for flags in (["--arch", "mamba"], ["model.arch=mamba"]):
-        code, _, err = run_cli("train", "--train", data, "--out", tmp_path / "run", *flags)
+    for arguments in (["--arch", "mamba"], ["model.arch=mamba"]):
+        code, _, err = run_cli("train", "--train", data, "--out", tmp_path / "run", *arguments)
         line = one_line_error(code, err)
         assert "model.arch: unknown architecture 'mamba'" in line and "transformer" in line, line
         assert not (tmp_path / "run").exists()

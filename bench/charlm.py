@@ -5,8 +5,12 @@ reference: the peers' keras_charlm.py (50-character one-hot windows, 2 LSTM laye
 a TensorFlow venv's python. Reports held-out bits per character, training characters predicted per second (whole
 run, start-up included), time to the first step, peak memory, and our generation speed in characters per second.
 
+With --against key=value ..., a second model of ours (the config with those overrides, e.g. model.arch=transformer)
+takes the Keras design's place.
+
 usage: python bench/charlm.py --text TEXT --work SCRATCH_DIR [--heldout TEXT] [--budget 900] [--threads 2]
-           [--tf-python TFVENV/bin/python --keras-script PEERS/keras_charlm.py] [key=value ...]
+           [--tf-python TFVENV/bin/python --keras-script PEERS/keras_charlm.py | --against key=value ...]
+           [--together] [key=value ...]
 Without --heldout, the last 10% of the lines of TEXT are held out (both systems train on the rest).
 """
 
@@ -27,12 +31,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_metered, write_section
 
 import seq2seq
+from seq2seq.config import apply_overrides, load_config
 from seq2seq.training.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 GIB = 1024**3
 KERAS_LINE = re.compile(r"first step (?P<first>[\d.]+) s; (?P<steps>\d+) steps, (?P<chars>\d+) predicted chars in "
                         r"(?P<seconds>\d+) s = (?P<rate>\d+) chars/s; held-out bpc (?P<bpc>[\d.]+)")
+
+
+def describe(overrides: list[str]) -> str:
+    """The model configs/charlm.yaml with these overrides is, in a few words (e.g. "2x256 LSTM")."""
+    config = apply_overrides(load_config(ROOT / "configs" / "charlm.yaml"), overrides).model
+    kind = "Transformer" if config.arch == "transformer" else config.rnn.upper()
+    return f"{config.num_layers}x{config.hidden_size} {kind}"
 
 
 def split_text(text: Path, heldout: Path | None, work: Path, fraction: float = 0.1) -> tuple[Path, Path]:
@@ -47,15 +59,15 @@ def split_text(text: Path, heldout: Path | None, work: Path, fraction: float = 0
     return train, held
 
 
-def train_ours(train: Path, held: Path, work: Path, budget: float, threads: int,
-               overrides: list[str]) -> dict[str, float]:
-    out = work / "runs" / "charlm"
+def train_ours(train: Path, work: Path, budget: float, threads: int, overrides: list[str],
+               name: str = "charlm") -> dict[str, float]:
+    out = work / "runs" / name
     shutil.rmtree(out, ignore_errors=True)
     command = [sys.executable, "-m", "seq2seq.cli", "train", "--task", "lm", "--config",
                str(ROOT / "configs" / "charlm.yaml"), "--train", str(train), "--out", str(out), "--max-time",
                str(budget), f"train.threads={threads}", *overrides]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TQDM_DISABLE="1")
-    start, peak, wall = run_metered(command, work / "charlm_train.log", env)
+    start, peak, wall = run_metered(command, work / f"{name}_train.log", env)
     first = next(json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
                  if json.loads(line)["event"] == "train")
     state = load_checkpoint(out / "last.safetensors")[1]["training"]["state"]
@@ -105,19 +117,17 @@ def run_jobs(jobs: list[tuple[str, Callable[[], dict[str, float]]]], results: di
         thread.join()
 
 
-def table(ours: dict[str, float], keras: dict[str, float] | None) -> str:
+def table(columns: dict[str, dict[str, float]]) -> str:
+    """One row per figure, one column per system (header: results)."""
     rows = [("held-out bits per character", "bpc", "{:.3f}"),
             ("training characters predicted/s (whole run)", "chars_per_s", "{:,.0f}"),
             ("time to first step", "first_step_s", "{:.1f} s"), ("updates", "steps", "{:,.0f}"),
             ("peak memory (process tree)", "peak_gib", "{:.2f} GiB"),
             ("generation characters/s, 1 stream", "generate_1", "{:,.0f}"),
             ("generation characters/s, 64 streams", "generate_64", "{:,.0f}")]
-    header = "| | seq2seq, 2x256 LSTM |" + (" Keras seed design, 2x128 LSTM |" if keras else "")
-    lines = [header, "|---|---|" + ("---|" if keras else "")]
+    lines = ["| | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for label, key, fmt in rows:
-        cells = [fmt.format(ours[key]) if key in ours else "-"]
-        if keras is not None:
-            cells.append(fmt.format(keras[key]) if key in keras else "-")
+        cells = [fmt.format(results[key]) if key in results else "-" for results in columns.values()]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -133,15 +143,22 @@ def main() -> None:
     parser.add_argument("--keras-script", type=Path, help="the peers' keras_charlm.py (with --tf-python)")
     parser.add_argument("--together", action="store_true",
                         help="train both systems at the same time (give each --threads 1 on a 2-core machine)")
+    parser.add_argument("--against", nargs="+", metavar="key=value",
+                        help="a second model of ours: the config with these overrides (e.g. model.arch=transformer)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for our model")
     args = parser.parse_args()
     if bool(args.tf_python) != bool(args.keras_script):
         parser.error("--tf-python and --keras-script go together")
+    if args.tf_python and args.against:
+        parser.error("--against and --tf-python: one or the other")
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     train, held = split_text(args.text.resolve(), args.heldout.resolve() if args.heldout else None, work)
     results: dict[str, dict[str, float]] = {}
-    jobs = [("ours", lambda: train_ours(train, held, work, args.budget, args.threads, args.overrides))]
+    jobs = [("ours", lambda: train_ours(train, work, args.budget, args.threads, args.overrides))]
+    if args.against:
+        jobs.append(("against", lambda: train_ours(train, work, args.budget, args.threads,
+                                                   [*args.overrides, *args.against], "against")))
     if args.tf_python:
         script = args.keras_script.resolve()
         jobs.append(("keras", lambda: train_keras(args.tf_python, script, train, held, work, args.budget,
@@ -149,12 +166,19 @@ def main() -> None:
     run_jobs(jobs, results, args.together)
     ours, keras = results["ours"], results.get("keras")
     ours.update(score_ours(work / "runs" / "charlm", held, os.cpu_count() or 1))
-    body = table(ours, keras)
+    columns = {"seq2seq, " + describe(args.overrides): ours}
+    if args.against:
+        results["against"].update(score_ours(work / "runs" / "against", held, os.cpu_count() or 1))
+        columns["seq2seq, " + describe([*args.overrides, *args.against])] = results["against"]
+    if keras:
+        columns["Keras seed design, 2x128 LSTM"] = keras
+    body = table(columns)
     command = (f"python bench/charlm.py --text {args.text.name} --work SCRATCH --budget {args.budget:g} "
                f"--threads {args.threads}")
     command += f" --heldout {args.heldout.name}" if args.heldout else ""
     command += " --tf-python TFVENV/bin/python --keras-script PEERS/keras_charlm.py" if keras else ""
     command += " --together" if args.together else ""
+    command += f" --against {' '.join(args.against)}" if args.against else ""
     command += "".join(f" {item}" for item in args.overrides)
     when = "trained at the same time" if args.together else "run one after the other"
     note = (f"Command: `{command}`. Text: `{args.text.name}`, {train.stat().st_size:,} bytes of training text and "
@@ -165,7 +189,8 @@ def main() -> None:
             f"after training, on all {os.cpu_count()} cores: 2,000 characters per stream sampled at temperature 1 "
             "from an empty prompt.")
     print(body)
-    write_section("Text generation", body + "\n\n" + note)
+    title = "Text generation" if not args.against else f"Text generation: {' '.join(args.against)}"
+    write_section(title, body + "\n\n" + note)
 
 
 if __name__ == "__main__":

@@ -192,6 +192,29 @@ def test_bits_per_character_equal_hand_computation() -> None:
     assert scores["perplexity"] == pytest.approx(math.exp(scores["cross_entropy"]), rel=1e-6)
 
 
+def test_a_transformer_scores_each_token_after_at_least_half_a_window() -> None:
+    """Windows of 6 overlapping by 3: every token is scored once, from the text since the start of its window, as
+    reading that context alone for that one token scores it."""
+    torch.manual_seed(0)
+    config = apply_overrides(Config(), ["task=lm", "model.arch=transformer", "model.hidden_size=16", "model.heads=4",
+                                        "model.feedforward_size=32", "model.dropout=0.0", "data.batch_size=1",
+                                        "data.window=6"])
+    entries = ["abcabdcb", "ba", "hgfedcba"]
+    vocab = Vocab.build([list("abcdefgh")])
+    model = architectures.language_model(config.model, len(vocab)).eval()
+    scores = TextGenerator(model, config, CharTokenizer(), vocab, torch.device("cpu")).evaluate(entries)
+    stream = torch.tensor(encode_stream([list(e) for e in entries], vocab))
+    nll = []
+    with torch.no_grad():
+        for position in range(len(stream) - 1):
+            start = max(0, position // 3 * 3 - 3)  # the window that scores it begins half a window earlier
+            log_probs = model.generator(model(stream[None, start:position + 1]))[0, -1].log_softmax(-1)
+            if stream[position + 1] != BOS_ID:
+                nll.append(-float(log_probs[stream[position + 1]]))
+    assert scores["tokens"] == len(nll) == count_characters(entries)
+    assert scores["cross_entropy"] == pytest.approx(sum(nll) / len(nll), rel=1e-5)
+
+
 def test_evaluation_in_parallel_parts_is_close() -> None:
     """Cutting the stream into rows read in parallel only loses the context at each row's start."""
     text = ["abcdefgh" * 8] * 4

@@ -272,7 +272,8 @@ class TransformerLanguageModel(nn.Module):
     and attend over the cache, where `self_mask` (B, T) hides the prompts' padding.
 
     It reads every window of text on its own (`read` carries no state from one window to the next), so its context
-    is data.window tokens; dynamic evaluation, which adapts segment after segment, refuses it.
+    is data.window tokens (held-out text is scored in windows that overlap by half); dynamic evaluation, which adapts
+    segment after segment, refuses it.
     """
 
     carries_state = False  # `read` starts every window afresh

@@ -69,8 +69,8 @@ class TextGenerator(TextGenerating):
 
         The text is read as in training, `<s> entry </s>` after each other, cut into at most data.batch_size
         contiguous parts that are read window by window with the state carried over, so each token is predicted
-        from all the text before it in its part (a Transformer reads each window on its own: from the text before
-        it in its window). Predicting `<s>` (it always follows `</s>`) is not counted;
+        from all the text before it in its part (a Transformer, which carries no state, from at least half a window
+        of it: `stream_nll`). Predicting `<s>` (it always follows `</s>`) is not counted;
         `</s>` is, as the newline or delimiter that ends an entry, so that for character tokens bpc equals
         cross_entropy / ln 2.
 
@@ -98,19 +98,24 @@ class TextGenerator(TextGenerating):
 def stream_nll(model: LanguageModel, stream: Sequence[int], parts: int, window: int) -> tuple[float, int]:
     """Summed negative log-likelihood (nats) of the stream's tokens after the first, and how many were counted.
 
-    The stream is cut into at most `parts` contiguous rows (B, L), read `window` tokens at a time with the state
-    carried over; targets `<s>` are not counted.
+    The stream is cut into at most `parts` contiguous rows (B, L). A model that carries its state reads them `window`
+    tokens at a time with the state carried over. One that does not (a Transformer) reads windows of `window` tokens
+    that overlap by half and scores each window's second half, so every token past the first half-window is
+    predicted from at least half a window of the text before it. Targets `<s>` are not counted.
     """
     rows = stream_rows(stream, parts, window)  # (B, L + 1)
     device = next(model.parameters()).device
     inputs, targets = (torch.from_numpy(ids).to(device) for ids in (rows[:, :-1], stream_targets(rows)))  # (B, L)
+    carried = getattr(model, "carries_state", True)
+    stride = window if carried else max(1, window // 2)  # the tokens each read scores
     total, count, hidden = 0.0, 0, None
     with torch.no_grad():
-        for start in range(0, inputs.size(1), window):
-            features, hidden = model.read(inputs[:, start:start + window], hidden)  # (B, W, H)
-            chunk = targets[:, start:start + window]
+        for start in range(0, inputs.size(1), stride):
+            context = start if carried else max(0, start + stride - window)  # where the read begins
+            features, hidden = model.read(inputs[:, context:start + stride], hidden if carried else None)  # (B, W, H)
+            chunk = targets[:, start:start + stride]
             mask = chunk != PAD_ID
-            total += float(model.output_loss(features[mask], chunk[mask]))
+            total += float(model.output_loss(features[:, start - context:][mask], chunk[mask]))
             count += int(mask.sum())
     return total, count
 

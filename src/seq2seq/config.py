@@ -100,6 +100,7 @@ class ModelConfig:
     max_positions: int = 1024  # transformer, learned positions: positions past this share the last one's embedding
     attention_layer: int = 0  # transformer: the decoder layer whose cross-attention is shown, from the top (0: last)
     tie_embeddings: bool = False  # transformer: the output layer's weights are the target token embeddings
+    share_embeddings: bool = False  # transformer: one vocabulary of both sides, one embedding matrix for both
 
 
 @dataclass
@@ -286,6 +287,19 @@ def refuse_classifier_options(config: Config) -> None:
         section, name = key.split(".")
         if getattr(getattr(config, section), name) != off:
             raise ConfigError(f"{key} applies to task classify only, not {config.task}")
+
+
+def shares_vocabulary(model: ModelConfig) -> bool:
+    """Whether source and target tokens are read with one vocabulary: copying makes source tokens target tokens,
+    shared embeddings make one matrix of them."""
+    return model.copy or model.share_embeddings
+
+
+def check_shared_embeddings(config: Config) -> None:
+    """Shared source and target embeddings need one vocabulary of tokens of one kind."""
+    if config.model.share_embeddings and config.data.src.kind != config.data.tgt.kind:
+        raise ConfigError(f"model.share_embeddings needs the same token kind on both sides (data.src.kind="
+                          f"{config.data.src.kind}, data.tgt.kind={config.data.tgt.kind})")
 
 
 def check_copy_and_coverage(config: Config) -> None:

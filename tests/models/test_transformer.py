@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import seq2seq
+from seq2seq import api
 from seq2seq.config import Config, ModelConfig, apply_overrides
 from seq2seq.errors import ConfigError
 from seq2seq.evaluation.adaptation import Adaptation
@@ -16,6 +17,8 @@ from seq2seq.models.transformer import TransformerDecoder
 from seq2seq.tasks.lm import train_language_model
 from seq2seq.tasks.registry import validate
 from seq2seq.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
+from tests.conftest import toy_pairs
+from tests.decoding.test_decoding import TOY_SETTINGS
 from tests.models.test_language_model import PHRASE
 from tests.models.test_model import padded_batch
 
@@ -99,6 +102,39 @@ def test_tied_embeddings_are_one_matrix_that_learns_as_one_and_is_saved_and_load
     assert loaded.generator.weight is loaded.decoder.embedder.tokens.weight
     with torch.no_grad():
         torch.testing.assert_close(loaded(src, lengths, tgt_in), model.eval()(src, lengths, tgt_in))
+
+
+def parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_shared_embeddings_read_both_sides_with_one_matrix_of_one_vocabulary(tmp_path: Path) -> None:
+    """One matrix for source, target and output tokens; trained, the run has one vocabulary and copies sequences."""
+    settings = {"arch": "transformer", "hidden_size": 16, "heads": 4, "feedforward_size": 32, "tie_embeddings": True}
+    shared = Seq2Seq(ModelConfig(**settings, share_embeddings=True), 14, 14)  # type: ignore[arg-type]
+    assert shared.encoder.embedder.tokens.weight is shared.decoder.embedder.tokens.weight is shared.generator.weight
+    assert parameters(Seq2Seq(ModelConfig(**settings), 14, 14)) - parameters(shared) == 14 * 16  # type: ignore[arg-type]
+
+    config = apply_overrides(Config(), [*TOY_SETTINGS, "train.epochs=6", "model.arch=transformer", "model.heads=4",
+                                        "model.feedforward_size=64", "train.warmup_steps=20", "train.lr=0.002",
+                                        "model.share_embeddings=true"])
+    api.train(config, toy_pairs("copy", 1000, seed=1), toy_pairs("copy", 50, seed=2), tmp_path)
+    loaded = api.load_translator(tmp_path)
+    assert loaded.vocabs[0].to_dict() == loaded.vocabs[1].to_dict()
+    assert loaded.model.encoder.embedder.tokens.weight is loaded.model.decoder.embedder.tokens.weight
+    assert loaded.evaluate(toy_pairs("copy", 100, seed=3))["exact_match"] > 50
+
+
+def test_shared_embeddings_need_a_kind_that_shares_and_one_token_kind() -> None:
+    with pytest.raises(ConfigError, match=r"^model\.share_embeddings: model\.arch=attention cannot share"):
+        validate(apply_overrides(Config(), ["model.share_embeddings=true"]))
+    with pytest.raises(ConfigError, match=r"^model\.share_embeddings needs the same token kind on both sides"):
+        validate(apply_overrides(Config(), ["model.arch=transformer", "model.share_embeddings=true",
+                                            "data.src.kind=char", "data.tgt.kind=word"]))
+    for task in ("lm", "classify", "speech"):
+        with pytest.raises(ConfigError, match=r"model\.share_embeddings do not apply to task " + task):
+            validate(apply_overrides(Config(), [f"task={task}", "model.arch=transformer",
+                                                "model.share_embeddings=true"]))
 
 
 def test_the_model_registry_checks_the_kind_and_its_settings_for_every_task() -> None:

@@ -38,8 +38,9 @@ ARCHITECTURES = {
     "repeat-gru": ["model.arch=repeat", "model.rnn=gru"],
     "copy-dot": ["model.copy=true", "model.attention=dot"],
     "coverage-gru-2-layers": ["model.coverage=true", "model.rnn=gru", "model.num_layers=2"],
-    "transformer-2-layers-tied": ["model.arch=transformer", "model.num_layers=2", "model.feedforward_size=64",
-                                  "model.positions=learned", "model.tie_embeddings=true"],
+    "transformer-2-layers-shared-tied": ["model.arch=transformer", "model.num_layers=2", "model.feedforward_size=64",
+                                         "model.positions=learned", "model.tie_embeddings=true",
+                                         "model.share_embeddings=true"],
 }
 TEXTS = [pair.src for pair in toy_pairs("reverse", 40, seed=7)] + ["a", "j " * 16, "zz unknown a b"]
 STRATEGIES = [DecodingOptions(),

@@ -65,7 +65,8 @@ SHARD_PAIRS = 200_000
 DEV_FILE = "dev.jsonl"
 PREPARED_KEYS = ("task", *(f"data.{side}.{field.name}" for side in ("src", "tgt")
                            for field in dataclasses.fields(TokenizerConfig)),
-                 "data.max_src_length", "data.max_tgt_length", "data.truncate_src", "data.dev_size", "model.copy")
+                 "data.max_src_length", "data.max_tgt_length", "data.truncate_src", "data.dev_size", "model.copy",
+                 "model.share_embeddings")
 """The settings a prepared directory fixes: training takes them from it (`Corpus.training_config`)."""
 
 Result = TypeVar("Result")

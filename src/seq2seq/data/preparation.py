@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
-from seq2seq.config import Config, source_truncation
+from seq2seq.config import Config, shares_vocabulary, source_truncation
 from seq2seq.data.audio import SAMPLE_RATE, load_frames
 from seq2seq.data.checks import check_length_filtering, check_split, check_vocabulary
 from seq2seq.data.labels import LABEL_OFFSET, build_labels, encode_labelled, example_class, labelled_examples
@@ -66,9 +66,9 @@ def token_counts(token_pairs: Sequence[TokenPair]) -> tuple[Counter[str], Counte
 
 def vocabularies(config: Config, counts: tuple[Counter[str], Counter[str]]) -> tuple[Vocab, Vocab]:
     """The source and target vocabularies (data.src / data.tgt settings) of the training tokens' counts; with
-    model.copy one vocabulary of both sides' tokens."""
+    model.copy or model.share_embeddings one vocabulary of both sides' tokens."""
     src, tgt = config.data.src, config.data.tgt
-    if config.model.copy:  # one vocabulary, so that a copied source token is a target token
+    if shares_vocabulary(config.model):  # a copied source token is a target token; one embedding matrix
         shared = Vocab.from_counts(counts[0] + counts[1], tgt.min_freq, tgt.max_size)
         check_vocabulary(shared, "data.tgt", tgt.min_freq)
         logger.info("vocabulary: %d tokens shared by source and target", len(shared))

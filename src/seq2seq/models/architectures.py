@@ -36,7 +36,7 @@ class Architecture:
     - check(config): the kind's own config checks (a ConfigError naming the key); `check` below runs them.
     - warmup_steps: the updates of learning-rate warm-up when train.warmup_steps is unset (its models carry it).
     - ties: whether its decoder can give the output layer its token embeddings (`tie(generator)`,
-      model.tie_embeddings).
+      model.tie_embeddings) and take the encoder's (`share(encoder)`, model.share_embeddings).
     """
 
     name: str
@@ -69,6 +69,9 @@ def check(config: ModelConfig) -> None:
     if config.tie_embeddings and not kind.ties:
         raise ConfigError(f"model.tie_embeddings: model.arch={config.arch} cannot tie (its embeddings are not the "
                           "size of the features the output layer reads); a transformer can")
+    if config.share_embeddings and not kind.ties:
+        raise ConfigError(f"model.share_embeddings: model.arch={config.arch} cannot share its embeddings; a "
+                          "transformer can")
     if kind.check is not None:
         kind.check(config)
 

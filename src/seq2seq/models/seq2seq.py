@@ -46,6 +46,8 @@ class Seq2Seq(nn.Module):
         self.encoder = encoder if encoder is not None else kind.encoder(config, src_vocab_size)
         self.decoder = kind.decoder(config, tgt_vocab_size)
         self.generator = nn.Linear(config.hidden_size, tgt_vocab_size)
+        if config.share_embeddings:  # one vocabulary (`preparation.vocabularies`), a kind that ties
+            self.decoder.share(self.encoder)
         if config.tie_embeddings:  # a kind that ties (`architectures.check`)
             self.decoder.tie(self.generator)
         self.warmup_steps = kind.warmup_steps  # the learning-rate warm-up when train.warmup_steps is unset

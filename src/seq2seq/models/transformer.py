@@ -202,6 +202,10 @@ class TransformerDecoder(nn.Module):
         """Give the output layer the target token embeddings (`model.tie_embeddings`)."""
         self.embedder.tie(generator)
 
+    def share(self, encoder: TransformerEncoder) -> None:
+        """Read target tokens with the encoder's token embeddings (`model.share_embeddings`: one vocabulary)."""
+        self.embedder.tokens = encoder.embedder.tokens
+
     @staticmethod
     def state_axes(config: ModelConfig) -> dict[str, Axes]:
         """The cache of keys and values (B, L, heads, T, H / heads), the next position (B,), the shown layer's

@@ -174,8 +174,9 @@ def check_config(config: Config) -> None:
     if config.train.metric not in METRICS:
         raise ConfigError(f"train.metric={config.train.metric} does not apply to task classify (use loss, accuracy "
                           "or macro_f1)")
-    if config.model.copy or config.model.coverage:
-        raise ConfigError("model.copy and model.coverage do not apply to task classify (there is no decoder)")
+    if config.model.copy or config.model.coverage or config.model.share_embeddings:
+        raise ConfigError("model.copy, model.coverage and model.share_embeddings do not apply to task classify "
+                          "(there is no decoder)")
 
 
 def export_runtime(config: Config) -> str:

@@ -194,8 +194,9 @@ def check_config(config: Config) -> None:
         raise ConfigError("train.teacher_forcing does not apply to task lm (a language model reads the real text)")
     if config.train.metric != "loss":
         raise ConfigError(f"train.metric={config.train.metric} does not apply to task lm (use loss)")
-    if config.model.copy or config.model.coverage:
-        raise ConfigError("model.copy and model.coverage do not apply to task lm (a language model has no source)")
+    if config.model.copy or config.model.coverage or config.model.share_embeddings:
+        raise ConfigError("model.copy, model.coverage and model.share_embeddings do not apply to task lm (a language "
+                          "model has no source)")
 
 
 def as_entry(value: object) -> str:

@@ -172,8 +172,9 @@ def check_config(config: Config) -> None:
     if config.train.metric not in METRICS:
         raise ConfigError(f"train.metric={config.train.metric} does not apply to task speech (use "
                           f"{', '.join(METRICS)})")
-    if config.model.copy:
-        raise ConfigError("model.copy does not apply to task speech (the source is audio, not tokens)")
+    if config.model.copy or config.model.share_embeddings:
+        raise ConfigError("model.copy and model.share_embeddings do not apply to task speech (the source is audio, "
+                          "not tokens)")
     check_copy_and_coverage(config)
     audio = config.data.audio
     for name in ("n_mels", "n_fft", "win_length", "hop_length"):

@@ -17,6 +17,7 @@ from seq2seq.config import (
     Config,
     check_copy_and_coverage,
     check_encoder_size,
+    check_shared_embeddings,
     refuse_classifier_options,
     source_truncation,
 )
@@ -221,6 +222,7 @@ def check_config(config: Config) -> None:
         raise ConfigError(f"train.metric={config.train.metric} does not apply to task {config.task} (it scores "
                           "classifiers: train --task classify)")
     check_copy_and_coverage(config)
+    check_shared_embeddings(config)
 
 
 TASK = register(Task(

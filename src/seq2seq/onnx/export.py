@@ -20,16 +20,16 @@ from torch import Tensor, nn
 
 from seq2seq.data.metadata import ModelMetadata, check_ensemble_members, vocabulary_signature
 from seq2seq.data.vocab import EOS_ID, PAD_ID
+from seq2seq.decoding.ensemble import Ensemble
 from seq2seq.errors import CheckpointError, ConfigError, RunDirectoryError
 from seq2seq.models.classifier import Classifier
 from seq2seq.models.decoder import Memory
-from seq2seq.models.ensemble import Ensemble
 from seq2seq.models.language_model import PROMPT_OUTPUT, LanguageModel
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.models.state import BATCH, SOURCE, Axes, DecoderState
 from seq2seq.onnx import graphs
 from seq2seq.onnx.classifier import ClassifierGraph
-from seq2seq.onnx.ensemble import OnnxEnsemble, open_model
+from seq2seq.onnx.ensemble import open_model
 from seq2seq.onnx.model import OnnxModel, file_sha256
 from seq2seq.tasks import registry
 from seq2seq.training import checkpoint
@@ -366,7 +366,7 @@ def _scores_difference(model: Classifier, graph: ClassifierGraph, src: Tensor, s
     return max(_largest(logits, onnx_logits), _largest(weights, onnx_weights))
 
 
-def _difference(model: Decoding | Ensemble, onnx_model: OnnxModel | OnnxEnsemble, src: Tensor,
+def _difference(model: Decoding | Ensemble, onnx_model: OnnxModel | Ensemble, src: Tensor,
                 src_lengths: Tensor) -> float:
     """Largest absolute difference of the memories, the states and the logits over CHECK_STEPS steps."""
     memory = model.encode(src, src_lengths)

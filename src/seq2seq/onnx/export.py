@@ -290,7 +290,8 @@ def write_graphs(model: Decoding, out: Path, src: Tensor, src_lengths: Tensor,
     """Export the encoder and step graphs of any model of the step interface whose memory is a `Memory` into out,
     traced on the batch src (B, S) of lengths (B,); their manifest entry: the graphs' hashes and their layout."""
     layout = _write_graphs(model, out, src, src_lengths)
-    return {"graphs": _hashes(out), "layout": {**dataclasses.asdict(layout), "target_vocab_size": target_vocab_size}}
+    return {"graphs": _hashes(out), "layout": {**dataclasses.asdict(layout), "target_vocab_size": target_vocab_size,
+                                               "carries_state": getattr(model, "carries_state", True)}}
 
 
 def _write_graphs(model: Decoding, out: Path, src: Tensor, src_lengths: Tensor) -> Layout:

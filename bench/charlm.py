@@ -178,18 +178,20 @@ def main() -> None:
     command += f" --heldout {args.heldout.name}" if args.heldout else ""
     command += " --tf-python TFVENV/bin/python --keras-script PEERS/keras_charlm.py" if keras else ""
     command += " --together" if args.together else ""
-    command += f" --against {' '.join(args.against)}" if args.against else ""
     command += "".join(f" {item}" for item in args.overrides)
+    command += f" --against {' '.join(args.against)}" if args.against else ""
     when = "trained at the same time" if args.together else "run one after the other"
     note = (f"Command: `{command}`. Text: `{args.text.name}`, {train.stat().st_size:,} bytes of training text and "
             f"{ours['heldout_chars']:,.0f} held-out characters; {args.budget:.0f} s of wall time from process start "
             f"per system, {args.threads} thread(s) each, {when}. Our held-out bpc counts every character "
-            "of the held-out text, each predicted from all the text before it; the Keras script scores its first "
-            "20,000 characters after a 50-character window, skipping characters unseen in training. Generation, "
-            f"after training, on all {os.cpu_count()} cores: 2,000 characters per stream sampled at temperature 1 "
-            "from an empty prompt.")
+            "of the held-out text, each predicted from the text before it (a Transformer's from at least half a "
+            "window of it: it reads windows that overlap by half)"
+            + ("; the Keras script scores its first 20,000 characters after a 50-character window, skipping "
+               "characters unseen in training" if keras else "")
+            + f". Generation, after training, on all {os.cpu_count()} cores: 2,000 characters per stream sampled "
+            "at temperature 1 from an empty prompt.")
     print(body)
-    title = "Text generation" if not args.against else f"Text generation: {' '.join(args.against)}"
+    title = "Text generation" if not args.against else f"Text generation: against {' '.join(args.against)}"
     write_section(title, body + "\n\n" + note)
 
 

@@ -111,8 +111,8 @@ def main() -> None:
             parser.error("--seeds and --ensemble: one or the other")
         body = seeds_body(args, [int(seed) for seed in args.seeds.split(",")])
         print(body)
-        write_section(f"Grapheme-to-phoneme: {args.configs.replace(',', ' against ')}, "
-                      f"{len(args.seeds.split(','))} seeds", body)
+        recipes = " against ".join(Path(config).stem for config in args.configs.split(","))
+        write_section(f"Grapheme-to-phoneme: {recipes}, {len(args.seeds.split(','))} seeds", body)
         return
     name = "g2p" if args.ensemble == 1 else f"g2p-ensemble{args.ensemble}"
     root = args.work.resolve() / name

@@ -7,10 +7,11 @@ time to the first step, peak memory, test BLEU / chrF (detokenized, sacrebleu; g
 sentences/s. It fails (exit status 1, a FAIL line in its BENCHMARKS section) when the last third of seq2seq's
 training is more than 10% slower than its first third (the medians of the interval rates of metrics.jsonl). With
 --design transformer both train the same Transformer instead (configs/eng-fra-transformer.yaml,
-bench/configs/onmt_transformer.yaml).
+bench/configs/onmt_transformer.yaml). With --max-steps N our run stops after N updates (quality per update: N is
+OpenNMT-py's update count in the same budget) and its figures go to a section of their own.
 
 usage: python bench/translation.py --peers PEERS_DIR --work SCRATCH_DIR [--budget 900]
-           [--onmt-python PEER_VENV/bin/python] [--onmt-budget SECONDS] [--design rnn|transformer]
+           [--onmt-python PEER_VENV/bin/python] [--onmt-budget SECONDS] [--design rnn|transformer] [--max-steps N]
 PEERS_DIR holds prepare_data.py, train_onmt.py, decode_onmt.py, score.py and configs/ (the peer benchmark kit).
 """
 
@@ -22,7 +23,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sacrebleu
@@ -181,8 +182,13 @@ def main() -> None:
     parser.add_argument("--design", choices=sorted(DESIGNS), default="rnn",
                         help="rnn: the peer kit's setup; transformer: configs/eng-fra-transformer.yaml against "
                              "bench/configs/onmt_transformer.yaml")
+    parser.add_argument("--max-steps", type=int, default=0,
+                        help="stop our run after this many updates (its own section: quality per update)")
     args = parser.parse_args()
     design = DESIGNS[args.design]
+    if args.max_steps:
+        design = replace(design, overrides=(*design.overrides, f"train.max_steps={args.max_steps}"),
+                         section=f"{design.section}, {args.max_steps:,} updates")
     args.work.mkdir(parents=True, exist_ok=True)
     data = prepare(args.peers.resolve(), args.work.resolve())
     onmt = None
@@ -193,7 +199,7 @@ def main() -> None:
     ours = train_ours(data, args.work.resolve(), args.budget, args.threads, design)
     body = table(ours, onmt)
     command = (f"python bench/translation.py --peers PEERS --work SCRATCH --budget {args.budget:g} "
-               f"--design {args.design}")
+               f"--design {args.design}" + (f" --max-steps {args.max_steps}" if args.max_steps else ""))
     if onmt:
         command += f" --onmt-python PEER_VENV/bin/python --onmt-budget {args.onmt_budget or args.budget:g}"
     note = (f"Command: `{command}`. Training budget {args.budget:.0f} s of wall time from process start for seq2seq"

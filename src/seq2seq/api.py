@@ -12,8 +12,8 @@ from typing import Any, cast
 
 from seq2seq.config import Config
 from seq2seq.data.metadata import ModelMetadata, check_ensemble_members, vocabulary_signature
+from seq2seq.decoding.ensemble import Ensemble
 from seq2seq.errors import CheckpointError, ConfigError
-from seq2seq.models.ensemble import Ensemble
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.onnx.graphs import MANIFEST
 from seq2seq.tasks import classify, lm, registry, translation

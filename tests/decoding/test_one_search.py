@@ -64,6 +64,8 @@ CLOSE = {  # transcendental functions: equal within float32 rounding
     "log": lambda xp, scores, index: xp.log(scores * scores + 1),
     "softmax": lambda xp, scores, index: xp.softmax(scores),
     "log_softmax": lambda xp, scores, index: xp.log_softmax(scores),
+    "logsumexp": lambda xp, scores, index: xp.logsumexp(scores),
+    "logsumexp-axis": lambda xp, scores, index: xp.logsumexp(scores, axis=0),
 }
 
 
@@ -77,6 +79,15 @@ def test_every_operation_is_equal_on_both_backends(name: str) -> None:
 def test_logarithms_are_equal_within_rounding(name: str) -> None:
     theirs, mine = CLOSE[name](NUMPY, SCORES, INDEX), CLOSE[name](CPU, torch.from_numpy(SCORES), INDEX)
     assert theirs.dtype == np.float32 and np.abs(theirs - mine.numpy()).max() < 1e-6
+
+
+def test_logsumexp_is_minus_infinity_only_where_every_value_is() -> None:
+    """What an ensemble's mean needs where some or all of its members give a token no probability."""
+    scores = SCORES.copy()
+    scores[1, :] = scores[2, 3] = -np.inf
+    theirs, mine = NUMPY.logsumexp(scores), CPU.logsumexp(torch.from_numpy(scores)).numpy()
+    assert theirs.dtype == np.float32 and theirs[1] == -np.inf and np.isfinite(np.delete(theirs, 1)).all()
+    np.testing.assert_allclose(theirs, mine, atol=1e-6)
 
 
 def test_random_draws_follow_the_seed() -> None:

@@ -4,14 +4,11 @@ manifest listing the members, shared vocabularies required, no torch imported.""
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("onnxruntime")
 
@@ -20,7 +17,6 @@ from seq2seq.config import Config, apply_overrides
 from seq2seq.decoding.options import DecodingOptions
 from seq2seq.errors import CheckpointError
 from seq2seq.onnx import OnnxTranslator, load
-from seq2seq.onnx import ensemble as onnx_ensemble
 from seq2seq.onnx.export import export
 from seq2seq.onnx.model import file_sha256
 from seq2seq.training import checkpoint
@@ -94,16 +90,6 @@ def test_sampling_is_seeded_and_top_1_is_greedy(exported: Runs) -> None:
     first = onnx.translate(TEXTS, sample)
     assert first == onnx.translate(TEXTS, sample) and all(len(found) == 2 for found in first)
     assert onnx.translate(TEXTS, DecodingOptions(strategy="sample", seed=1, top_k=1)) == translator.translate(TEXTS)
-
-
-def test_log_mean_exp_is_the_ensemble_mean() -> None:
-    """log of the mean probability, as torch.logsumexp - log N, also where some or all members give -inf."""
-    values = torch.randn(3, 4, 6, generator=torch.Generator().manual_seed(0)).log_softmax(dim=-1)
-    values[0, :, 1] = values[:, 2, 2] = -math.inf
-    want = torch.logsumexp(values, dim=0) - math.log(3)
-    found = onnx_ensemble.log_mean_exp(values.numpy())
-    assert found.dtype == np.float32 and np.allclose(found, want.numpy(), atol=1e-6)
-    assert found[2, 2] == -np.inf
 
 
 def test_members_with_other_vocabularies_are_a_one_line_error(exported: Runs, tmp_path: Path,

@@ -42,6 +42,24 @@ def test_scores_equal_pytorch(lm: tuple[TextGenerator, OnnxGenerator, Path], tex
         assert found[key] == pytest.approx(want[key], rel=1e-4), key
 
 
+@pytest.fixture(scope="module")
+def transformer_lm(tmp_path_factory: pytest.TempPathFactory) -> tuple[TextGenerator, OnnxGenerator]:
+    """A tiny Transformer language model, which reads held-out text in windows that overlap, and its export."""
+    return trained_lm(tmp_path_factory.mktemp("onnx-transformer-lm"),
+                      ["model.arch=transformer", "model.feedforward_size=64", "train.warmup_steps=10",
+                       "train.lr=0.003"])
+
+
+def test_a_transformer_scores_equal_pytorch_window_by_window(transformer_lm: tuple[TextGenerator, OnnxGenerator]
+                                                             ) -> None:
+    """Rows of about 120 characters, windows of 24 overlapping by 12: the export reads the same windows."""
+    generator, onnx = transformer_lm
+    assert onnx.manifest["layout"]["carries_state"] is False
+    want, found = generator.evaluate(HELD_OUT * 3), onnx.evaluate(HELD_OUT * 3)
+    assert found["tokens"] == want["tokens"]
+    assert found["cross_entropy"] == pytest.approx(want["cross_entropy"], rel=1e-4)
+
+
 def test_scores_tell_learned_text_from_noise(lm: tuple[TextGenerator, OnnxGenerator, Path]) -> None:
     """The scores measure the model: text like its training text is far likelier than its letters shuffled."""
     onnx = lm[1]

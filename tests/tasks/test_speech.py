@@ -171,7 +171,8 @@ def test_spec_augment_masks_bands_inside_each_utterance_and_only_in_training() -
 
 
 def test_speech_config_rules() -> None:
-    for overrides, message in [(["model.copy=true"], "model.copy and model.share_embeddings do not apply to task speech"),
+    for overrides, message in [(["model.copy=true"],
+                                "model.copy and model.share_embeddings do not apply to task speech"),
                                (["train.metric=bleu"], "train.metric=bleu does not apply to task speech"),
                                (["data.audio.win_length=600"], "must not exceed data.audio.n_fft"),
                                (["model.conv_channels=0"], "model.conv_channels must be at least 1")]:

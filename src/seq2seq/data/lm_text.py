@@ -49,6 +49,17 @@ def stream_rows(stream: Sequence[int], parts: int, window: int) -> Array:
     return ids
 
 
+def window_reads(length: int, window: int, carried: bool) -> list[tuple[int, int, int]]:
+    """How a row of length inputs is read to score it: (begin, start, end) reads inputs [begin, end) and scores the
+    targets [start, end). A model that carries its state reads consecutive windows (begin = start), continuing
+    from the state the last one left; one that does not (a Transformer) reads windows of `window` inputs that
+    overlap by half and scores each one's second half, so every target past the first half-window is predicted
+    from at least half a window of the text before it."""
+    stride = window if carried else max(1, window // 2)
+    return [(start if carried else max(0, start + stride - window), start, min(start + stride, length))
+            for start in range(0, length, stride)]
+
+
 def stream_targets(rows: Array) -> Array:
     """The targets (B, L) of stream rows, <pad> where not counted: padding, and `<s>` (it always follows `</s>`)."""
     targets = rows[:, 1:]

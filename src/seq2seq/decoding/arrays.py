@@ -57,6 +57,10 @@ class Arrays(Protocol):
 
     def log_softmax(self, array: Array) -> Array: ...
 
+    def logsumexp(self, array: Array, axis: int = -1) -> Array:
+        """log(sum(exp(array))) along axis, -inf where every value is -inf."""
+        ...
+
     def random_source(self, seed: int | None) -> Any:
         """A generator seeded with seed; without one, the library's usual source of fresh draws."""
         ...

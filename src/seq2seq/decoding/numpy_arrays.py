@@ -66,6 +66,13 @@ class NumpyArrays:
         shifted = array - array.max(axis=-1, keepdims=True)
         return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
+    def logsumexp(self, array: Array, axis: int = -1) -> Array:
+        top = array.max(axis=axis, keepdims=True)
+        shift = np.where(np.isfinite(top), top, 0).astype(array.dtype)
+        with np.errstate(divide="ignore"):
+            total = np.log(np.exp(array - shift).sum(axis=axis))
+        return (shift.squeeze(axis) + total).astype(array.dtype)
+
     def random_source(self, seed: int | None) -> np.random.Generator:
         return np.random.default_rng(seed)
 

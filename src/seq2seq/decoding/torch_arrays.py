@@ -64,6 +64,9 @@ class TorchArrays:
     def log_softmax(self, array: Array) -> Array:
         return array.log_softmax(dim=-1)
 
+    def logsumexp(self, array: Array, axis: int = -1) -> Array:
+        return array.logsumexp(dim=axis)
+
     def random_source(self, seed: int | None) -> torch.Generator | None:
         return None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
 

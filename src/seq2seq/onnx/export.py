@@ -20,16 +20,16 @@ from torch import Tensor, nn
 
 from seq2seq.data.metadata import ModelMetadata, check_ensemble_members, vocabulary_signature
 from seq2seq.data.vocab import EOS_ID, PAD_ID
+from seq2seq.decoding.ensemble import Ensemble
 from seq2seq.errors import CheckpointError, ConfigError, RunDirectoryError
 from seq2seq.models.classifier import Classifier
 from seq2seq.models.decoder import Memory
-from seq2seq.models.ensemble import Ensemble
 from seq2seq.models.language_model import PROMPT_OUTPUT, LanguageModel
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.models.state import BATCH, SOURCE, Axes, DecoderState
 from seq2seq.onnx import graphs
 from seq2seq.onnx.classifier import ClassifierGraph
-from seq2seq.onnx.ensemble import OnnxEnsemble, open_model
+from seq2seq.onnx.ensemble import open_model
 from seq2seq.onnx.model import OnnxModel, file_sha256
 from seq2seq.tasks import registry
 from seq2seq.training import checkpoint
@@ -290,7 +290,8 @@ def write_graphs(model: Decoding, out: Path, src: Tensor, src_lengths: Tensor,
     """Export the encoder and step graphs of any model of the step interface whose memory is a `Memory` into out,
     traced on the batch src (B, S) of lengths (B,); their manifest entry: the graphs' hashes and their layout."""
     layout = _write_graphs(model, out, src, src_lengths)
-    return {"graphs": _hashes(out), "layout": {**dataclasses.asdict(layout), "target_vocab_size": target_vocab_size}}
+    return {"graphs": _hashes(out), "layout": {**dataclasses.asdict(layout), "target_vocab_size": target_vocab_size,
+                                               "carries_state": getattr(model, "carries_state", True)}}
 
 
 def _write_graphs(model: Decoding, out: Path, src: Tensor, src_lengths: Tensor) -> Layout:
@@ -366,7 +367,7 @@ def _scores_difference(model: Classifier, graph: ClassifierGraph, src: Tensor, s
     return max(_largest(logits, onnx_logits), _largest(weights, onnx_weights))
 
 
-def _difference(model: Decoding | Ensemble, onnx_model: OnnxModel | OnnxEnsemble, src: Tensor,
+def _difference(model: Decoding | Ensemble, onnx_model: OnnxModel | Ensemble, src: Tensor,
                 src_lengths: Tensor) -> float:
     """Largest absolute difference of the memories, the states and the logits over CHECK_STEPS steps."""
     memory = model.encode(src, src_lengths)

@@ -10,9 +10,9 @@ import numpy as np
 
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.decoding import search
+from seq2seq.decoding.ensemble import Ensemble
 from seq2seq.decoding.numpy_arrays import NumpyArrays
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis
-from seq2seq.onnx.ensemble import OnnxEnsemble
 from seq2seq.onnx.graphs import pad
 from seq2seq.onnx.model import Exported, OnnxModel
 from seq2seq.tasks.translating import TextTranslator
@@ -23,7 +23,7 @@ class OnnxTranslator(TextTranslator, Exported):
     """An exported translation model (or ensemble) with its tokenizers and vocabularies: `Translator`'s text front
     end (the same knobs, the same outputs in fp32) without torch."""
 
-    model: OnnxModel | OnnxEnsemble
+    model: OnnxModel | Ensemble
     metadata: ModelMetadata
     manifest: dict[str, Any]
 

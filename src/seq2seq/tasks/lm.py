@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from seq2seq.config import Config, refuse_classifier_options
-from seq2seq.data.lm_text import scored_stream, stream_rows, stream_targets
+from seq2seq.data.lm_text import scored_stream, stream_rows, stream_targets, window_reads
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.preparation import prepare_text
 from seq2seq.data.text import read_entries
@@ -98,24 +98,20 @@ class TextGenerator(TextGenerating):
 def stream_nll(model: LanguageModel, stream: Sequence[int], parts: int, window: int) -> tuple[float, int]:
     """Summed negative log-likelihood (nats) of the stream's tokens after the first, and how many were counted.
 
-    The stream is cut into at most `parts` contiguous rows (B, L). A model that carries its state reads them `window`
-    tokens at a time with the state carried over. One that does not (a Transformer) reads windows of `window` tokens
-    that overlap by half and scores each window's second half, so every token past the first half-window is
-    predicted from at least half a window of the text before it. Targets `<s>` are not counted.
+    The stream is cut into at most `parts` contiguous rows (B, L), read window by window as `window_reads` says
+    (the state carried over where the model carries it); targets `<s>` are not counted.
     """
     rows = stream_rows(stream, parts, window)  # (B, L + 1)
     device = next(model.parameters()).device
     inputs, targets = (torch.from_numpy(ids).to(device) for ids in (rows[:, :-1], stream_targets(rows)))  # (B, L)
     carried = getattr(model, "carries_state", True)
-    stride = window if carried else max(1, window // 2)  # the tokens each read scores
     total, count, hidden = 0.0, 0, None
     with torch.no_grad():
-        for start in range(0, inputs.size(1), stride):
-            context = start if carried else max(0, start + stride - window)  # where the read begins
-            features, hidden = model.read(inputs[:, context:start + stride], hidden if carried else None)  # (B, W, H)
-            chunk = targets[:, start:start + stride]
+        for begin, start, end in window_reads(inputs.size(1), window, carried):
+            features, hidden = model.read(inputs[:, begin:end], hidden if carried else None)  # (B, W, H)
+            chunk = targets[:, start:end]
             mask = chunk != PAD_ID
-            total += float(model.output_loss(features[:, start - context:][mask], chunk[mask]))
+            total += float(model.output_loss(features[:, start - begin:][mask], chunk[mask]))
             count += int(mask.sum())
     return total, count
 

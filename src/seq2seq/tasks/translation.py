@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from seq2seq.config import (
     CHOICES,
@@ -24,17 +24,17 @@ from seq2seq.config import (
 from seq2seq.data.corpus import open_corpus
 from seq2seq.data.datasets import load_pairs
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.pairs import Example, Pair, as_pair, collate, encode_pairs, split_dev
+from seq2seq.data.pairs import Batch, Example, Pair, as_pair, collate, encode_pairs, split_dev
 from seq2seq.data.preparation import Prepared, prepare_pairs
 from seq2seq.data.tokenizers import Tokenizer
-from seq2seq.data.vocab import Vocab
+from seq2seq.data.vocab import PAD_ID, Vocab
+from seq2seq.decoding.ensemble import Ensemble, members_of
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis
 from seq2seq.decoding.search import decode
 from seq2seq.decoding.torch_arrays import TorchArrays
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.evaluation import metrics, reports
 from seq2seq.models import architectures
-from seq2seq.models.ensemble import Ensemble
 from seq2seq.models.objectives import sequence_loss, sequence_losses
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.tasks import registry
@@ -69,7 +69,7 @@ class Translator(TextTranslator):
                      cap: int) -> list[list[Hypothesis]]:
         """The hypotheses of a batch of source ids, decoded on the device under the decoding precision."""
         batch = collate([Example(row, [0]) for row in ids]).to(self.device)
-        self.model.eval()
+        self._evaluation_mode()
         with mixed_precision(self.precision or self.config.train.precision, self.device):
             return decode(self.model, batch.src, batch.src_lengths, options, generator, cap)
 
@@ -78,13 +78,12 @@ class Translator(TextTranslator):
         """exp of the mean per-token cross-entropy of the references."""
         examples, _ = encode_pairs(pairs, self.tokenizers, self.vocabs, copy=self.config.model.copy,
                                    truncate_src=source_truncation(self.config))
-        self.model.eval()
+        self._evaluation_mode()
         total, tokens = 0.0, 0
         for start in range(0, len(examples), batch_size):
             batch = collate(examples[start:start + batch_size]).to(self.device)
             if isinstance(self.model, Ensemble):
-                log_prob, count = self.model.reference_log_probs(batch)
-                loss = -log_prob
+                loss, count = ensemble_loss(self.model, batch)
             else:
                 loss, count = sequence_loss(self.model, batch)
             total, tokens = total + float(loss), tokens + count
@@ -92,8 +91,24 @@ class Translator(TextTranslator):
 
     def attends(self) -> bool:
         """Whether the model (every member of an ensemble) has attention weights to show: its state holds them."""
-        members = self.model.members if isinstance(self.model, Ensemble) else [self.model]
-        return all("attention" in member.state_axes() for member in members)
+        return all("attention" in member.state_axes() for member in members_of(self.model))
+
+    def _evaluation_mode(self) -> None:
+        """Dropout off in the model (every member of an ensemble)."""
+        for member in members_of(self.model):
+            member.eval()
+
+
+def ensemble_loss(ensemble: Ensemble, batch: Batch) -> tuple[Tensor, int]:
+    """The summed negative log-probability of the batch's reference targets under the ensemble's mean, fed one step
+    at a time, and their count."""
+    state = ensemble.init_state(memory := ensemble.encode(batch.src, batch.src_lengths))
+    total = torch.zeros((), dtype=torch.float32, device=batch.src.device)
+    for t in range(batch.tgt_in.size(1)):
+        log_probs, state = ensemble.step(batch.tgt_in[:, t], state, memory)
+        targets = batch.tgt_out[:, t]
+        total -= log_probs.gather(1, targets[:, None]).squeeze(1)[targets != PAD_ID].sum()
+    return total, int((batch.tgt_out != PAD_ID).sum())
 
 
 def build_model(metadata: ModelMetadata) -> Seq2Seq:

@@ -12,10 +12,10 @@ import torch
 from seq2seq import api
 from seq2seq.config import Config, apply_overrides
 from seq2seq.data.pairs import Example, Pair, collate
+from seq2seq.decoding.ensemble import Ensemble
 from seq2seq.decoding.options import DecodingOptions
 from seq2seq.decoding.search import decode
 from seq2seq.errors import CheckpointError
-from seq2seq.models.ensemble import Ensemble
 from tests.conftest import toy_pairs
 from tests.decoding.test_decoding import TOY_SETTINGS, run_cli
 

@@ -67,9 +67,15 @@ def train_and_score(out: Path, args: argparse.Namespace, config: Path, seed: int
             "peak": peak}
 
 
+def recipe(name: str) -> Path:
+    """A config path as given (from the working directory), or else relative to the repository (configs/...)."""
+    path = Path(name)
+    return path if path.exists() or path.is_absolute() else ROOT / path
+
+
 def seeds_body(args: argparse.Namespace, seeds: list[int]) -> str:
     """Each recipe trained once per seed, one run after the other (seeds outer, recipes inner); a row per recipe."""
-    configs = [Path(config) for config in args.configs.split(",")]
+    configs = [recipe(config) for config in args.configs.split(",")]
     scores: dict[Path, list[dict[str, float]]] = {config: [] for config in configs}
     for seed in seeds:
         for config in configs:
@@ -101,12 +107,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ensemble", type=int, default=1, help="models trained side by side, decoded together")
     parser.add_argument("--seeds", help="comma-separated seeds: one run per seed and recipe, one after the other")
-    parser.add_argument("--configs", default="configs/g2p.yaml",
+    parser.add_argument("--configs",
                         help="with --seeds: comma-separated recipes, compared in one table")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every run")
     args = parser.parse_args()
     args.config = ROOT / "configs" / "g2p.yaml"
+    if args.configs and not args.seeds:
+        parser.error("--configs goes with --seeds")
     if args.seeds:
+        args.configs = args.configs or "configs/g2p.yaml"
+        missing = [name for name in args.configs.split(",") if not recipe(name).is_file()]
+        if missing:
+            parser.error(f"--configs: no such config file: {', '.join(missing)}")
         if args.ensemble > 1:
             parser.error("--seeds and --ensemble: one or the other")
         body = seeds_body(args, [int(seed) for seed in args.seeds.split(",")])

@@ -94,6 +94,7 @@ class ModelConfig:
     bag_of_words: bool = False  # classify: removed; runs trained with its TF-IDF linear SVM (WordScores) still load
     init: str = ""  # classify: a language model's run or checkpoint gives tokenizer, vocabulary, embeddings and RNN
     conv_channels: int = 32  # speech: channels of the two stride-2 convolutions before the encoder RNN
+    ctc_weight: float = 0.0  # speech: weight of a CTC loss on the encoder (joint CTC-attention); 0 = no CTC head
     heads: int = 4  # transformer: attention heads per layer (hidden_size must be a multiple)
     feedforward_size: int = 1024  # transformer: inner size of each layer's feed-forward block
     positions: str = "sinusoidal"  # transformer: fixed sinusoidal or learned position embeddings
@@ -276,17 +277,20 @@ def check_encoder_size(config: Config) -> None:
         raise ConfigError("model.hidden_size must be even with a bidirectional encoder")
 
 
-CLASSIFIER_OPTIONS = {"train.class_weights": False, "model.bag_of_words": False, "model.init": "",
-                      "train.layer_lr_decay": 1.0, "train.unfreeze_every": 0}
-"""The options of a classifier only, with their values that leave them off."""
+TASK_OPTIONS: dict[str, dict[str, Any]] = {
+    "classify": {"train.class_weights": False, "model.bag_of_words": False, "model.init": "",
+                 "train.layer_lr_decay": 1.0, "train.unfreeze_every": 0},
+    "speech": {"model.ctc_weight": 0.0}}
+"""The options of one task only, with their values that leave them off."""
 
 
-def refuse_classifier_options(config: Config) -> None:
-    """The options of a classifier (`CLASSIFIER_OPTIONS`) do not apply to config.task."""
-    for key, off in CLASSIFIER_OPTIONS.items():
-        section, name = key.split(".")
-        if getattr(getattr(config, section), name) != off:
-            raise ConfigError(f"{key} applies to task classify only, not {config.task}")
+def refuse_other_tasks_options(config: Config) -> None:
+    """The options of the other tasks (`TASK_OPTIONS`) are off: they do not apply to config.task."""
+    for task, options in TASK_OPTIONS.items():
+        for key, off in options.items():
+            section, name = key.split(".")
+            if task != config.task and getattr(getattr(config, section), name) != off:
+                raise ConfigError(f"{key} applies to task {task} only, not {config.task}")
 
 
 def shares_vocabulary(model: ModelConfig) -> bool:

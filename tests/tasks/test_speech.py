@@ -19,12 +19,14 @@ from seq2seq.config import AudioConfig, Config, ModelConfig, apply_overrides
 from seq2seq.data.audio import SAMPLE_RATE, load_frames, log_mel, normalise, read_audio_list, read_wav
 from seq2seq.data.pairs import Example, collate
 from seq2seq.data.synthesis import Voice, espeak_available, write_speech_list
+from seq2seq.data.vocab import BOS_ID, EOS_ID
 from seq2seq.decoding.options import DecodingOptions
 from seq2seq.decoding.search import decode
 from seq2seq.errors import CheckpointError, ConfigError, DataError
+from seq2seq.models.objectives import sequence_loss
 from seq2seq.models.speech_encoder import ConvSubsampling, SpeechSeq2Seq, spec_augment
 from seq2seq.tasks import registry
-from seq2seq.tasks.speech import SpeechTranscriber
+from seq2seq.tasks.speech import SpeechTranscriber, score_transcripts
 from tests.cli.test_cli import one_line_error, run_cli
 
 soundfile = pytest.importorskip("soundfile")
@@ -175,10 +177,14 @@ def test_speech_config_rules() -> None:
                                 "model.copy and model.share_embeddings do not apply to task speech"),
                                (["train.metric=bleu"], "train.metric=bleu does not apply to task speech"),
                                (["data.audio.win_length=600"], "must not exceed data.audio.n_fft"),
-                               (["model.conv_channels=0"], "model.conv_channels must be at least 1")]:
+                               (["model.conv_channels=0"], "model.conv_channels must be at least 1"),
+                               (["model.ctc_weight=1.5"], r"model.ctc_weight must be in \[0, 1\], not 1.5")]:
         with pytest.raises(ConfigError, match=message):
             registry.validate(apply_overrides(Config(task="speech"), overrides))
-    registry.validate(apply_overrides(Config(task="speech"), ["train.metric=cer", "data.audio.time_masks=2"]))
+    registry.validate(apply_overrides(Config(task="speech"), ["train.metric=cer", "data.audio.time_masks=2",
+                                                              "model.ctc_weight=0.3"]))
+    with pytest.raises(ConfigError, match=r"model\.ctc_weight applies to task speech only, not seq2seq"):
+        registry.validate(apply_overrides(Config(), ["model.ctc_weight=0.3"]))
 
 
 @pytest.mark.slow
@@ -253,3 +259,61 @@ def test_bad_audio_and_translation_commands_are_one_line_errors(spoken: Path, tm
     assert "not a WAV file" in transcribe_error(write_wav(tmp_path / "tone.flac", chirp(0.2), file_format="FLAC"))
     with pytest.raises(CheckpointError, match="a speech model, not a translation model"):
         api.load_translator(spoken / "run")
+
+
+# ---- joint CTC-attention
+
+@pytest.fixture(scope="module")
+def spoken_ctc(spoken: Path) -> Path:
+    """The model of `spoken` trained again with a CTC head (half the loss) and longer (CTC says only blanks at first),
+    in run_ctc/."""
+    code, _, err = run_cli("train", "--task", "speech", "--train", spoken / "train.tsv", "--dev",
+                           spoken / "held_out.tsv", "--out", spoken / "run_ctc", "--epochs", "400", *TINY,
+                           "train.eval_every=50", "model.ctc_weight=0.5")
+    assert code == 0, err
+    return spoken / "run_ctc"
+
+
+@pytest.mark.slow
+def test_the_joint_loss_mixes_attention_and_ctc_by_the_weight(spoken_ctc: Path) -> None:
+    transcriber = api.load(spoken_ctc)
+    model, pairs = transcriber.model, read_audio_list(spoken_ctc.parent / "train.tsv")[:4]
+    frames = [load_frames(pair.src, transcriber.config.data.audio) for pair in pairs]
+    targets = [transcriber.vocab.encode(transcriber.tokenizer.tokenize(pair.tgt)) for pair in pairs]
+    batch = collate([Example(utterance, [BOS_ID, *target, EOS_ID])
+                     for utterance, target in zip(frames, targets, strict=True)])
+    with torch.no_grad():
+        joint, count = sequence_loss(model, batch)
+        head, model.ctc = model.ctc, None  # the attention loss alone
+        attention, _ = sequence_loss(model, batch)
+        model.ctc = head
+        memory = model.encode(batch.src, batch.src_lengths)
+        frames_left = memory.mask.sum(dim=1).tolist()
+        ctc = sum(float(torch.nn.functional.ctc_loss(model.ctc_log_probs(memory)[row, :frames_left[row]],
+                                                     torch.tensor(target), [frames_left[row]], [len(target)],
+                                                     reduction="sum"))
+                  for row, target in enumerate(targets))
+    assert count == sum(len(target) + 1 for target in targets)
+    assert float(joint) == pytest.approx(0.5 * float(attention) + 0.5 * ctc, rel=1e-4)
+
+
+@pytest.mark.slow
+def test_a_ctc_model_transcribes_with_its_head_alone_and_jointly(spoken_ctc: Path) -> None:
+    transcriber = api.load(spoken_ctc)
+    train = read_audio_list(spoken_ctc.parent / "train.tsv")
+    references = [pair.tgt for pair in train]
+    assert transcriber.model.ctc_weight == 0.5 and api.load(spoken_ctc.parent / "run").model.ctc is None
+    for options, most in (({"strategy": "ctc"}, 25.0), ({}, 5.0), ({"strategy": "beam", "beam_size": 3}, 5.0),
+                          ({"ctc_weight": 0.0}, 5.0)):  # the head alone is the slower learner
+        transcripts = transcriber.transcribe([pair.src for pair in train], **options)
+        cer = score_transcripts(transcripts, references)["cer"]
+        print(options, cer)
+        assert cer <= most, options
+    code, out, err = run_cli("evaluate", "--model", spoken_ctc, "--data", spoken_ctc.parent / "held_out.tsv",
+                             "--json", "--strategy", "beam", "--ctc-weight", "0.3")
+    assert code == 0, err
+    assert 0.0 <= json.loads(out)["cer"] <= 100.0
+    code, _, err = run_cli("transcribe", "--model", spoken_ctc.parent / "run",
+                           spoken_ctc.parent / "held_out" / "00001.wav", "--strategy", "ctc")
+    assert one_line_error(code, err).endswith("strategy ctc needs a model with a CTC head (a speech model trained "
+                                              "with model.ctc_weight above 0)")

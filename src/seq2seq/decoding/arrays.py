@@ -61,6 +61,10 @@ class Arrays(Protocol):
         """log(sum(exp(array))) along axis, -inf where every value is -inf."""
         ...
 
+    def logaddexp(self, first: Array, second: Array) -> Array:
+        """log(exp(first) + exp(second)) elementwise, -inf where both are -inf."""
+        ...
+
     def random_source(self, seed: int | None) -> Any:
         """A generator seeded with seed; without one, the library's usual source of fresh draws."""
         ...

@@ -73,6 +73,9 @@ class NumpyArrays:
             total = np.log(np.exp(array - shift).sum(axis=axis))
         return (shift.squeeze(axis) + total).astype(array.dtype)
 
+    def logaddexp(self, first: Array, second: Array) -> Array:
+        return np.logaddexp(first, second)
+
     def random_source(self, seed: int | None) -> np.random.Generator:
         return np.random.default_rng(seed)
 

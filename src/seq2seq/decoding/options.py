@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from seq2seq.data.vocab import BOS_ID, PAD_ID, UNK_ID
 from seq2seq.errors import ConfigError
 
-STRATEGIES = ("greedy", "beam", "sample")
+STRATEGIES = ("greedy", "beam", "sample", "ctc")
 DEFAULT_BEAM_SIZE = 5
 BATCH_SIZE = 64  # inputs decoded together by default
 RELATIVE_MAX_LENGTH = (1.5, 20)  # (a, b): without max_length, a source of S tokens allows ceil(a * S) + b
@@ -43,7 +43,8 @@ class DecodingOptions:
     Lengths count output tokens, </s> included. A hypothesis that reaches max_length stops there without </s>.
     """
 
-    strategy: str = _knob("greedy", "how outputs are chosen: greedy, beam or sample")
+    strategy: str = _knob("greedy", "how outputs are chosen: greedy, beam or sample; ctc: a speech model's CTC head "
+                                    "alone (best label per frame)")
     max_length: int = _knob(0, "most output tokens, </s> included (0: 1.5 x source length + 20)", "N")
     min_length: int = _knob(0, "fewest output tokens before </s>", "N")
     no_repeat_ngram_size: int = _knob(0, "no N-gram twice in an output (0: off)", "N")
@@ -58,10 +59,13 @@ class DecodingOptions:
     num_samples: int | None = _knob(None, "outputs per input (default 1)", "N")
     seed: int | None = _knob(None, "seed of the random draws: same seed, same outputs (default: torch's global "
                                    "generator)")
+    ctc_weight: float | None = _knob(None, "greedy and beam: weight of the CTC head's prefix scores joined to the "
+                                           "decoder's (default: the model's model.ctc_weight; 0: the decoder alone)",
+                                     "W")
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
-            raise ConfigError(f"unknown decoding strategy {self.strategy!r} (choose greedy, beam or sample)")
+            raise ConfigError(f"unknown decoding strategy {self.strategy!r} (choose {', '.join(STRATEGIES)})")
         for name, owner in KNOB_STRATEGY.items():
             if getattr(self, name) is not None and owner != self.strategy:
                 raise ConfigError(f"{name} applies only to strategy '{owner}', not '{self.strategy}'")
@@ -82,7 +86,10 @@ class DecodingOptions:
                 (given(self.temperature, 1.0) > 0, f"temperature must be > 0, not {self.temperature}"),
                 (given(self.top_k, 1) >= 1, f"top_k must be >= 1, not {self.top_k}"),
                 (0 < given(self.top_p, 1.0) <= 1, f"top_p must be in (0, 1], not {self.top_p}"),
-                (given(self.num_samples, 1) >= 1, f"num_samples must be >= 1, not {self.num_samples}")]
+                (given(self.num_samples, 1) >= 1, f"num_samples must be >= 1, not {self.num_samples}"),
+                (self.ctc_weight is None or self.strategy in ("greedy", "beam"),
+                 f"ctc_weight applies only to strategies greedy and beam, not '{self.strategy}'"),
+                (0 <= given(self.ctc_weight, 0.0) <= 1, f"ctc_weight must be in [0, 1], not {self.ctc_weight}")]
 
     @property
     def per_input(self) -> int:

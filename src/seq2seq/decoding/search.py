@@ -19,6 +19,7 @@ from typing import Any, Protocol, Self, TypeVar
 
 from seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID
 from seq2seq.decoding.arrays import Array, Arrays, namespace
+from seq2seq.decoding.ctc import JointDecoder, best_paths, ctc_head_of
 from seq2seq.decoding.options import (
     DEFAULT_BEAM_SIZE,
     RELATIVE_MAX_LENGTH,
@@ -146,7 +147,9 @@ def _process(processors: Sequence[LogitsProcessor], scores: Array, history: Arra
 
 def decode(model: StepModel[Any, Any], src: Array, src_lengths: Array, options: DecodingOptions,
            generator: Any = None, cap: int = 0) -> list[list[Hypothesis]]:
-    """Outputs for each input: n_best (best first) with beam, num_samples (as drawn) with sample, one with greedy.
+    """Outputs for each input: n_best (best first) with beam, num_samples (as drawn) with sample, one with greedy
+    and ctc. A model with a CTC head (`decoding.ctc`) joins its prefix scores to greedy and beam search with
+    options.ctc_weight, by default the weight it was trained with.
 
     Args:
         model: anything with encode / init_state / step.
@@ -162,6 +165,12 @@ def decode(model: StepModel[Any, Any], src: Array, src_lengths: Array, options: 
     """
     xp, processors = namespace(src), build_processors(options)
     limits = xp.astype(max_lengths(src_lengths, options.max_length, cap), xp.int64)  # (B,) on src's device
+    if options.strategy == "ctc":
+        return [[Hypothesis(tokens, math.fsum(log_probs), log_probs, None)] for tokens, log_probs in
+                best_paths(model, src, src_lengths)]
+    ctc_weight = given(options.ctc_weight, getattr(model, "ctc_weight", 0.0))
+    if ctc_weight:
+        model = JointDecoder(ctc_head_of(model, "ctc_weight"), ctc_weight)
     if options.strategy == "beam":
         decoded = beam_search(model, src, src_lengths, limits, processors, given(options.beam_size, DEFAULT_BEAM_SIZE),
                               given(options.length_penalty, 1.0), given(options.n_best, 1))

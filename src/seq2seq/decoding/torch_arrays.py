@@ -67,6 +67,9 @@ class TorchArrays:
     def logsumexp(self, array: Array, axis: int = -1) -> Array:
         return array.logsumexp(dim=axis)
 
+    def logaddexp(self, first: Array, second: Array) -> Array:
+        return torch.logaddexp(first, second)
+
     def random_source(self, seed: int | None) -> torch.Generator | None:
         return None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
 

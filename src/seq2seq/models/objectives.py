@@ -19,6 +19,7 @@ from seq2seq.models.classifier import Classifier
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.loss import coverage_loss
 from seq2seq.models.seq2seq import Seq2Seq
+from seq2seq.models.speech_encoder import SpeechSeq2Seq
 
 LossFunction = Callable[[nn.Module, Batch], tuple[Tensor, int]]  # = seq2seq.training.objective.LossFunction
 
@@ -28,7 +29,8 @@ def sequence_loss(model: Seq2Seq, batch: Batch, label_smoothing: float = 0.0, te
     """Summed cross-entropy of a Seq2Seq over the real (non-pad) target tokens, and their count.
 
     Only real positions go through the output projection, the largest matrix product of the model. A model with
-    coverage adds coverage_weight times its coverage loss.
+    coverage adds coverage_weight times its coverage loss; a speech model with a CTC head mixes in its CTC loss
+    (model.ctc_weight of the total).
     """
     mask = batch.tgt_out != PAD_ID
     targets = batch.tgt_out[mask]
@@ -42,6 +44,9 @@ def sequence_loss(model: Seq2Seq, batch: Batch, label_smoothing: float = 0.0, te
     if coverage_weight and model.config.coverage:
         assert run.attention is not None
         loss = loss + coverage_weight * coverage_loss(run.attention, mask)
+    if isinstance(model, SpeechSeq2Seq) and model.ctc is not None:  # the transcript without </s>
+        ctc = model.ctc_loss(run.memory, batch.tgt_out, mask.sum(dim=1) - 1)
+        loss = (1.0 - model.ctc_weight) * loss + model.ctc_weight * ctc
     return loss, len(targets)
 
 

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from seq2seq.config import AudioConfig, ModelConfig
+from seq2seq.data.vocab import PAD_ID
 from seq2seq.models.decoder import Memory
 from seq2seq.models.encoder import Encoder
 from seq2seq.models.seq2seq import Seq2Seq
@@ -99,12 +100,32 @@ class SpeechEncoder(nn.Module):
 
 class SpeechSeq2Seq(Seq2Seq):
     """A Seq2Seq whose source is log-mel frames (B, S, F) read by a SpeechEncoder; decoding drives it unchanged
-    through encode / init_state / step."""
+    through encode / init_state / step.
+
+    With model.ctc_weight above 0 its encoder also has a CTC head (joint CTC-attention, Kim et al. 2017): a linear
+    layer from each encoder output to the target vocabulary, `<pad>` standing for CTC's blank; its loss is added
+    with that weight in training (`objectives.sequence_loss`), and decoding may join its prefix scores
+    (`seq2seq.decoding.ctc`).
+    """
 
     def __init__(self, model: ModelConfig, audio: AudioConfig, tgt_vocab_size: int) -> None:
         super().__init__(model, 0, tgt_vocab_size, SpeechEncoder(model, audio))
+        self.ctc_weight = model.ctc_weight
+        self.ctc = nn.Linear(model.hidden_size, tgt_vocab_size) if model.ctc_weight else None
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> Memory:
         """Run the encoder over frames src (B, S, F) of lengths (B,); the memory's mask covers the subsampled ones."""
         outputs, final, lengths = self.encoder(src, src_lengths)
         return Memory(outputs, self.attention_keys(outputs), padding_mask(lengths, outputs.size(1)), final)
+
+    def ctc_log_probs(self, memory: Memory) -> Tensor:
+        """The CTC head's log-probabilities (B, S', V) in fp32 for each encoder output of memory."""
+        assert self.ctc is not None, "a speech model trained without model.ctc_weight has no CTC head"
+        return torch.log_softmax(self.ctc(memory.outputs).float(), dim=-1)
+
+    def ctc_loss(self, memory: Memory, targets: Tensor, target_lengths: Tensor) -> Tensor:
+        """Summed CTC loss of the transcripts targets (B, T) of the given lengths (B,) (an utterance too short to
+        spell its transcript adds nothing rather than infinity)."""
+        log_probs = self.ctc_log_probs(memory).transpose(0, 1)  # (S', B, V)
+        return nn.functional.ctc_loss(log_probs, targets, memory.mask.sum(dim=1), target_lengths, blank=PAD_ID,
+                                      reduction="sum", zero_infinity=True)

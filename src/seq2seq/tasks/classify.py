@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from seq2seq.config import Config, check_encoder_size
+from seq2seq.config import Config, check_encoder_size, refuse_other_tasks_options
 from seq2seq.data.batching import length_batches
 from seq2seq.data.labels import LABEL_OFFSET, example_class, label_counts, read_labelled
 from seq2seq.data.metadata import ModelMetadata
@@ -171,6 +171,7 @@ METRICS = ("loss", "accuracy", "macro_f1")
 def check_config(config: Config) -> None:
     """A classifier reads one text and outputs one label: no target side, no decoder."""
     check_encoder_size(config)
+    refuse_other_tasks_options(config)
     if config.train.metric not in METRICS:
         raise ConfigError(f"train.metric={config.train.metric} does not apply to task classify (use loss, accuracy "
                           "or macro_f1)")

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from seq2seq.config import Config, refuse_classifier_options
+from seq2seq.config import Config, refuse_other_tasks_options
 from seq2seq.data.lm_text import scored_stream, stream_rows, stream_targets, window_reads
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.preparation import prepare_text
@@ -181,7 +181,7 @@ def training_samples(metadata: ModelMetadata) -> Sampler | None:
 
 def check_config(config: Config) -> None:
     """A language model reads its own text: the knobs about a source side or output scoring do not apply."""
-    refuse_classifier_options(config)
+    refuse_other_tasks_options(config)
     if config.data.window < 1:
         raise ConfigError("data.window must be at least 1")
     if config.data.entries == "delimiter" and not config.data.entry_delimiter:

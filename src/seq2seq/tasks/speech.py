@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from seq2seq.config import Config, check_copy_and_coverage, check_encoder_size, refuse_classifier_options
+from seq2seq.config import Config, check_copy_and_coverage, check_encoder_size, refuse_other_tasks_options
 from seq2seq.data.audio import load_frames, read_audio_list
 from seq2seq.data.batching import length_batches
 from seq2seq.data.checks import check_outputs_vary
@@ -168,7 +168,7 @@ METRICS = ("loss", "cer", "wer", "exact_match")
 def check_config(config: Config) -> None:
     """A speech model reads log-mel frames (no source tokens to copy) and writes text."""
     check_encoder_size(config)
-    refuse_classifier_options(config)
+    refuse_other_tasks_options(config)
     if config.train.metric not in METRICS:
         raise ConfigError(f"train.metric={config.train.metric} does not apply to task speech (use "
                           f"{', '.join(METRICS)})")
@@ -184,6 +184,8 @@ def check_config(config: Config) -> None:
         raise ConfigError(f"data.audio.win_length={audio.win_length} must not exceed data.audio.n_fft={audio.n_fft}")
     if config.model.conv_channels < 1:
         raise ConfigError("model.conv_channels must be at least 1")
+    if not 0.0 <= config.model.ctc_weight <= 1.0:
+        raise ConfigError(f"model.ctc_weight must be in [0, 1], not {config.model.ctc_weight}")
 
 
 def export_runtime(config: Config) -> str:

@@ -18,7 +18,7 @@ from seq2seq.config import (
     check_copy_and_coverage,
     check_encoder_size,
     check_shared_embeddings,
-    refuse_classifier_options,
+    refuse_other_tasks_options,
     source_truncation,
 )
 from seq2seq.data.corpus import open_corpus
@@ -232,7 +232,7 @@ COLUMNS: dict[str, Columns] = {
 def check_config(config: Config) -> None:
     """The settings of a translation model that single values cannot check."""
     check_encoder_size(config)
-    refuse_classifier_options(config)
+    refuse_other_tasks_options(config)
     if config.train.metric not in METRICS:
         raise ConfigError(f"train.metric={config.train.metric} does not apply to task {config.task} (it scores "
                           "classifiers: train --task classify)")

@@ -9,10 +9,12 @@ speech, written as 16 kHz mono WAV. The test sets are spoken by a voice that tra
 160, pitch 52): the training words again, new words, and new sentences.
 
 `seq2seq train --task speech` trains for --max-time seconds (data preparation included), then `seq2seq evaluate`
-scores each test set, and the real-time factor is measured by transcribing the new words in one process.
+scores each test set, and the real-time factor is measured by transcribing the new words in one process. With
+--against, a second model trained with those overrides too follows the first (the gain of an option side by side).
 
 usage: python bench/speech.py [--out DIR] [--words 3000] [--repeats 2] [--sentences 1000] [--test-words 300]
-                              [--test-sentences 100] [--seed 1] [--max-time 900] [key=value ...]
+                              [--test-sentences 100] [--seed 1] [--max-time 900] [--against key=value ...]
+                              [key=value ...]
 """
 
 from __future__ import annotations
@@ -155,28 +157,58 @@ def progress(run: Path) -> dict[str, float]:
     return [record for record in map(json.loads, lines) if record["event"] == "eval"][-1]
 
 
-def report(args: argparse.Namespace, scores: dict[str, dict[str, dict[str, float]]], timing: Sequence[float]) -> str:
-    peak, wall, audio, seconds = timing
-    last = progress(args.out / "run")
+class System(NamedTuple):
+    """One trained model of the comparison: its name, run folder, scores per test set and strategy, and timing
+    (peak RSS, training wall time, seconds of audio transcribed and the seconds it took)."""
+
+    name: str
+    run: Path
+    scores: dict[str, dict[str, dict[str, float]]]
+    timing: tuple[float, float, float, float]
+
+
+TEST_SETS = ("test_words_seen", "test_words_new", "test_sentences")
+
+
+def report(args: argparse.Namespace, systems: Sequence[System]) -> str:
     columns = [(metric, strategy) for metric in ("cer", "wer", "exact_match") for strategy in STRATEGIES]
-    rows = [f"| {label} | " + " | ".join(f"{scores[name][strategy][metric]:.2f}" for metric, strategy in columns) + " |"
-            for name, label in (("test_words_seen", f"training words, {args.test_words} of them"),
-                                ("test_words_new", f"new words ({args.test_words})"),
-                                ("test_sentences", f"new sentences ({args.test_sentences})"))]
+    labels = {"test_words_seen": f"training words, {args.test_words} of them", "test_words_new":
+              f"new words ({args.test_words})", "test_sentences": f"new sentences ({args.test_sentences})"}
+    rows = [f"| {labels[name]} |" + (f" {system.name} |" if len(systems) > 1 else "")
+            + " | ".join(f" {system.scores[name][strategy][metric]:.2f}" for metric, strategy in columns) + " |"
+            for name in TEST_SETS for system in systems]
     command = " ".join(["python bench/speech.py", *(f"--{key.replace('_', '-')} {getattr(args, key)}" for key in
                         ("words", "repeats", "sentences", "test_words", "test_sentences", "seed", "max_time")),
+                        *(f"--against {shlex.quote(value)}" for value in args.against),
                         *map(shlex.quote, args.overrides)])
+    trained = "; ".join(
+        f"{system.name}: {system.timing[1]:.0f} s (peak RSS {system.timing[0] / 2**30:.2f} GiB), "
+        f"{progress(system.run)['step']} steps, {progress(system.run)['epoch']} epochs" for system in systems)
+    speed = "; ".join(f"{system.name}: {system.timing[3]:.1f} s, {system.timing[2] / system.timing[3]:.0f}x real "
+                      f"time" for system in systems)
+    header = "| held-out voice |" + (" model |" if len(systems) > 1 else "")
     return "\n".join([
         f"`{command}`: {args.words} words x {args.repeats} voices and {args.sentences} sentences spoken by 14 "
         "espeak-ng voices (training), scored on the held-out voice `en+f3 -s 160 -p 52`. Model: "
         f"`{' '.join(MODEL)}` (a bidirectional LSTM over 4x subsampled 80-channel log-mels, attention decoder over "
-        f"characters); best dev checkpoint by CER. Training took {wall:.0f} s (peak RSS {peak / 2**30:.2f} GiB), "
-        f"{last['step']} steps, {last['epoch']} epochs; data synthesis not included.", "",
-        "| held-out voice | CER % greedy | CER % beam 5 | WER % greedy | WER % beam 5 | exact % greedy | "
-        "exact % beam 5 |", "|---|---|---|---|---|---|---|", *rows, "",
-        f"Transcription (greedy, {args.test_words} new words, {audio:.0f} s of audio): {seconds:.1f} s, "
-        f"{audio / seconds:.0f}x real time (real-time factor {seconds / audio:.3f}).",
+        f"characters); best dev checkpoint by CER. Training (data synthesis not included, one run after the "
+        f"other) took {trained}.", "",
+        header + " CER % greedy | CER % beam 5 | WER % greedy | WER % beam 5 | exact % greedy | exact % beam 5 |",
+        "|---|" + ("---|" if len(systems) > 1 else "") + "---|---|---|---|---|---|", *rows, "",
+        f"Transcription (greedy, {args.test_words} new words, {systems[0].timing[2]:.0f} s of audio): {speed}.",
     ])
+
+
+def train_and_score(args: argparse.Namespace, lists: dict[str, Path], name: str, run: Path,
+                    overrides: Sequence[str]) -> System:
+    """Train one model for the budget, then score it on each test set and time its transcription."""
+    subprocess.run(["rm", "-rf", str(run)], check=True)
+    command = [sys.executable, "-m", "seq2seq.cli", "train", "--task", "speech", "--train", str(lists["train"]),
+               "--dev", str(lists["dev"]), "--out", str(run), "--max-time", str(args.max_time), *MODEL, *overrides]
+    _, peak, wall = run_metered(command, run.parent / f"{run.name}.log", dict(os.environ, TQDM_DISABLE="1"))
+    scores = {test: evaluate(run, lists[test]) for test in TEST_SETS}
+    print(name, json.dumps(scores), flush=True)
+    return System(name, run, scores, (peak, wall, *real_time(run, lists["test_words_new"])))
 
 
 def main() -> None:
@@ -191,22 +223,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-time", type=float, default=900.0, help="seconds of training (default 900)")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing BENCHMARKS.md")
+    parser.add_argument("--against", action="append", default=[], metavar="key=value",
+                        help="train a second model with these overrides too, after the first (repeatable)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for the model")
     args = parser.parse_args()
     if not espeak_available():
         sys.exit("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
     args.out = args.out.resolve()
     lists = build(args)
-    run = args.out / "run"
-    subprocess.run(["rm", "-rf", str(run)], check=True)
-    command = [sys.executable, "-m", "seq2seq.cli", "train", "--task", "speech", "--train", str(lists["train"]),
-               "--dev", str(lists["dev"]), "--out", str(run), "--max-time", str(args.max_time), *MODEL,
-               *args.overrides]
-    _, peak, wall = run_metered(command, args.out / "train.log", dict(os.environ, TQDM_DISABLE="1"))
-    scores = {name: evaluate(run, lists[name]) for name in ("test_words_seen", "test_words_new", "test_sentences")}
-    print(json.dumps(scores), flush=True)
-    audio, seconds = real_time(run, lists["test_words_new"])
-    body = report(args, scores, (peak, wall, audio, seconds))
+    systems = [train_and_score(args, lists, "as given", args.out / "run", args.overrides)]
+    if args.against:
+        systems.append(train_and_score(args, lists, " ".join(args.against), args.out / "against",
+                                       [*args.overrides, *args.against]))
+    body = report(args, systems)
     if args.no_write:
         print(body)
     else:

@@ -53,6 +53,7 @@ class AudioConfig:
     time_mask_width: int = 20  # the most frames one time mask covers
     freq_masks: int = 0  # frequency masks per utterance (0 = off)
     freq_mask_width: int = 8  # the most mel channels one frequency mask covers
+    cache_features: bool = True  # keep the features of the training and dev files in the run (features.safetensors)
 
 
 @dataclass
@@ -162,6 +163,11 @@ def config_from_dict(values: dict[str, Any], source: str = "config") -> Config:
 
 def load_config(path: str | Path) -> Config:
     """Read a YAML config file."""
+    return config_from_dict(config_values(path), str(path))
+
+
+def config_values(path: str | Path) -> dict[str, Any]:
+    """The mapping a YAML config file holds, as written (only the keys it sets)."""
     path = Path(path)
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -169,7 +175,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: cannot read config: {str(error).splitlines()[0]}") from error
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: a config must be a mapping of keys to values")
-    return config_from_dict(values, str(path))
+    return values
 
 
 def save_config(config: Config, path: str | Path) -> None:

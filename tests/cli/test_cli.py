@@ -301,6 +301,22 @@ def test_key_value_overrides_stand_anywhere_among_the_flags() -> None:
     assert (config.train.seed, config.train.max_steps, config.data.src.kind) == (1, 2, "word")
 
 
+def test_max_time_trains_for_the_budget_unless_the_epochs_are_set(tmp_path: Path) -> None:
+    def epochs(*line: str) -> int:
+        args = flags.parse_intermixed(commands.build_parser(), ["train", "--train", "x.tsv", "--out", "run", *line])
+        return train.train_config(args).train.epochs
+
+    capped = tmp_path / "capped.yaml"
+    capped.write_text("train:\n  epochs: 7\n", encoding="utf-8")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("train:\n  lr: 0.002\n", encoding="utf-8")
+    assert epochs() == epochs("--config", str(plain)) == 20  # no budget: the default cap
+    assert epochs("--max-time", "60") == epochs("--max-time", "60", "--config", str(plain)) == 0
+    assert epochs("--max-time", "60", "--epochs", "3") == 3
+    assert epochs("--max-time", "60", "train.epochs=4") == 4
+    assert epochs("--max-time", "60", "--config", str(capped)) == 7
+
+
 def test_prepare_takes_the_data_flags_of_train() -> None:
     line = ["prepare", "--train", "x.tsv", "--tokens", "word", "--out", "dir", "--tgt-tokens", "char",
             "data.lowercase=true"]

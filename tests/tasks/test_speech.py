@@ -8,6 +8,7 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ import torch
 from seq2seq import api
 from seq2seq.config import AudioConfig, Config, ModelConfig, apply_overrides
 from seq2seq.data.audio import SAMPLE_RATE, load_frames, log_mel, normalise, read_audio_list, read_wav
-from seq2seq.data.pairs import Example, collate
+from seq2seq.data.feature_cache import CACHE_NAME, FeatureCache
+from seq2seq.data.pairs import Example, Pair, collate
 from seq2seq.data.synthesis import Voice, espeak_available, write_speech_list
 from seq2seq.data.vocab import BOS_ID, EOS_ID
 from seq2seq.decoding.options import DecodingOptions
@@ -317,3 +319,24 @@ def test_a_ctc_model_transcribes_with_its_head_alone_and_jointly(spoken_ctc: Pat
                            spoken_ctc.parent / "held_out" / "00001.wav", "--strategy", "ctc")
     assert one_line_error(code, err).endswith("strategy ctc needs a model with a CTC head (a speech model trained "
                                               "with model.ctc_weight above 0)")
+
+
+def test_features_are_computed_once_and_read_back_until_the_file_changes(tmp_path: Path) -> None:
+    pairs = [Pair(str(write_wav(tmp_path / f"{n}.wav", chirp(0.3, seed=n))), "x", f"list:{n}") for n in range(3)]
+    cache_file = tmp_path / "run" / CACHE_NAME
+    cache_file.parent.mkdir()
+    first = FeatureCache(cache_file, TINY_AUDIO)
+    computed = [first.load(pair) for pair in pairs]
+    assert first.added == 3 and all(torch.equal(f, load_frames(p.src, TINY_AUDIO)) for f, p in zip(computed, pairs,
+                                                                                                 strict=True))
+    first.save()
+    again = FeatureCache(cache_file, replace(TINY_AUDIO, time_masks=2))  # masks do not change the features
+    assert all(torch.equal(again.load(pair), frames) for pair, frames in zip(pairs, computed, strict=True))
+    assert again.added == 0
+    write_wav(Path(pairs[1].src), chirp(0.4, seed=9))
+    assert again.load(pairs[1]).shape[0] > computed[1].shape[0] and again.added == 1
+    assert FeatureCache(cache_file, replace(TINY_AUDIO, n_mels=8)).load(pairs[0]).shape[1] == 8
+    cache_file.write_bytes(b"not a safetensors file")
+    damaged = FeatureCache(cache_file, TINY_AUDIO)  # computed again, with a warning
+    assert torch.equal(damaged.load(pairs[0]), computed[0]) and damaged.added == 1
+    assert not list(cache_file.parent.glob("*.partial"))

@@ -6,7 +6,7 @@ import argparse
 
 from seq2seq import api
 from seq2seq.cli import flags, tasks
-from seq2seq.config import CHOICES, Config, apply_overrides, load_config, set_value
+from seq2seq.config import CHOICES, Config, apply_overrides, config_values, load_config, set_value
 from seq2seq.data.datasets import is_prepared
 from seq2seq.errors import Seq2SeqError
 from seq2seq.tasks import registry
@@ -38,7 +38,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                        "(text<TAB>label TSV or {text, label} JSONL) or speech (audio.wav<TAB>transcript lists)")
     parser.add_argument("--arch", help="model.arch: context, repeat, attention, transformer (or a registered kind)")
     parser.add_argument("--rnn", choices=CHOICES["rnn"], help="model.rnn")
-    parser.add_argument("--max-time", type=float, help="seconds of wall time for the whole command")
+    parser.add_argument("--max-time", type=float, help="seconds of wall time for the whole command; training goes on "
+                       "for all of them unless train.epochs is set (--epochs, key=value or --config)")
     parser.add_argument("--epochs", type=int, help="train.epochs")
     parser.add_argument("--init", metavar="LM_RUN", help="model.init (task classify): start from the tokenizer, "
                        "vocabulary, embeddings and RNN of a language model trained with --task lm (its run directory "
@@ -60,12 +61,21 @@ def train_config(args: argparse.Namespace) -> Config:
         config = load_config(args.config)
     else:
         config = Config()
+    epochs = 0 if args.max_time is not None and not caps_epochs(args) else args.epochs
     named = [("task", args.task), ("model.arch", args.arch), ("model.rnn", args.rnn),
-             ("train.max_time", args.max_time), ("train.epochs", args.epochs)]
+             ("train.max_time", args.max_time), ("train.epochs", epochs)]
     apply_overrides(config, [f"{key}={value}" for key, value in named if value is not None])
     if args.init is not None:  # a path, not a YAML value
         set_value(config, "model.init", args.init, "--init")
     return apply_overrides(config, [*flags.token_overrides(args), *args.overrides])
+
+
+def caps_epochs(args: argparse.Namespace) -> bool:
+    """Whether the command sets train.epochs (--epochs, key=value, its --config file, the resumed run's config):
+    else a --max-time run trains for the whole budget."""
+    train = config_values(args.config).get("train") if args.config else None
+    return bool(args.epochs is not None or args.resume or (isinstance(train, dict) and "epochs" in train)
+                or any(override.startswith("train.epochs=") for override in args.overrides))
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from itertools import chain
 
 from seq2seq.config import Config, shares_vocabulary, source_truncation
-from seq2seq.data.audio import SAMPLE_RATE, load_frames
+from seq2seq.data.audio import SAMPLE_RATE
 from seq2seq.data.checks import check_length_filtering, check_split, check_vocabulary
+from seq2seq.data.feature_cache import FeatureCache
 from seq2seq.data.labels import LABEL_OFFSET, build_labels, encode_labelled, example_class, labelled_examples
 from seq2seq.data.lm_text import encode_stream
 from seq2seq.data.metadata import ModelMetadata
@@ -168,9 +169,10 @@ def prepare_labelled(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
 
 
 def prepare_speech(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair],
-                   saved: ModelMetadata | None = None) -> Prepared:
+                   saved: ModelMetadata | None = None, cache: FeatureCache | None = None) -> Prepared:
     """Transcript tokenizer and vocabulary (data.tgt settings) and examples of normalised log-mel frames
-    (data.audio) for a speech model; a Pair's src is the path of its WAV file.
+    (data.audio, read from the cache where it holds them) for a speech model; a Pair's src is the path of its WAV
+    file.
 
     Utterances whose transcripts are longer than data.max_tgt_length tokens (0 = no limit) are left out of
     training, with a warning.
@@ -188,14 +190,14 @@ def prepare_speech(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seque
     if len(kept) < len(train_pairs):
         logger.warning("left out %d of %d training utterances whose transcripts are longer than %d tokens",
                        len(train_pairs) - len(kept), len(train_pairs), limit)
-    examples = [_speech_example(pair, tokens, vocab, config) for pair, tokens in kept]
-    dev_examples = [_speech_example(pair, tokenizer.tokenize(pair.tgt), vocab, config) for pair in dev_pairs]
+    cache = cache or FeatureCache(None, config.data.audio)
+    examples = [Example(cache.load(pair), vocab.encode(tokens, add_bos=True, add_eos=True)) for pair, tokens in kept]
+    dev_examples = [Example(cache.load(pair), vocab.encode(tokenizer.tokenize(pair.tgt), add_bos=True, add_eos=True))
+                    for pair in dev_pairs]
+    cache.save()
     logger.info("speech: %d training utterances (%.0f s of audio), vocabulary of %d tokens", len(examples),
                 sum(len(example.src) for example in examples) * config.data.audio.hop_length / SAMPLE_RATE,
                 len(vocab))
     return Prepared(ModelMetadata(config, (tokenizer,), (vocab,), length_statistics(examples)), examples, dev_examples)
 
 
-def _speech_example(pair: Pair, tokens: list[str], vocab: Vocab, config: Config) -> Example:
-    return Example(load_frames(pair.src, config.data.audio, pair.origin),
-                   vocab.encode(tokens, add_bos=True, add_eos=True))

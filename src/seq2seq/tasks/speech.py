@@ -15,6 +15,7 @@ from seq2seq.config import Config, check_copy_and_coverage, check_encoder_size, 
 from seq2seq.data.audio import load_frames, read_audio_list
 from seq2seq.data.batching import length_batches
 from seq2seq.data.checks import check_outputs_vary
+from seq2seq.data.feature_cache import CACHE_NAME, FeatureCache
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.pairs import Example, Pair, as_pair, collate, split_dev
 from seq2seq.data.preparation import prepare_speech
@@ -135,7 +136,8 @@ def train_speech(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequenc
     saved = start_run(config, out, resume)
     if not dev_pairs and config.data.dev_size:
         train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
-    prepared = prepare_speech(config, train_pairs, dev_pairs, saved.metadata if saved else None)
+    cache = FeatureCache(out / CACHE_NAME if config.data.audio.cache_features else None, config.data.audio)
+    prepared = prepare_speech(config, train_pairs, dev_pairs, saved.metadata if saved else None, cache)
     torch.manual_seed(config.train.seed)
     model = build_model(prepared.metadata)
     trainer = Trainer(model, sequence_losses(config.train), config, prepared.examples,
@@ -146,17 +148,19 @@ def train_speech(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequenc
 
 
 def _scorer(metadata: ModelMetadata, dev_examples: Sequence[Example], dev_pairs: Sequence[Pair]) -> Scorer | None:
-    """The Trainer's scorer for train.metric cer, wer or exact_match: greedy transcripts of the dev utterances."""
+    """The Trainer's scorer for train.metric cer, wer or exact_match: greedy transcripts of the dev utterances (with
+    train.eval_max_batches, of the first that many batches' worth)."""
     config = metadata.config
     if config.train.metric == "loss":
         return None
     if not dev_examples:
         raise ConfigError(f"train.metric={config.train.metric} needs dev data (--dev or data.dev_size)")
-    frames = [example.src for example in dev_examples]
+    limit = config.train.eval_max_batches * config.data.batch_size or None  # the first utterances only
+    frames, references = [example.src for example in dev_examples][:limit], [pair.tgt for pair in dev_pairs][:limit]
 
     def score(model: nn.Module) -> dict[str, float]:
         transcriber = transcriber_of(model, metadata, next(model.parameters()).device)
-        return score_transcripts(transcriber.best_transcripts(frames), [pair.tgt for pair in dev_pairs])  # type: ignore[arg-type]
+        return score_transcripts(transcriber.best_transcripts(frames), references)  # type: ignore[arg-type]
 
     return score
 

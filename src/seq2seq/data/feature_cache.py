@@ -1,0 +1,62 @@
+"""Log-mel frames kept on disk: a speech run computes the features of its WAV files once, and a resumed or repeated
+run in the same directory reads them back."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+from torch import Tensor
+
+from seq2seq.config import AudioConfig
+from seq2seq.data.audio import load_frames
+from seq2seq.data.pairs import Pair
+
+CACHE_NAME = "features.safetensors"
+logger = logging.getLogger(__name__)
+
+
+class FeatureCache:
+    """The frames of WAV files in one safetensors file, each under a key made of the file's path, size and modification
+    time and the audio settings, so that a changed file or setting is computed again. Without a path it keeps
+    nothing."""
+
+    def __init__(self, path: Path | None, audio: AudioConfig) -> None:
+        self.path, self.audio = path, audio
+        self.frames: dict[str, Tensor] = {}
+        self.added = 0
+        if path is not None and path.is_file():
+            from safetensors import SafetensorError
+            from safetensors.torch import load_file
+
+            try:
+                self.frames = load_file(path)
+            except (OSError, SafetensorError) as error:  # a damaged cache is computed again
+                logger.warning("%s: cannot read the cached features (%s); computing them again", path, error)
+
+    def load(self, pair: Pair) -> Tensor:
+        """The frames (T, n_mels) of the pair's WAV file, read back or computed (`audio.load_frames`)."""
+        key = self._key(pair.src)
+        if key not in self.frames:
+            self.frames[key] = load_frames(pair.src, self.audio, pair.origin)
+            self.added += 1
+        return self.frames[key]
+
+    def save(self) -> None:
+        """Write the frames when some were computed (written aside, then moved in: never half a file)."""
+        if self.path is None or not self.added:
+            return
+        from safetensors.torch import save_file
+
+        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")  # ranks may write at once
+        save_file({key: value.contiguous() for key, value in self.frames.items()}, partial)
+        os.replace(partial, self.path)
+        self.added = 0
+
+    def _key(self, path: str | Path) -> str:
+        status = Path(path).stat()
+        settings = (self.audio.n_mels, self.audio.n_fft, self.audio.win_length, self.audio.hop_length)
+        described = f"{Path(path).resolve()}|{status.st_size}|{status.st_mtime_ns}|{settings}"
+        return hashlib.sha1(described.encode()).hexdigest()

@@ -323,8 +323,7 @@ def test_a_ctc_model_transcribes_with_its_head_alone_and_jointly(spoken_ctc: Pat
 
 def test_features_are_computed_once_and_read_back_until_the_file_changes(tmp_path: Path) -> None:
     pairs = [Pair(str(write_wav(tmp_path / f"{n}.wav", chirp(0.3, seed=n))), "x", f"list:{n}") for n in range(3)]
-    cache_file = tmp_path / "run" / CACHE_NAME
-    cache_file.parent.mkdir()
+    cache_file = tmp_path / "run" / CACHE_NAME  # the folder is made when the frames are written
     first = FeatureCache(cache_file, TINY_AUDIO)
     computed = [first.load(pair) for pair in pairs]
     assert first.added == 3 and all(torch.equal(f, load_frames(p.src, TINY_AUDIO)) for f, p in zip(computed, pairs,

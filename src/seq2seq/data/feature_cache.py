@@ -50,6 +50,7 @@ class FeatureCache:
             return
         from safetensors.torch import save_file
 
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")  # ranks may write at once
         save_file({key: value.contiguous() for key, value in self.frames.items()}, partial)
         os.replace(partial, self.path)

@@ -72,10 +72,11 @@ def test_every_decoding_option_has_a_cli_flag_with_the_same_effect() -> None:
     args = parser.parse_args(["translate", "--model", "m", *given])
     assert flags.decoding_options(args) == DecodingOptions(**values)  # type: ignore[arg-type]
     beam = flags.decoding_options(parser.parse_args(["translate", "--model", "m", "--strategy", "beam",
-                                                   "--beam-size", "3", "--length-penalty", "0", "--n-best", "2"]))
-    assert beam == DecodingOptions("beam", beam_size=3, length_penalty=0.0, n_best=2)
+                                                   "--beam-size", "3", "--length-penalty", "0", "--n-best", "2",
+                                                   "--ctc-weight", "0.4"]))
+    assert beam == DecodingOptions("beam", beam_size=3, length_penalty=0.0, n_best=2, ctc_weight=0.4)
     untouched = {f.name for f in dataclasses.fields(DecodingOptions)} - set(values) - {"beam_size", "length_penalty",
-                                                                                       "n_best"}
+                                                                                       "n_best", "ctc_weight"}
     assert not untouched, f"fields without a flag test: {untouched}"
 
 

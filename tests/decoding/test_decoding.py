@@ -346,7 +346,7 @@ def test_same_seed_same_samples_other_seed_other_samples(trained: tuple[api.Tran
     ({"temperature": 0.7}, "temperature applies only to strategy 'sample', not 'greedy'"),
     ({"n_best": 2}, "n_best applies only to strategy 'beam', not 'greedy'"),
     ({"strategy": "beam", "seed": 1}, "seed applies only to strategy 'sample', not 'beam'"),
-    ({"strategy": "nucleus"}, "unknown decoding strategy 'nucleus' (choose greedy, beam or sample)"),
+    ({"strategy": "nucleus"}, "unknown decoding strategy 'nucleus' (choose greedy, beam, sample, ctc)"),
     ({"strategy": "beam", "beam_size": 2, "n_best": 3}, "n_best must be between 1 and beam_size=2, not 3"),
     ({"strategy": "beam", "beam_size": 0}, "beam_size must be >= 1, not 0"),
     ({"strategy": "sample", "temperature": 0.0}, "temperature must be > 0, not 0.0"),

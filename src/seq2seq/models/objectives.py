@@ -19,7 +19,6 @@ from seq2seq.models.classifier import Classifier
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.loss import coverage_loss
 from seq2seq.models.seq2seq import Seq2Seq
-from seq2seq.models.speech_encoder import SpeechSeq2Seq
 
 LossFunction = Callable[[nn.Module, Batch], tuple[Tensor, int]]  # = seq2seq.training.objective.LossFunction
 
@@ -44,9 +43,9 @@ def sequence_loss(model: Seq2Seq, batch: Batch, label_smoothing: float = 0.0, te
     if coverage_weight and model.config.coverage:
         assert run.attention is not None
         loss = loss + coverage_weight * coverage_loss(run.attention, mask)
-    if isinstance(model, SpeechSeq2Seq) and model.ctc is not None:  # the transcript without </s>
-        ctc = model.ctc_loss(run.memory, batch.tgt_out, mask.sum(dim=1) - 1)
-        loss = (1.0 - model.ctc_weight) * loss + model.ctc_weight * ctc
+    if getattr(model, "ctc", None) is not None:  # a speech model's CTC head: the transcript without </s>
+        ctc = model.ctc_loss(run.memory, batch.tgt_out, mask.sum(dim=1) - 1)  # type: ignore[attr-defined]
+        loss = (1.0 - model.ctc_weight) * loss + model.ctc_weight * ctc  # type: ignore[attr-defined]
     return loss, len(targets)
 
 

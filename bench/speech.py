@@ -175,7 +175,7 @@ def report(args: argparse.Namespace, systems: Sequence[System]) -> str:
     labels = {"test_words_seen": f"training words, {args.test_words} of them", "test_words_new":
               f"new words ({args.test_words})", "test_sentences": f"new sentences ({args.test_sentences})"}
     rows = [f"| {labels[name]} |" + (f" {system.name} |" if len(systems) > 1 else "")
-            + " | ".join(f" {system.scores[name][strategy][metric]:.2f}" for metric, strategy in columns) + " |"
+            + "".join(f" {system.scores[name][strategy][metric]:.2f} |" for metric, strategy in columns)
             for name in TEST_SETS for system in systems]
     command = " ".join(["python bench/speech.py", *(f"--{key.replace('_', '-')} {getattr(args, key)}" for key in
                         ("words", "repeats", "sentences", "test_words", "test_sentences", "seed", "max_time")),

@@ -156,6 +156,11 @@ def test_joint_beam_search_follows_the_frames_where_the_decoder_has_no_opinion()
     assert found[0][0].tokens == [5, 5, 6, EOS_ID]  # the decoder's uniform scores alone would choose anything
     greedy = decode(model, frames, torch.tensor([6]), DecodingOptions(ctc_weight=0.9))
     assert greedy[0][0].tokens == [5, 5, 6, EOS_ID]
+    sampling = DecodingOptions("sample", num_samples=4, seed=1, max_length=5)  # draws from the decoder alone
+    alone = FramesModel(frames)
+    alone.ctc_weight = 0.0
+    assert [h.tokens for h in decode(model, frames, torch.tensor([6]), sampling)[0]] == \
+        [h.tokens for h in decode(alone, frames, torch.tensor([6]), sampling)[0]]
 
 
 def test_ctc_options_are_checked_in_one_line() -> None:
@@ -163,6 +168,8 @@ def test_ctc_options_are_checked_in_one_line() -> None:
         DecodingOptions("sample", ctc_weight=0.3)
     with pytest.raises(ConfigError, match=r"ctc_weight must be in \[0, 1\], not 1.5"):
         DecodingOptions("beam", ctc_weight=1.5)
+    with pytest.raises(ConfigError, match="strategy ctc reads the best label of each frame: max_length, min_length"):
+        DecodingOptions("ctc", ban_unk=True)
     model = FramesModel(random_frames(1, 3))
     model.ctc_weight = 0.0  # a model without a CTC head
     src, lengths = model.log_probs, torch.tensor([3])

@@ -335,6 +335,11 @@ def test_features_are_computed_once_and_read_back_until_the_file_changes(tmp_pat
     write_wav(Path(pairs[1].src), chirp(0.4, seed=9))
     assert again.load(pairs[1]).shape[0] > computed[1].shape[0] and again.added == 1
     assert FeatureCache(cache_file, replace(TINY_AUDIO, n_mels=8)).load(pairs[0]).shape[1] == 8
+    again.save()
+    only_first = FeatureCache(cache_file, TINY_AUDIO)
+    assert only_first.load(pairs[0]).shape == computed[0].shape and only_first.added == 0
+    only_first.save()  # the files it was not asked for (a changed list) are dropped
+    assert len(FeatureCache(cache_file, TINY_AUDIO).frames) == 1
     cache_file.write_bytes(b"not a safetensors file")
     damaged = FeatureCache(cache_file, TINY_AUDIO)  # computed again, with a warning
     assert torch.equal(damaged.load(pairs[0]), computed[0]) and damaged.added == 1

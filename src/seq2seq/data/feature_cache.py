@@ -26,6 +26,7 @@ class FeatureCache:
     def __init__(self, path: Path | None, audio: AudioConfig) -> None:
         self.path, self.audio = path, audio
         self.frames: dict[str, Tensor] = {}
+        self.used: set[str] = set()
         self.added = 0
         if path is not None and path.is_file():
             from safetensors import SafetensorError
@@ -39,21 +40,24 @@ class FeatureCache:
     def load(self, pair: Pair) -> Tensor:
         """The frames (T, n_mels) of the pair's WAV file, read back or computed (`audio.load_frames`)."""
         key = self._key(pair.src)
+        self.used.add(key)
         if key not in self.frames:
             self.frames[key] = load_frames(pair.src, self.audio, pair.origin)
             self.added += 1
         return self.frames[key]
 
     def save(self) -> None:
-        """Write the frames when some were computed (written aside, then moved in: never half a file)."""
-        if self.path is None or not self.added:
+        """Write the frames of the files loaded since the cache was read, when some were computed or some it held
+        were not loaded (a changed file or list): written aside, then moved in, never half a file."""
+        if self.path is None or not (self.added or self.used != self.frames.keys()):
             return
         from safetensors.torch import save_file
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")  # ranks may write at once
-        save_file({key: value.contiguous() for key, value in self.frames.items()}, partial)
+        save_file({key: self.frames[key].contiguous() for key in sorted(self.used)}, partial)
         os.replace(partial, self.path)
+        self.frames = {key: self.frames[key] for key in self.used}
         self.added = 0
 
     def _key(self, path: str | Path) -> str:

@@ -168,8 +168,8 @@ class JointDecoder:
         `</s>`, the frames spell exactly g; `<pad>` and `<s>` never follow."""
         rows, vocab = frames.shape[0], frames.shape[2]
         reaching = _reaching(xp, spelled[:, :, :, None], xp.arange(vocab)[None, :] == last[:, None])  # (N, S, V)
-        empty = xp.where(last == BOS_ID, 0.0, xp.full((rows,), -math.inf, xp.float32))  # (N,): only g = "" is
-        # reached before the first frame
+        # (N,): only an empty g is reached before the first frame
+        empty = xp.where(last == BOS_ID, 0.0, xp.full((rows,), -math.inf, xp.float32))
         before = xp.concat([xp.full((rows, 1, vocab), 0.0, xp.float32) + empty[:, None, None], reaching[:, :-1]],
                            axis=1)  # (N, S, V): reached before frame s
         scores = xp.logsumexp(before + frames, axis=1)  # (N, V)

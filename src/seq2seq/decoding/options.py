@@ -87,6 +87,10 @@ class DecodingOptions:
                 (given(self.top_k, 1) >= 1, f"top_k must be >= 1, not {self.top_k}"),
                 (0 < given(self.top_p, 1.0) <= 1, f"top_p must be in (0, 1], not {self.top_p}"),
                 (given(self.num_samples, 1) >= 1, f"num_samples must be >= 1, not {self.num_samples}"),
+                (self.strategy != "ctc" or not (self.max_length or self.min_length or self.no_repeat_ngram_size
+                                                or self.ban_unk),
+                 "strategy ctc reads the best label of each frame: max_length, min_length, no_repeat_ngram_size and "
+                 "ban_unk do not apply"),
                 (self.ctc_weight is None or self.strategy in ("greedy", "beam"),
                  f"ctc_weight applies only to strategies greedy and beam, not '{self.strategy}'"),
                 (0 <= given(self.ctc_weight, 0.0) <= 1, f"ctc_weight must be in [0, 1], not {self.ctc_weight}")]

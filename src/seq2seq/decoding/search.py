@@ -169,7 +169,7 @@ def decode(model: StepModel[Any, Any], src: Array, src_lengths: Array, options: 
         return [[Hypothesis(tokens, math.fsum(log_probs), log_probs, None)] for tokens, log_probs in
                 best_paths(model, src, src_lengths)]
     ctc_weight = given(options.ctc_weight, getattr(model, "ctc_weight", 0.0))
-    if ctc_weight:
+    if ctc_weight and options.strategy != "sample":  # joint greedy and beam search
         model = JointDecoder(ctc_head_of(model, "ctc_weight"), ctc_weight)
     if options.strategy == "beam":
         decoded = beam_search(model, src, src_lengths, limits, processors, given(options.beam_size, DEFAULT_BEAM_SIZE),

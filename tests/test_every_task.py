@@ -81,8 +81,9 @@ DATA: dict[str, Callable[[Path], TaskData]] = {"seq2seq": _seq2seq, "lm": _lm, "
                                                "speech": _speech}
 TRANSFORMER = ["model.arch=transformer", "model.feedforward_size=32"]
 MODELS = {**{task: (task, []) for task in DATA}, "seq2seq-transformer": ("seq2seq", TRANSFORMER),
-          "lm-transformer": ("lm", TRANSFORMER)}
-"""Each task with its default model, and the tasks with a Transformer too: (task, the model's overrides)."""
+          "lm-transformer": ("lm", TRANSFORMER), "speech-ctc": ("speech", ["model.ctc_weight=0.3"])}
+"""Each task with its default model, the tasks with a Transformer too, and speech with a CTC head: (task, the
+model's overrides)."""
 
 
 def cli(*args: str | Path) -> tuple[int, str, str]:

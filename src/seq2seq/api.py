@@ -16,14 +16,15 @@ from seq2seq.decoding.ensemble import Ensemble
 from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.onnx.graphs import MANIFEST
-from seq2seq.tasks import classify, lm, registry, translation
+from seq2seq.tasks import classify, lm, registry, speech, translation
 from seq2seq.tasks.lm import TextGenerator
 from seq2seq.tasks.translating import Translation
 from seq2seq.tasks.translation import Translator, train_prepared
 from seq2seq.training import checkpoint
 
 __all__ = ["Translation", "Translator", "is_export", "load", "load_classifier", "load_ensemble",
-           "load_export", "load_generator", "load_translator", "saved_config", "task_of", "train", "train_prepared"]
+           "load_export", "load_generator", "load_transcriber", "load_translator", "saved_config", "task_of", "train",
+           "train_prepared"]
 
 Model = Any  # the facade of a task (`registry.Task.facade`), or an exported model on ONNX Runtime (onnx extra)
 
@@ -88,6 +89,12 @@ def load_classifier(path: str | Path, device: str = "auto", precision: str | Non
     """`load` for code that needs a classifier (a TextClassifier, or an exported one): another task raises
     CheckpointError."""
     return _of_task(load(path, device, precision), classify.TASK, path)
+
+
+def load_transcriber(path: str | Path, device: str = "auto", precision: str | None = None) -> Any:
+    """`load` for code that needs a speech model (a SpeechTranscriber, or an exported one): another task raises
+    CheckpointError."""
+    return _of_task(load(path, device, precision), speech.TASK, path)
 
 
 def task_of(model: Model) -> str:

@@ -1,5 +1,5 @@
 """An exported classifier: PyTorch's labels, probabilities and attention weights on ONNX Runtime, batched or not,
-on the command line too, without torch; what has no graph yet (the bag of words, speech) is refused in one line."""
+on the command line too, without torch; what has no graph (the bag of words of older runs) is refused in one line."""
 
 from __future__ import annotations
 
@@ -14,13 +14,10 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from seq2seq.data.metadata import ModelMetadata
 from seq2seq.errors import CheckpointError
-from seq2seq.models.speech_encoder import SpeechSeq2Seq
 from seq2seq.onnx import OnnxClassifier, load
 from seq2seq.onnx.export import TOLERANCE, export
 from seq2seq.tasks.classify import TextClassifier, train_classifier
-from seq2seq.training.checkpoint import read_model, save_checkpoint
 from tests.cli.test_classify_cli import write_labelled
 from tests.cli.test_cli import one_line_error, run_cli
 from tests.onnx.test_onnx import without_torch
@@ -165,20 +162,6 @@ def test_bag_of_words_is_refused_before_writing(tmp_path: Path) -> None:
     message = one_line_error(code, err)
     assert code == 1 and "classify_bag.safetensors" in message and "model.bag_of_words" in message, message
     assert "export a classifier trained without it" in message and not (tmp_path / "export").exists()
-
-
-def test_speech_models_are_refused_before_writing(exported: Trained, tmp_path: Path) -> None:
-    """A speech model's checkpoint (its transcripts' tokenizer and vocabulary, untrained weights): export names
-    its audio front end, in one line, and writes nothing."""
-    metadata = read_model(exported[2] / "run")[1]
-    config = tiny_config("task=speech", "model.conv_channels=4", "data.audio.n_mels=16")
-    speech = ModelMetadata(config, metadata.tokenizers[:1], metadata.vocabs[:1])
-    model = SpeechSeq2Seq(config.model, config.data.audio, len(metadata.vocabs[0]))
-    save_checkpoint(tmp_path / "speech" / "best.safetensors", model.state_dict(), speech.to_dict())
-    code, _, err = run_cli("export", "--model", tmp_path / "speech", "--out", tmp_path / "export")
-    message = one_line_error(code, err)
-    assert code == 1 and "audio front end" in message and "speech" in message, message
-    assert not (tmp_path / "export").exists()
 
 
 def test_serve_classifies_with_the_export_as_with_the_checkpoint(exported: Trained) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from seq2seq import api
 from seq2seq.cli import flags
 from seq2seq.cli.output import write_output
 from seq2seq.data.audio import load_frames
 from seq2seq.data.pairs import Pair
-from seq2seq.tasks.speech import SpeechTranscriber, load_transcriber
+from seq2seq.tasks.transcribing import Transcribing
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -18,7 +19,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "transcribe", help="transcribe 16 kHz mono WAV files with a speech model (train --task speech)",
         description="Write one line per WAV file, in order: its transcript (with --n-best or --num-samples N, N "
                     "lines per file).")
-    parser.add_argument("--model", required=True, help="run directory or checkpoint file of a speech model")
+    parser.add_argument("--model", required=True, help="run directory or checkpoint file of a speech model, or its "
+                                                       "export (seq2seq export)")
     parser.add_argument("files", nargs="+", metavar="FILE.wav", help="16 kHz mono WAV files")
     parser.add_argument("--output", help="output file (default: stdout)")
     parser.add_argument("--scores", action="store_true", help="prefix each transcript with its log-probability and a "
@@ -29,7 +31,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_transcribe(args: argparse.Namespace) -> int:
     options = flags.decoding_options(args)
-    transcriber = load_transcriber(args.model, precision=args.precision)
+    transcriber = api.load_transcriber(args.model, precision=args.precision)
     frames = [load_frames(path, transcriber.config.data.audio) for path in args.files]
     results = transcriber.decode_frames(frames, options, args.batch_size)
     text = "".join((f"{hypothesis.log_prob:.4f}\t" if args.scores else "") + transcriber.text(hypothesis) + "\n"
@@ -38,7 +40,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluate(args: argparse.Namespace, transcriber: SpeechTranscriber, pairs: list[Pair]) -> int:
+def evaluate(args: argparse.Namespace, transcriber: Transcribing, pairs: list[Pair]) -> int:
     """evaluate on a speech model: CER, WER and exact match of the transcripts of the pairs' WAV files."""
     return print_scores(transcriber.evaluate(pairs, args.batch_size, flags.decoding_options(args)), args.json)
 

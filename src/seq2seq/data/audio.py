@@ -1,5 +1,6 @@
 """Speech input: 16 kHz mono WAV files read and checked (soundfile), normalised log-mel features (librosa), and
-`audio.wav<TAB>transcript` lists. The audio libraries (the speech extra) are imported here only, when first used."""
+`audio.wav<TAB>transcript` lists, without torch (the exported models' runtime reads them too). The audio libraries
+(the speech extra) are imported here only, when first used."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from seq2seq.config import AudioConfig
-from seq2seq.data.pairs import Pair, read_lines
+from seq2seq.data.lines import Pair, read_lines
 from seq2seq.errors import DataError
 
 SAMPLE_RATE = 16000
@@ -69,7 +68,7 @@ def normalise(features: np.ndarray) -> np.ndarray:
     return (features - features.mean(axis=0)) / (features.std(axis=0) + NORMALISATION_EPSILON)
 
 
-def load_frames(path: str | Path, audio: AudioConfig, origin: str = "") -> Tensor:
+def load_frames(path: str | Path, audio: AudioConfig, origin: str = "") -> np.ndarray:
     """The model's input for one WAV file: its normalised log-mel frames (T, n_mels), float32; origin (the list's
     line) starts the message of a DataError."""
     try:
@@ -78,15 +77,15 @@ def load_frames(path: str | Path, audio: AudioConfig, origin: str = "") -> Tenso
         raise DataError(f"{origin}: {error}" if origin else str(error)) from None
 
 
-def wav_frames(data: bytes, audio: AudioConfig, name: str) -> Tensor:
+def wav_frames(data: bytes, audio: AudioConfig, name: str) -> np.ndarray:
     """The model's input for a WAV file's bytes in memory (an upload), as `load_frames`; name starts the message of a
     DataError."""
     return frames(read_wav(io.BytesIO(data), name), audio)
 
 
-def frames(samples: np.ndarray, audio: AudioConfig) -> Tensor:
+def frames(samples: np.ndarray, audio: AudioConfig) -> np.ndarray:
     """Normalised log-mel frames (T, n_mels), float32, of 16 kHz samples (N,)."""
-    return torch.from_numpy(normalise(log_mel(samples, audio)))
+    return normalise(log_mel(samples, audio))
 
 
 def read_audio_list(path: str | Path) -> list[Pair]:

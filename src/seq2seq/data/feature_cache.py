@@ -8,6 +8,7 @@ import logging
 import os
 from pathlib import Path
 
+import torch
 from torch import Tensor
 
 from seq2seq.config import AudioConfig
@@ -42,7 +43,7 @@ class FeatureCache:
         key = self._key(pair.src)
         self.used.add(key)
         if key not in self.frames:
-            self.frames[key] = load_frames(pair.src, self.audio, pair.origin)
+            self.frames[key] = torch.from_numpy(load_frames(pair.src, self.audio, pair.origin))
             self.added += 1
         return self.frames[key]
 

@@ -1,5 +1,6 @@
 """`seq2seq export`: a translation model's encoder and decoder step (an ensemble's: each member's), a language
-model's prompt reading and step, or a classifier's scores, as ONNX graphs, checked against PyTorch."""
+model's prompt reading and step, a speech model's convolutional front end and encoder (with its CTC head) and decoder
+step, or a classifier's scores, as ONNX graphs, checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from seq2seq.models.classifier import Classifier
 from seq2seq.models.decoder import Memory
 from seq2seq.models.language_model import PROMPT_OUTPUT, LanguageModel
 from seq2seq.models.seq2seq import Seq2Seq
+from seq2seq.models.speech_encoder import SpeechSeq2Seq
 from seq2seq.models.state import BATCH, SOURCE, Axes, DecoderState
 from seq2seq.onnx import graphs
 from seq2seq.onnx.classifier import ClassifierGraph
@@ -41,6 +43,7 @@ OPSET = 17
 TOLERANCE = 1e-4  # largest absolute difference allowed between PyTorch's and ONNX Runtime's fp32 outputs
 CHECK_STEPS = 6  # decoder steps compared per checked batch
 CHECK_LENGTHS = ([7, 4, 1], [1], [12, 12, 3, 9])  # the rows' lengths of each checked batch
+FRAMES_PER_LENGTH = 8  # a speech model's sample batches: frames per unit of those lengths (two per encoder output)
 Decoding = Seq2Seq | LanguageModel  # the models exported as an encoder graph and a step graph
 Model = Decoding | Classifier
 
@@ -49,13 +52,15 @@ Model = Decoding | Classifier
 class Layout:
     """Which of Memory's tensors a model has, by their graph names (`onnx.graphs`), and the state's tensors that the
     step graph reads and returns, in order, with their axes as the state declares them (`Axes.to_dict`); prompt: a
-    language model, whose encoder graph reads the prompt and also returns the logits of the first new token."""
+    language model, whose encoder graph reads the prompt and also returns the logits of the first new token; ctc:
+    a speech model with a CTC head, whose encoder graph also returns the head's log-probabilities."""
 
     memory: list[str]
     state: list[str]
     copy: bool
     prompt: bool = False
     state_axes: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    ctc: bool = False
 
     @classmethod
     def of(cls, model: Decoding, memory: Memory, state: DecoderState) -> Layout:
@@ -68,7 +73,8 @@ class Layout:
         if clashes:  # a graph's inputs and outputs are named after both
             raise CheckpointError(f"the decoder state's {', '.join(sorted(clashes))} take the name of a graph tensor")
         return cls(present, list(stepped.tensors), memory.source is not None, prompt,
-                   {name: axes.to_dict() for name, axes in stepped.axes.items()})
+                   {name: axes.to_dict() for name, axes in stepped.axes.items()},
+                   ctc=getattr(model, "ctc", None) is not None)
 
     def axes(self, name: str) -> dict[int, str]:
         """The dynamic axes of the state tensor name."""
@@ -83,8 +89,9 @@ class Layout:
 
 
 class EncoderGraph(nn.Module):
-    """src (B, S), src_lengths (B,) -> the memory's tensors, then the initial decoder state's (and with a prompt,
-    the logits of the first step, which reads no token)."""
+    """src (B, S) (a speech model's frames (B, S, F)), src_lengths (B,) -> the memory's tensors, then the initial
+    decoder state's (and with a prompt, the logits of the first step, which reads no token; with a CTC head, its
+    log-probabilities)."""
 
     def __init__(self, model: Decoding, layout: Layout) -> None:
         super().__init__()
@@ -94,7 +101,9 @@ class EncoderGraph(nn.Module):
         memory = self.model.encode(src, src_lengths)
         state = self.model.init_state(memory)
         first = (self.model.step(src[:, 0], state, memory)[0],) if self.layout.prompt else ()
-        return (*(getattr(memory, name) for name in self.layout.memory), *self.layout.state_tensors(state), *first)
+        ctc = (self.model.ctc_log_probs(memory),) if self.layout.ctc else ()  # type: ignore[union-attr]
+        return (*(getattr(memory, name) for name in self.layout.memory), *self.layout.state_tensors(state), *first,
+                *ctc)
 
 
 class ScoresGraph(nn.Module):
@@ -259,8 +268,13 @@ def _manifest(metadata: ModelMetadata, entries: dict[str, Any]) -> dict[str, Any
 
 
 def sample_batch(model: Model, lengths: list[int], seed: int = 0) -> tuple[Tensor, Tensor]:
-    """Random source ids (B, S), padded, of the given lengths; a copying model's include ids past the vocabulary."""
+    """Random source ids (B, S), padded, of the given lengths; a copying model's include ids past the vocabulary; a
+    speech model's: normal frames (B, S, F), zero-padded, FRAMES_PER_LENGTH times as long."""
     generator = torch.Generator().manual_seed(seed)
+    if isinstance(model, SpeechSeq2Seq):
+        frames = torch.tensor(lengths) * FRAMES_PER_LENGTH
+        src = torch.randn(len(lengths), int(frames.max()), model.encoder.audio.n_mels, generator=generator)
+        return src * (torch.arange(src.size(1)) < frames.unsqueeze(1)).unsqueeze(2), frames
     vocabulary = (model.src_vocab_size if isinstance(model, Seq2Seq) else model.encoder.embedding.num_embeddings
                   if isinstance(model, Classifier) else model.generator.out_features)
     high = vocabulary + (3 if model.config.copy else 0)
@@ -291,7 +305,8 @@ def write_graphs(model: Decoding, out: Path, src: Tensor, src_lengths: Tensor,
     traced on the batch src (B, S) of lengths (B,); their manifest entry: the graphs' hashes and their layout."""
     layout = _write_graphs(model, out, src, src_lengths)
     return {"graphs": _hashes(out), "layout": {**dataclasses.asdict(layout), "target_vocab_size": target_vocab_size,
-                                               "carries_state": getattr(model, "carries_state", True)}}
+                                               "carries_state": getattr(model, "carries_state", True),
+                                               "ctc_weight": getattr(model, "ctc_weight", 0.0)}}
 
 
 def _write_graphs(model: Decoding, out: Path, src: Tensor, src_lengths: Tensor) -> Layout:
@@ -302,9 +317,11 @@ def _write_graphs(model: Decoding, out: Path, src: Tensor, src_lengths: Tensor) 
         layout = Layout.of(model, memory, state)
     encoder_axes = {**{name: _memory_axes(name) for name in layout.memory},
                     **{name: layout.axes(name) for name in layout.state}}
-    encoder_outputs = {**encoder_axes, **({graphs.LOGITS: {0: BATCH}} if layout.prompt else {})}
+    encoder_outputs = {**encoder_axes, **({graphs.LOGITS: {0: BATCH}} if layout.prompt else {}),
+                       **({graphs.CTC: {0: BATCH, 1: SOURCE}} if layout.ctc else {})}
+    source_axes = {0: BATCH, 1: graphs.FRAMES if src.dim() == 3 else SOURCE}  # frames are subsampled to SOURCE
     _export(EncoderGraph(model, layout).eval(), (src, src_lengths), out / graphs.ENCODER, ["src", "src_lengths"],
-            list(encoder_outputs), {"src": {0: BATCH, 1: SOURCE}, "src_lengths": {0: BATCH}, **encoder_outputs})
+            list(encoder_outputs), {"src": source_axes, "src_lengths": {0: BATCH}, **encoder_outputs})
     extension = [graphs.EXTENSION] if layout.copy else []
     step_inputs = [graphs.TOKENS, *layout.state, *layout.memory, *extension]
     step_outputs = [graphs.LOGITS, *(graphs.NEXT + name for name in layout.state)]
@@ -375,9 +392,11 @@ def _difference(model: Decoding | Ensemble, onnx_model: OnnxModel | Ensemble, sr
     onnx_memory = onnx_model.encode(src.numpy(), src_lengths.numpy())
     onnx_state = onnx_model.init_state(onnx_memory)
     layouts = [Layout.of(*parts) for parts in _members(model, memory, state)]
+    memories = list(zip(layouts, _members(model, memory, onnx_memory), strict=True))
     differences = [_largest(getattr(mine, name), theirs.values[name])
-                   for layout, (_, mine, theirs) in zip(layouts, _members(model, memory, onnx_memory), strict=True)
-                   for name in layout.memory if name in theirs.values]
+                   for layout, (_, mine, theirs) in memories for name in layout.memory if name in theirs.values]
+    differences += [_largest(member.ctc_log_probs(mine), theirs.values[graphs.CTC])
+                    for layout, (member, mine, theirs) in memories if layout.ctc]
     tokens = torch.full((src.size(0),), EOS_ID + 1)
     for _ in range(CHECK_STEPS):
         logits, state = model.step(tokens, state, memory)

@@ -21,7 +21,9 @@ TOKENS, LOGITS, EXTENSION = "tokens", "logits", "extension"
 WEIGHTS = "weights"  # a classifier's attention pooling weights (B, S)
 NEXT = "next_"  # the step graph's output of state tensor X is named next_X
 MEMORY_NAMES = ("outputs", "keys", "mask", "source")  # `decoder.Memory`'s tensors, in this order
-TRANSLATOR, GENERATOR, CLASSIFIER_RUNTIME = "translator", "generator", "classifier"
+CTC = "ctc_log_probs"  # a speech model's CTC head's log-probabilities (B, S', V), an output of its encoder graph
+FRAMES = "frames"  # the time axis of a speech model's input (B, frames, n_mels), before subsampling
+TRANSLATOR, GENERATOR, CLASSIFIER_RUNTIME, TRANSCRIBER = "translator", "generator", "classifier", "transcriber"
 """The runtimes a manifest's `runtime` names (`seq2seq.onnx.loading.RUNTIMES`): which class reads the export."""
 
 Array = NDArray[Any]
@@ -48,6 +50,16 @@ class Arrays:
         """Rows of the batch in the given order."""
         return type(self)({name: value if name == EXTENSION else np.take(value, index, axis=0)
                            for name, value in self.values.items()})
+
+
+def pad_frames(utterances: list[Array]) -> tuple[Array, Array]:
+    """Frames (B, S, F) float32 padded with zeros at the end (as `pairs.collate` pads them), and the lengths (B,):
+    a speech model's src and src_lengths."""
+    lengths = np.array([len(frames) for frames in utterances], dtype=np.int64)
+    src = np.zeros((len(utterances), int(lengths.max()), utterances[0].shape[1]), dtype=np.float32)
+    for index, frames in enumerate(utterances):
+        src[index, :len(frames)] = frames
+    return src, lengths
 
 
 def pad(rows: list[list[int]]) -> tuple[Array, Array]:

@@ -1,5 +1,5 @@
-"""Loading an exported directory: its manifest and model description, as a translator, a generator or a classifier
-by the runtime its manifest names."""
+"""Loading an exported directory: its manifest and model description, as a translator, a generator, a classifier or
+a transcriber by the runtime its manifest names."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from seq2seq.errors import CheckpointError
 from seq2seq.onnx.classifier import ClassifierGraph, OnnxClassifier
 from seq2seq.onnx.ensemble import open_model
 from seq2seq.onnx.generator import OnnxGenerator
-from seq2seq.onnx.graphs import CLASSIFIER_RUNTIME, GENERATOR, MANIFEST, METADATA, TRANSLATOR
+from seq2seq.onnx.graphs import CLASSIFIER_RUNTIME, GENERATOR, MANIFEST, METADATA, TRANSCRIBER, TRANSLATOR
 from seq2seq.onnx.model import OnnxModel, read_manifest
+from seq2seq.onnx.transcriber import OnnxTranscriber
 from seq2seq.onnx.translator import OnnxTranslator
 
 
@@ -30,6 +31,8 @@ RUNTIMES: dict[str, Callable[[Path, dict[str, Any], ModelMetadata, int], Any]] =
                                                                         metadata, manifest),
     CLASSIFIER_RUNTIME: lambda folder, manifest, metadata, threads: OnnxClassifier(
         ClassifierGraph(folder, manifest, threads), metadata, manifest),
+    TRANSCRIBER: lambda folder, manifest, metadata, threads: OnnxTranscriber(OnnxModel(folder, manifest, threads),
+                                                                            metadata, manifest),
 }
 """The runtime that reads an export, by its manifest's `runtime` (written by the task's `Task.export`)."""
 
@@ -37,11 +40,11 @@ EARLIER_RUNTIMES = {"lm": GENERATOR}
 """The runtime of an export written before manifests named it, by its task (the others ran on OnnxTranslator)."""
 
 
-def load(path: str | Path, threads: int = 0) -> OnnxTranslator | OnnxGenerator | OnnxClassifier:
+def load(path: str | Path, threads: int = 0) -> OnnxTranslator | OnnxGenerator | OnnxClassifier | OnnxTranscriber:
     """Load an exported model directory: an OnnxTranslator (of one model or an ensemble), for a language model
-    (task lm) an OnnxGenerator, for a classifier (task classify) an OnnxClassifier; threads 0 lets ONNX Runtime
-    choose. A missing or corrupted file is a CheckpointError
-    naming it."""
+    (task lm) an OnnxGenerator, for a classifier (task classify) an OnnxClassifier, for a speech model (task speech)
+    an OnnxTranscriber; threads 0 lets ONNX Runtime choose. A missing or corrupted file is a CheckpointError naming
+    it."""
     directory = Path(path)
     manifest = read_manifest(directory)
     metadata_path = directory / METADATA

@@ -14,6 +14,7 @@ import onnxruntime
 from seq2seq.errors import CheckpointError
 from seq2seq.models.state import ROWS, DecoderState
 from seq2seq.onnx.graphs import (
+    CTC,
     ENCODER,
     ENSEMBLE_FORMAT,
     EXTENSION,
@@ -37,10 +38,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Memory(Arrays):
-    """The encoder's tensors the step reads; `initial` holds the decoder state before the first step (the encoder
-    graph computes both) until rows are reordered."""
+    """The encoder's tensors the step reads (and a speech model's CTC log-probabilities); `initial` holds the decoder
+    state before the first step (the encoder graph computes both) until rows are reordered."""
 
     initial: DecoderState | None = None
+
+    @property
+    def mask(self) -> Array:
+        """(B, S) True at the real positions of the encoder's outputs."""
+        return self.values["mask"]
 
 
 def file_sha256(path: Path) -> str:
@@ -113,7 +119,8 @@ class OnnxModel:
     memory) -> (logits, state). A copying model's logits are log-probabilities over the vocabulary and the batch's
     extension, as `Seq2Seq.step`. A language model's encoder graph reads `<s> prompt` into the state and also
     returns the logits of the first new token, which its first step returns without reading a token, as
-    `LanguageModel.step`."""
+    `LanguageModel.step`. A speech model's encoder graph reads frames (B, S, F) and, with a CTC head, also returns
+    its log-probabilities (`decoding.ctc` reads them through `ctc_log_probs`)."""
 
     def __init__(self, directory: Path, manifest: dict[str, Any], threads: int = 0) -> None:
         graphs = manifest["graphs"]
@@ -125,19 +132,26 @@ class OnnxModel:
         self.target_vocab_size: int = manifest["layout"]["target_vocab_size"]
         self.copy: bool = manifest["layout"]["copy"]
         self.prompt: bool = manifest["layout"].get("prompt", False)
+        self.ctc_weight: float = manifest["layout"].get("ctc_weight", 0.0)
 
     def encode(self, src: Array, src_lengths: Array) -> Memory:
-        """Run the encoder over src (B, S) (int64 ids, padded with <pad>) of lengths (B,)."""
+        """Run the encoder over src (B, S) (int64 ids, padded with <pad>; a speech model's float32 frames (B, S, F),
+        padded with zeros) of lengths (B,)."""
         names = [node.name for node in self.encoder.get_outputs()]
-        feeds = {"src": src.astype(np.int64), "src_lengths": src_lengths.astype(np.int64)}
+        feeds = {"src": src if src.ndim == 3 else src.astype(np.int64), "src_lengths": src_lengths.astype(np.int64)}
         reads = [node.name for node in self.encoder.get_inputs()]  # a graph that never reads the lengths lacks them
         values = dict(zip(names, self.encoder.run(None, {name: feeds[name] for name in reads}), strict=True))
-        memory = {name: values[name] for name in self.step_inputs if name in values and name not in self.state_names}
+        memory = {name: values[name] for name in [*self.step_inputs, CTC]
+                  if name in values and name not in self.state_names}
         if self.copy:  # the output distribution covers the vocabulary and the ids the batch's sources extend it with
             width = max(self.target_vocab_size, int(src.max()) + 1)
             memory[EXTENSION] = np.zeros(width - self.target_vocab_size, dtype=np.float32)
         axes = {**self.state_axes, **({LOGITS: ROWS} if self.prompt else {})}
         return Memory(memory, DecoderState({name: values[name] for name in axes}, axes))
+
+    def ctc_log_probs(self, memory: Memory) -> Array:
+        """A speech model's CTC log-probabilities (B, S, V) of the frames in memory (as `SpeechSeq2Seq`'s)."""
+        return memory.values[CTC]
 
     def init_state(self, memory: Memory) -> DecoderState:
         """The decoder state before the first step (from the encoder graph)."""

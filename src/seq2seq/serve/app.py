@@ -39,6 +39,7 @@ from seq2seq.tasks.chat import Chatbot
 from seq2seq.tasks.classify import Classification, TextClassifier
 from seq2seq.tasks.lm import TextGenerator
 from seq2seq.tasks.speech import SpeechTranscriber
+from seq2seq.tasks.transcribing import Transcribing
 
 logger = logging.getLogger(__name__)
 
@@ -419,7 +420,7 @@ def _rounded(weights: Any) -> Any:
     return [_rounded(weight) for weight in weights] if isinstance(weights, list) else round(float(weights), 4)
 
 
-def _transcript(transcriber: SpeechTranscriber, wav: bytes) -> str:
+def _transcript(transcriber: Transcribing, wav: bytes) -> str:
     """The transcript of a WAV file's bytes (read in memory; a bad file is a DataError naming the body)."""
     return transcriber.best_transcripts([wav_frames(wav, transcriber.config.data.audio, "body")])[0]
 

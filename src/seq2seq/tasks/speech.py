@@ -1,4 +1,5 @@
-"""The speech recognition API: train a SpeechSeq2Seq on transcribed WAV files, load it, transcribe and score it."""
+"""The speech recognition API: train a SpeechSeq2Seq on transcribed WAV files, load it, transcribe and score it
+(`transcribing.Transcribing`)."""
 
 from __future__ import annotations
 
@@ -9,35 +10,34 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from seq2seq.config import Config, check_copy_and_coverage, check_encoder_size, refuse_other_tasks_options
-from seq2seq.data.audio import load_frames, read_audio_list
-from seq2seq.data.batching import length_batches
-from seq2seq.data.checks import check_outputs_vary
+from seq2seq.data.audio import read_audio_list
 from seq2seq.data.feature_cache import CACHE_NAME, FeatureCache
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.pairs import Example, Pair, as_pair, collate, split_dev
 from seq2seq.data.preparation import prepare_speech
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import Vocab
-from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
+from seq2seq.decoding.options import DecodingOptions, Hypothesis
 from seq2seq.decoding.search import decode
 from seq2seq.decoding.torch_arrays import TorchArrays
 from seq2seq.errors import ConfigError
-from seq2seq.evaluation import metrics
 from seq2seq.models.objectives import sequence_losses
 from seq2seq.models.speech_encoder import SpeechSeq2Seq
 from seq2seq.tasks import registry
 from seq2seq.tasks.registry import Task, register
+from seq2seq.tasks.transcribing import Transcribing, score_transcripts
 from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
 from seq2seq.utils.device import mixed_precision
 
 
 @dataclass
-class SpeechTranscriber:
-    """A trained SpeechSeq2Seq with its transcript tokenizer and vocabulary: 16 kHz mono WAV files in, text out."""
+class SpeechTranscriber(Transcribing):
+    """A trained SpeechSeq2Seq with its transcript tokenizer and vocabulary: 16 kHz mono WAV files in, text out
+    (`Transcribing`), decoded on its device."""
 
     model: SpeechSeq2Seq
     config: Config
@@ -47,64 +47,19 @@ class SpeechTranscriber:
     target_lengths: dict[str, float] = field(default_factory=dict)  # of the training transcripts, in tokens
     precision: str | None = None  # autocast while decoding (auto, fp32, bf16, fp16); None: the training precision
 
-    def transcribe(self, paths: Sequence[str | Path], options: DecodingOptions | None = None, *,
-                   batch_size: int = BATCH_SIZE, **knobs: Any) -> list[str] | list[list[str]]:
-        """The transcript of each WAV file, in order.
-
-        options, or keyword arguments named as its fields (`strategy="beam", beam_size=5`), say how to decode
-        (`seq2seq.decoding.DecodingOptions`). Returns one string per file, or, with n_best or num_samples above 1,
-        a list of that many per file (best first for beam search).
-        """
-        if isinstance(paths, str | Path):
-            raise TypeError("transcribe() takes a list of paths; wrap a single file in a list")
-        options = with_knobs(options, knobs)
-        frames = [load_frames(path, self.config.data.audio) for path in paths]
-        texts = [[self.text(hypothesis) for hypothesis in found]
-                 for found in self.decode_frames(frames, options, batch_size)]
-        return [found[0] for found in texts] if options.per_input == 1 else texts
-
-    def text(self, hypothesis: Hypothesis) -> str:
-        """The transcript a hypothesis spells."""
-        return self.tokenizer.detokenize(self.vocab.decode(hypothesis.tokens))
+    @property
+    def _arrays(self) -> TorchArrays:
+        return TorchArrays(self.device)
 
     @torch.no_grad()
-    def decode_frames(self, frames: Sequence[Tensor], options: DecodingOptions | None = None,
-                      batch_size: int = BATCH_SIZE) -> list[list[Hypothesis]]:
-        """The hypotheses for each utterance's frames (T, F), in order; utterances of similar lengths share a batch.
-        Without options.max_length, a transcript stops at twice the longest training transcript."""
-        options = options or DecodingOptions()
-        generator = TorchArrays(self.device).random_source(options.seed)
-        results: list[list[Hypothesis]] = [[] for _ in frames]
+    def _decode_batch(self, frames: list[Any], options: DecodingOptions, generator: torch.Generator | None,
+                      cap: int) -> list[list[Hypothesis]]:
+        """The hypotheses of a batch of frames (numpy arrays or tensors), decoded on the device under the decoding
+        precision."""
+        batch = collate([Example(torch.as_tensor(utterance), [0]) for utterance in frames]).to(self.device)
         self.model.eval()
-        for chunk in length_batches([len(utterance) for utterance in frames], batch_size):
-            batch = collate([Example(frames[i], [0]) for i in chunk]).to(self.device)
-            with mixed_precision(self.precision or self.config.train.precision, self.device):
-                found = decode(self.model, batch.src, batch.src_lengths, options, generator,
-                               output_cap(self.target_lengths))
-            for index, hypotheses in zip(chunk, found, strict=True):
-                results[index] = hypotheses
-        return results
-
-    def best_transcripts(self, frames: Sequence[Tensor], options: DecodingOptions | None = None,
-                         batch_size: int = BATCH_SIZE) -> list[str]:
-        """The first (with beam search the best) transcript of each utterance's frames (T, F)."""
-        return [self.text(found[0]) for found in self.decode_frames(frames, options, batch_size)]
-
-    def evaluate(self, pairs: Sequence[Pair], batch_size: int = BATCH_SIZE,
-                 options: DecodingOptions | None = None) -> dict[str, float]:
-        """CER, WER and exact match (percent) of the transcripts of pairs (WAV path, reference transcript, and the
-        list line that an unreadable file's error names)."""
-        frames = [load_frames(pair.src, self.config.data.audio, pair.origin) for pair in pairs]
-        transcripts = self.best_transcripts(frames, options, batch_size)
-        check_outputs_vary([pair.src for pair in pairs], transcripts)
-        return score_transcripts(transcripts, [pair.tgt for pair in pairs])
-
-
-def score_transcripts(transcripts: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    """Character and word error rates and exact match, in percent."""
-    grouped = [[reference] for reference in references]
-    return {"cer": metrics.cer(transcripts, grouped), "wer": metrics.wer(transcripts, grouped),
-            "exact_match": metrics.exact_match(transcripts, grouped)}
+        with mixed_precision(self.precision or self.config.train.precision, self.device):
+            return decode(self.model, batch.src, batch.src_lengths, options, generator, cap)
 
 
 def load_transcriber(path: str | Path, device: str = "auto", precision: str | None = None) -> SpeechTranscriber:
@@ -193,9 +148,8 @@ def check_config(config: Config) -> None:
 
 
 def export_runtime(config: Config) -> str:
-    """A speech model does not export yet."""
-    raise ConfigError("a speech model's audio front end (the log-mel features of the WAV files) has no ONNX graph "
-                      "yet; export supports translation models, language models and classifiers")
+    """A speech model's export runs on OnnxTranscriber (its features are computed without torch, as in training)."""
+    return "transcriber"
 
 
 TASK = register(Task(

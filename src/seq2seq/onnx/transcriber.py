@@ -1,0 +1,45 @@
+"""OnnxTranscriber: transcripts of WAV files from an exported speech model, with ONNX Runtime and numpy only (no
+PyTorch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from seq2seq.data.metadata import ModelMetadata
+from seq2seq.data.vocab import Vocab
+from seq2seq.decoding import search
+from seq2seq.decoding.numpy_arrays import NumpyArrays
+from seq2seq.decoding.options import DecodingOptions, Hypothesis
+from seq2seq.onnx.graphs import Array, pad_frames
+from seq2seq.onnx.model import Exported, OnnxModel
+from seq2seq.tasks.transcribing import Transcribing
+
+
+@dataclass
+class OnnxTranscriber(Transcribing, Exported):
+    """An exported speech model with its transcript tokenizer and vocabulary: `SpeechTranscriber`'s transcribe,
+    decode_frames and evaluate (the same knobs, in fp32 the same transcripts) without torch."""
+
+    model: OnnxModel
+    metadata: ModelMetadata
+    manifest: dict[str, Any]
+
+    @property
+    def vocab(self) -> Vocab:  # type: ignore[override]
+        return self.metadata.vocabs[0]
+
+    @property
+    def target_lengths(self) -> dict[str, float]:  # type: ignore[override]
+        return self.metadata.target_lengths
+
+    @property
+    def _arrays(self) -> NumpyArrays:
+        return NumpyArrays()
+
+    def _decode_batch(self, frames: list[Array], options: DecodingOptions, generator: np.random.Generator | None,
+                      cap: int) -> list[list[Hypothesis]]:
+        src, src_lengths = pad_frames([np.asarray(utterance, dtype=np.float32) for utterance in frames])
+        return search.decode(self.model, src, src_lengths, options, generator, cap)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from seq2seq.config import Config, shares_vocabulary, source_truncation
 from seq2seq.data.audio import SAMPLE_RATE
-from seq2seq.data.augmentation import draw
+from seq2seq.data.augmentation import Perturbation, draw
 from seq2seq.data.checks import check_length_filtering, check_split, check_vocabulary
 from seq2seq.data.feature_cache import FeatureCache
 from seq2seq.data.labels import LABEL_OFFSET, build_labels, encode_labelled, example_class, labelled_examples
@@ -198,7 +198,8 @@ def prepare_speech(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seque
     audio = config.data.audio
     copies = [(pair, draw(audio, config.train.seed, index, copy), tokens)
               for copy in range(audio.augment_copies) for index, pair, tokens in kept]
-    utterances = [(pair, None, tokens) for _, pair, tokens in kept] + copies
+    utterances: list[tuple[Pair, Perturbation | None, list[str]]] = [(pair, None, tokens) for _, pair, tokens in kept]
+    utterances += copies
     utterances += [(pair, None, tokenizer.tokenize(pair.tgt)) for pair in dev_pairs]
     cache = cache or FeatureCache(None, audio)
     with tqdm(utterances, desc="features", unit="utterance", dynamic_ncols=True, delay=2, disable=None) as progress:

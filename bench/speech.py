@@ -1,5 +1,5 @@
-"""Speech recognition of words and short sentences spoken by espeak-ng: CER and WER on a held-out voice after a time
-budget, and the speed of transcription against real time.
+"""Speech recognition of words and short sentences spoken by espeak-ng: CER and WER on a held-out voice (or a
+held-out accent) after a time budget, and the speed of transcription against real time.
 
 The data is built reproducibly from --seed (and reused when the same arguments built it before): English words of
 the CMU Pronouncing Dictionary that occur in the English side of the Tatoeba eng-fra pairs, and short Tatoeba
@@ -8,13 +8,19 @@ variants m1-m4, f1, f2, f4) at speeds 130-190 words per minute and pitches 30-75
 speech, written as 16 kHz mono WAV. The test sets are spoken by a voice that training never hears (variant f3, speed
 160, pitch 52): the training words again, new words, and new sentences.
 
+With --accent (one of the eight English accents espeak-ng ships: en, en-us, en-gb-scotland, en-gb-x-gbclan,
+en-gb-x-rp, en-gb-x-gbcwmd, en-029, en-us-nyc; its mbrola voices are left out), training and dev utterances are
+spoken by the seven other accents with the same variants (49 voices), and the test sets by the held-out accent with
+variant f3, speed 160 and pitch 52 (`en-gb-scotland+f3 -s 160 -p 52`), so that only the accent differs from the
+default test voice; the data go to data-ACCENT/.
+
 `seq2seq train --task speech` trains for --max-time seconds (data preparation included), then `seq2seq evaluate`
 scores each test set, and the real-time factor is measured by transcribing the new words in one process. With
 --against, a second model trained with those overrides too follows the first (the gain of an option side by side).
 
 usage: python bench/speech.py [--out DIR] [--words 3000] [--repeats 2] [--sentences 1000] [--test-words 300]
-                              [--test-sentences 100] [--seed 1] [--max-time 900] [--against key=value ...]
-                              [key=value ...]
+                              [--test-sentences 100] [--seed 1] [--max-time 900] [--accent ACCENT]
+                              [--against key=value ...] [key=value ...]
 """
 
 from __future__ import annotations
@@ -39,8 +45,8 @@ from seq2seq.data.synthesis import Voice, espeak_available, write_speech_list
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-TRAIN_VOICES = [f"{language}+{variant}" for language in ("en", "en-us")
-                for variant in ("m1", "m2", "m3", "m4", "f1", "f2", "f4")]
+ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
+VARIANTS = ("m1", "m2", "m3", "m4", "f1", "f2", "f4")
 SPEEDS, PITCHES = (130, 150, 170, 190), (30, 45, 60, 75)
 TEST_VOICE = Voice("en+f3", 160, 52)  # a variant, speed and pitch that no training utterance has
 SENTENCE = re.compile(r"[a-z']+(?: [a-z']+){1,5}")
@@ -86,15 +92,25 @@ def split_words(words: Sequence[str], count: int, test_words: int) -> WordSplit:
                      list(words[count + test_words:count + test_words + 100]))
 
 
-def training_voice(rng: random.Random) -> Voice:
-    return Voice(rng.choice(TRAIN_VOICES), rng.choice(SPEEDS), rng.choice(PITCHES))
+def training_voices(accent: str | None) -> list[str]:
+    """The variants of en and en-us, or with a held-out accent those of every other accent."""
+    accents = [other for other in ACCENTS if other != accent] if accent else ["en", "en-us"]
+    return [f"{language}+{variant}" for language in accents for variant in VARIANTS]
+
+
+def test_voice(accent: str | None) -> Voice:
+    """The default test voice, or with a held-out accent the same variant, speed and pitch in that accent."""
+    return Voice(f"{accent}+f3", TEST_VOICE.speed, TEST_VOICE.pitch) if accent else TEST_VOICE
 
 
 def build(args: argparse.Namespace) -> dict[str, Path]:
-    """Write the training, dev and test lists into args.out / data (unless the same arguments wrote them)."""
-    folder = args.out / "data"
+    """Write the training, dev and test lists into args.out / data, or data-ACCENT (unless the same arguments wrote
+    them)."""
+    folder = args.out / (f"data-{args.accent}" if args.accent else "data")
     recipe = {key: getattr(args, key) for key in ("words", "repeats", "sentences", "test_words", "test_sentences",
                                                   "seed")}
+    if args.accent:
+        recipe["accent"] = args.accent
     names = ("train", "dev", "test_words_seen", "test_words_new", "test_sentences")
     lists = {name: folder / f"{name}.tsv" for name in names}
     stamp = folder / "recipe.json"
@@ -103,18 +119,23 @@ def build(args: argparse.Namespace) -> dict[str, Path]:
     words, sentences = texts(args.data, args.seed)
     if len(words) < args.words + args.test_words + 100 or len(sentences) < args.sentences + args.test_sentences + 50:
         sys.exit(f"not enough text: {len(words)} words, {len(sentences)} sentences")
-    rng = random.Random(args.seed)
+    rng, voices, held_out = random.Random(args.seed), training_voices(args.accent), test_voice(args.accent)
+
+    def training_voice() -> Voice:
+        return Voice(rng.choice(voices), rng.choice(SPEEDS), rng.choice(PITCHES))
+
     seen, new, dev_words = split_words(words, args.words, args.test_words)
     heard = sentences[:args.sentences]
-    items = {"train": [(text, training_voice(rng)) for text in seen * args.repeats + heard],
-             "dev": [(text, training_voice(rng)) for text in dev_words + sentences[-50:]],
-             "test_words_seen": [(text, TEST_VOICE) for text in seen[:args.test_words]],
-             "test_words_new": [(text, TEST_VOICE) for text in new],
-             "test_sentences": [(text, TEST_VOICE) for text in sentences[args.sentences:][:args.test_sentences]]}
+    items = {"train": [(text, training_voice()) for text in seen * args.repeats + heard],
+             "dev": [(text, training_voice()) for text in dev_words + sentences[-50:]],
+             "test_words_seen": [(text, held_out) for text in seen[:args.test_words]],
+             "test_words_new": [(text, held_out) for text in new],
+             "test_sentences": [(text, held_out) for text in sentences[args.sentences:][:args.test_sentences]]}
     started = time.monotonic()
     for number, (name, spoken) in enumerate(items.items()):
         write_speech_list(folder, name, spoken, args.seed * 100 + number)
-    print(f"synthesized {sum(map(len, items.values()))} utterances in {time.monotonic() - started:.0f} s", flush=True)
+    count, seconds = sum(map(len, items.values())), time.monotonic() - started
+    print(f"synthesized {count} utterances in {seconds:.0f} s ({1000 * seconds / count:.0f} ms each)", flush=True)
     stamp.write_text(json.dumps(recipe))
     return lists
 
@@ -179,6 +200,7 @@ def report(args: argparse.Namespace, systems: Sequence[System]) -> str:
             for name in TEST_SETS for system in systems]
     command = " ".join(["python bench/speech.py", *(f"--{key.replace('_', '-')} {getattr(args, key)}" for key in
                         ("words", "repeats", "sentences", "test_words", "test_sentences", "seed", "max_time")),
+                        *([f"--accent {args.accent}"] if args.accent else []),
                         *(f"--against {shlex.quote(value)}" for value in args.against),
                         *map(shlex.quote, args.overrides)])
     trained = "; ".join(
@@ -186,10 +208,15 @@ def report(args: argparse.Namespace, systems: Sequence[System]) -> str:
         f"{progress(system.run)['step']} steps, {progress(system.run)['epoch']} epochs" for system in systems)
     speed = "; ".join(f"{system.name}: {system.timing[3]:.1f} s, {system.timing[2] / system.timing[3]:.0f}x real "
                       f"time" for system in systems)
-    header = "| held-out voice |" + (" model |" if len(systems) > 1 else "")
+    header = f"| held-out {'accent' if args.accent else 'voice'} |" + (" model |" if len(systems) > 1 else "")
+    voices = len(training_voices(args.accent))
+    heard = (f"{voices} espeak-ng voices (the {voices // len(VARIANTS)} English accents other than {args.accent}, "
+             f"{len(VARIANTS)} variants each)" if args.accent else f"{voices} espeak-ng voices")
+    held_out = (f"the held-out accent {args.accent}, voice `{test_voice(args.accent)}`" if args.accent
+                else f"the held-out voice `{test_voice(args.accent)}`")
     return "\n".join([
-        f"`{command}`: {args.words} words x {args.repeats} voices and {args.sentences} sentences spoken by 14 "
-        "espeak-ng voices (training), scored on the held-out voice `en+f3 -s 160 -p 52`. Model: "
+        f"`{command}`: {args.words} words x {args.repeats} voices and {args.sentences} sentences spoken by {heard} "
+        f"(training), scored on {held_out}. Model: "
         f"`{' '.join(MODEL)}` (a bidirectional LSTM over 4x subsampled 80-channel log-mels, attention decoder over "
         f"characters); best dev checkpoint by CER. Training (data synthesis not included, one run after the "
         f"other) took {trained}.", "",
@@ -222,6 +249,8 @@ def main() -> None:
     parser.add_argument("--test-sentences", type=int, default=100, help="test sentences")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-time", type=float, default=900.0, help="seconds of training (default 900)")
+    parser.add_argument("--accent", choices=ACCENTS, help="hold out this English accent: train on the others, test "
+                        "on it")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing BENCHMARKS.md")
     parser.add_argument("--against", action="append", default=[], metavar="key=value",
                         help="train a second model with these overrides too, after the first (repeatable)")
@@ -239,7 +268,8 @@ def main() -> None:
     if args.no_write:
         print(body)
     else:
-        write_section("Speech recognition: espeak-ng voices", body)
+        write_section(f"Speech recognition: held-out accent {args.accent}" if args.accent
+                      else "Speech recognition: espeak-ng voices", body)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -43,7 +44,8 @@ class TokenizerConfig:
 
 @dataclass
 class AudioConfig:
-    """Speech (task speech): log-mel features of 16 kHz mono WAV files, and SpecAugment masks while training."""
+    """Speech (task speech): log-mel features of 16 kHz mono WAV files, perturbed copies of the training utterances,
+    and SpecAugment masks while training."""
 
     n_mels: int = 80  # mel filterbank channels per frame
     n_fft: int = 512  # FFT size in samples (a 25 ms window is 400 samples)
@@ -54,6 +56,12 @@ class AudioConfig:
     freq_masks: int = 0  # frequency masks per utterance (0 = off)
     freq_mask_width: int = 8  # the most mel channels one frequency mask covers
     cache_features: bool = True  # keep the features of the training and dev files in the run (features.safetensors)
+    augment_copies: int = 0  # perturbed copies of each training utterance added beside it (0 = off)
+    speed_range: list[float] = field(  # copies: speed factor drawn in [low, high], by resampling (the pitch moves
+        default_factory=lambda: [0.9, 1.1])  # with it, as in Kaldi's recipes); [] = none
+    pitch_semitones: float = 2.0  # copies: pitch shift drawn in [-x, x] semitones, length kept; 0 = none
+    noise_snr_range: list[float] = field(  # copies: white noise at a signal-to-noise ratio drawn in [low, high] dB;
+        default_factory=lambda: [10.0, 30.0])  # [] = none
 
 
 @dataclass
@@ -286,7 +294,7 @@ def check_encoder_size(config: Config) -> None:
 TASK_OPTIONS: dict[str, dict[str, Any]] = {
     "classify": {"train.class_weights": False, "model.bag_of_words": False, "model.init": "",
                  "train.layer_lr_decay": 1.0, "train.unfreeze_every": 0},
-    "speech": {"model.ctc_weight": 0.0}}
+    "speech": {"model.ctc_weight": 0.0, "data.audio.augment_copies": 0}}
 """The options of one task only, with their values that leave them off."""
 
 
@@ -294,8 +302,8 @@ def refuse_other_tasks_options(config: Config) -> None:
     """The options of the other tasks (`TASK_OPTIONS`) are off: they do not apply to config.task."""
     for task, options in TASK_OPTIONS.items():
         for key, off in options.items():
-            section, name = key.split(".")
-            if task != config.task and getattr(getattr(config, section), name) != off:
+            *sections, name = key.split(".")
+            if task != config.task and getattr(functools.reduce(getattr, sections, config), name) != off:
                 raise ConfigError(f"{key} applies to task {task} only, not {config.task}")
 
 

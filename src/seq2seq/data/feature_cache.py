@@ -1,5 +1,5 @@
-"""Log-mel frames kept on disk: a speech run computes the features of its WAV files once, and a resumed or repeated
-run in the same directory reads them back."""
+"""Log-mel frames kept on disk: a speech run computes the features of its WAV files (and of their perturbed copies)
+once, and a resumed or repeated run in the same directory reads them back."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import torch
 from torch import Tensor
 
 from seq2seq.config import AudioConfig
-from seq2seq.data.audio import load_frames
+from seq2seq.data.audio import frames, load_frames, read_wav
+from seq2seq.data.augmentation import Perturbation, perturb
 from seq2seq.data.pairs import Pair
 
 CACHE_NAME = "features.safetensors"
@@ -21,8 +22,8 @@ logger = logging.getLogger(__name__)
 
 class FeatureCache:
     """The frames of WAV files in one safetensors file, each under a key made of the file's path, size and modification
-    time and the audio settings, so that a changed file or setting is computed again. Without a path it keeps
-    nothing."""
+    time, the audio settings and a copy's perturbation, so that a changed file, setting or draw is computed again.
+    Without a path it keeps nothing."""
 
     def __init__(self, path: Path | None, audio: AudioConfig) -> None:
         self.path, self.audio = path, audio
@@ -38,12 +39,15 @@ class FeatureCache:
             except (OSError, SafetensorError) as error:  # a damaged cache is computed again
                 logger.warning("%s: cannot read the cached features (%s); computing them again", path, error)
 
-    def load(self, pair: Pair) -> Tensor:
-        """The frames (T, n_mels) of the pair's WAV file, read back or computed (`audio.load_frames`)."""
-        key = self._key(pair.src)
+    def load(self, pair: Pair, perturbation: Perturbation | None = None) -> Tensor:
+        """The frames (T, n_mels) of the pair's WAV file (`audio.load_frames`), or of its samples perturbed
+        (`augmentation.perturb`), read back or computed."""
+        key = self._key(pair.src, perturbation)
         self.used.add(key)
         if key not in self.frames:
-            self.frames[key] = torch.from_numpy(load_frames(pair.src, self.audio, pair.origin))
+            computed = (load_frames(pair.src, self.audio, pair.origin) if perturbation is None
+                        else frames(perturb(read_wav(pair.src), perturbation), self.audio))
+            self.frames[key] = torch.from_numpy(computed)
             self.added += 1
         return self.frames[key]
 
@@ -61,8 +65,10 @@ class FeatureCache:
         self.frames = {key: self.frames[key] for key in self.used}
         self.added = 0
 
-    def _key(self, path: str | Path) -> str:
+    def _key(self, path: str | Path, perturbation: Perturbation | None) -> str:
         status = Path(path).stat()
         settings = (self.audio.n_mels, self.audio.n_fft, self.audio.win_length, self.audio.hop_length)
         described = f"{Path(path).resolve()}|{status.st_size}|{status.st_mtime_ns}|{settings}"
+        if perturbation is not None:  # the original's key stays as it was
+            described += f"|{perturbation}"
         return hashlib.sha1(described.encode()).hexdigest()

@@ -9,8 +9,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
+from tqdm import tqdm
+
 from seq2seq.config import Config, shares_vocabulary, source_truncation
 from seq2seq.data.audio import SAMPLE_RATE
+from seq2seq.data.augmentation import Perturbation, draw
 from seq2seq.data.checks import check_length_filtering, check_split, check_vocabulary
 from seq2seq.data.feature_cache import FeatureCache
 from seq2seq.data.labels import LABEL_OFFSET, build_labels, encode_labelled, example_class, labelled_examples
@@ -175,7 +178,8 @@ def prepare_speech(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seque
     file.
 
     Utterances whose transcripts are longer than data.max_tgt_length tokens (0 = no limit) are left out of
-    training, with a warning.
+    training, with a warning. Each training utterance gets data.audio.augment_copies perturbed copies beside it
+    (`augmentation.draw`, seeded by train.seed); dev utterances are never perturbed.
     """
     if not train_pairs:
         raise DataError("no training utterances")
@@ -186,18 +190,26 @@ def prepare_speech(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seque
     vocab = saved.vocabs[0] if saved else Vocab.build(token_lists, tgt.min_freq, tgt.max_size)
     check_vocabulary(vocab, "data.tgt", tgt.min_freq)
     limit = config.data.max_tgt_length or max(map(len, token_lists))
-    kept = [(pair, tokens) for pair, tokens in zip(train_pairs, token_lists, strict=True) if len(tokens) <= limit]
+    kept = [(index, pair, tokens) for index, (pair, tokens) in enumerate(zip(train_pairs, token_lists, strict=True))
+            if len(tokens) <= limit]
     if len(kept) < len(train_pairs):
         logger.warning("left out %d of %d training utterances whose transcripts are longer than %d tokens",
                        len(train_pairs) - len(kept), len(train_pairs), limit)
-    cache = cache or FeatureCache(None, config.data.audio)
-    examples = [Example(cache.load(pair), vocab.encode(tokens, add_bos=True, add_eos=True)) for pair, tokens in kept]
-    dev_examples = [Example(cache.load(pair), vocab.encode(tokenizer.tokenize(pair.tgt), add_bos=True, add_eos=True))
-                    for pair in dev_pairs]
+    audio = config.data.audio
+    copies = [(pair, draw(audio, config.train.seed, index, copy), tokens)
+              for copy in range(audio.augment_copies) for index, pair, tokens in kept]
+    utterances: list[tuple[Pair, Perturbation | None, list[str]]] = [(pair, None, tokens) for _, pair, tokens in kept]
+    utterances += copies
+    utterances += [(pair, None, tokenizer.tokenize(pair.tgt)) for pair in dev_pairs]
+    cache = cache or FeatureCache(None, audio)
+    with tqdm(utterances, desc="features", unit="utterance", dynamic_ncols=True, delay=2, disable=None) as progress:
+        loaded = [Example(cache.load(pair, perturbation), vocab.encode(tokens, add_bos=True, add_eos=True))
+                  for pair, perturbation, tokens in progress]
     cache.save()
+    examples, dev_examples = loaded[:len(loaded) - len(dev_pairs)], loaded[len(loaded) - len(dev_pairs):]
+    if copies:
+        logger.info("speech: %d perturbed copies of the training utterances added (data.audio.augment_copies=%d)",
+                    len(copies), audio.augment_copies)
     logger.info("speech: %d training utterances (%.0f s of audio), vocabulary of %d tokens", len(examples),
-                sum(len(example.src) for example in examples) * config.data.audio.hop_length / SAMPLE_RATE,
-                len(vocab))
+                sum(len(example.src) for example in examples) * audio.hop_length / SAMPLE_RATE, len(vocab))
     return Prepared(ModelMetadata(config, (tokenizer,), (vocab,), length_statistics(examples)), examples, dev_examples)
-
-

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from seq2seq.data.audio import SAMPLE_RATE, audio_library
+from seq2seq.data.augmentation import with_noise
 from seq2seq.errors import DataError
 from seq2seq.utils.files import write_text_atomically
 
@@ -48,13 +49,6 @@ def synthesize(text: str, voice: Voice) -> np.ndarray:
         raise DataError(f"{ESPEAK} -v {voice.name} failed on {text!r}: {problem[0] if problem else 'no audio'}")
     samples, rate = audio_library("soundfile").read(io.BytesIO(run.stdout), dtype="float32")
     return audio_library("librosa").resample(samples, orig_sr=rate, target_sr=SAMPLE_RATE)
-
-
-def with_noise(samples: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
-    """samples plus white noise snr_db decibels below their power, clipped to [-1, 1]."""
-    power = float(np.mean(samples ** 2)) or 1e-8
-    noise = rng.normal(0.0, np.sqrt(power / 10 ** (snr_db / 10)), samples.shape)
-    return np.clip(samples + noise, -1.0, 1.0).astype(np.float32)
 
 
 def write_speech_list(folder: str | Path, name: str, items: Sequence[tuple[str, Voice]], seed: int,

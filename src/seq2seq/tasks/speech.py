@@ -14,6 +14,7 @@ from torch import nn
 
 from seq2seq.config import Config, check_copy_and_coverage, check_encoder_size, refuse_other_tasks_options
 from seq2seq.data.audio import read_audio_list
+from seq2seq.data.augmentation import check_augmentation
 from seq2seq.data.feature_cache import CACHE_NAME, FeatureCache
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.pairs import Example, Pair, as_pair, collate, split_dev
@@ -141,6 +142,7 @@ def check_config(config: Config) -> None:
             raise ConfigError(f"data.audio.{name} must be at least 1")
     if audio.win_length > audio.n_fft:
         raise ConfigError(f"data.audio.win_length={audio.win_length} must not exceed data.audio.n_fft={audio.n_fft}")
+    check_augmentation(audio)
     if config.model.conv_channels < 1:
         raise ConfigError("model.conv_channels must be at least 1")
     if not 0.0 <= config.model.ctc_weight <= 1.0:

@@ -21,7 +21,7 @@ from seq2seq.tasks.generating import CANNOT_ADAPT, TextGenerating
 
 
 @dataclass
-class OnnxGenerator(TextGenerating, Exported):
+class OnnxGenerator(Exported, TextGenerating):
     """An exported language model with its tokenizer and vocabulary; `TextGenerator`'s generate, stream (the same
     knobs and defaults; in fp32 the same greedy text) and evaluate without torch."""
 
@@ -32,10 +32,6 @@ class OnnxGenerator(TextGenerating, Exported):
     @property
     def vocab(self) -> Vocab:
         return self.metadata.vocabs[0]
-
-    @property
-    def _arrays(self) -> NumpyArrays:
-        return NumpyArrays()
 
     def _prompt_batch(self, ids: list[int]) -> tuple[Array, Array]:
         return np.array([ids], dtype=np.int64), np.array([len(ids)])

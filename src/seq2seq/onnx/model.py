@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnxruntime
 
+from seq2seq.decoding.numpy_arrays import NumpyArrays
 from seq2seq.errors import CheckpointError
 from seq2seq.models.state import ROWS, DecoderState
 from seq2seq.onnx.graphs import (
@@ -90,9 +91,19 @@ def open_session(path: Path, expected_sha256: str, threads: int = 0) -> onnxrunt
 
 
 class Exported:
-    """What the facades of exported models read of the model description they were exported with (`metadata`)."""
+    """What the facades of exported models read of the model description they were exported with (`metadata`), and
+    the arrays they decode on (numpy); it comes first among a facade's bases, before the front end it completes."""
 
     metadata: ModelMetadata
+
+    @property
+    def _arrays(self) -> NumpyArrays:
+        return NumpyArrays()
+
+    @property
+    def target_lengths(self) -> dict[str, float]:
+        """The training targets' length statistics, in tokens (`options.output_cap`)."""
+        return self.metadata.target_lengths
 
     @property
     def config(self) -> Config:

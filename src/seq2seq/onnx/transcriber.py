@@ -11,7 +11,6 @@ import numpy as np
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.vocab import Vocab
 from seq2seq.decoding import search
-from seq2seq.decoding.numpy_arrays import NumpyArrays
 from seq2seq.decoding.options import DecodingOptions, Hypothesis
 from seq2seq.onnx.graphs import Array, pad_frames
 from seq2seq.onnx.model import Exported, OnnxModel
@@ -19,7 +18,7 @@ from seq2seq.tasks.transcribing import Transcribing
 
 
 @dataclass
-class OnnxTranscriber(Transcribing, Exported):
+class OnnxTranscriber(Exported, Transcribing):
     """An exported speech model with its transcript tokenizer and vocabulary: `SpeechTranscriber`'s transcribe,
     decode_frames and evaluate (the same knobs, in fp32 the same transcripts) without torch."""
 
@@ -30,14 +29,6 @@ class OnnxTranscriber(Transcribing, Exported):
     @property
     def vocab(self) -> Vocab:  # type: ignore[override]
         return self.metadata.vocabs[0]
-
-    @property
-    def target_lengths(self) -> dict[str, float]:  # type: ignore[override]
-        return self.metadata.target_lengths
-
-    @property
-    def _arrays(self) -> NumpyArrays:
-        return NumpyArrays()
 
     def _decode_batch(self, frames: list[Array], options: DecodingOptions, generator: np.random.Generator | None,
                       cap: int) -> list[list[Hypothesis]]:

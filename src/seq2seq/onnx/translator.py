@@ -11,7 +11,6 @@ import numpy as np
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.decoding import search
 from seq2seq.decoding.ensemble import Ensemble
-from seq2seq.decoding.numpy_arrays import NumpyArrays
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis
 from seq2seq.onnx.graphs import pad
 from seq2seq.onnx.model import Exported, OnnxModel
@@ -19,21 +18,13 @@ from seq2seq.tasks.translating import TextTranslator
 
 
 @dataclass
-class OnnxTranslator(TextTranslator, Exported):
+class OnnxTranslator(Exported, TextTranslator):
     """An exported translation model (or ensemble) with its tokenizers and vocabularies: `Translator`'s text front
     end (the same knobs, the same outputs in fp32) without torch."""
 
     model: OnnxModel | Ensemble
     metadata: ModelMetadata
     manifest: dict[str, Any]
-
-    @property
-    def target_lengths(self) -> dict[str, float]:  # type: ignore[override]
-        return self.metadata.target_lengths
-
-    @property
-    def _arrays(self) -> NumpyArrays:
-        return NumpyArrays()
 
     def _decode_batch(self, ids: list[list[int]], options: DecodingOptions, generator: np.random.Generator,
                      cap: int) -> list[list[Hypothesis]]:

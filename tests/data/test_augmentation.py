@@ -117,10 +117,10 @@ def test_training_utterances_get_their_copies_and_dev_utterances_none(
     config = speech_config("data.audio.augment_copies=2")
     prepared = prepare_speech(config, train, dev)
     assert len(prepared.examples) == 9 and len(prepared.dev_examples) == 1
-    originals = [load_frames(pair.src, config.data.audio) for pair in train]
+    originals = [torch.from_numpy(load_frames(pair.src, config.data.audio)) for pair in train]
     assert all(torch.equal(example.src, frames) for example, frames in zip(prepared.examples, originals,
                                                                              strict=False))
-    assert torch.equal(prepared.dev_examples[0].src, load_frames(dev[0].src, config.data.audio))
+    assert torch.equal(prepared.dev_examples[0].src, torch.from_numpy(load_frames(dev[0].src, config.data.audio)))
     for copy in range(2):
         for number in range(3):
             example = prepared.examples[3 + 3 * copy + number]

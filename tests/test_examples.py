@@ -325,7 +325,7 @@ def maker(run: str) -> list[tuple[str, str]]:
                 if argv is None:
                     if not skip_reason(command):
                         setup.append((name, command))
-                elif argv[:1] == ["train"] and argv[argv.index("--out") + 1] == run:
+                elif argv[:1] == ["train"] and "--out" in argv and _out(argv) == run:
                     return [*setup, (name, command)]
     raise AssertionError(f"no line of the docs trains {run}")
 

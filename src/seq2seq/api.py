@@ -17,7 +17,9 @@ from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.onnx.graphs import MANIFEST
 from seq2seq.tasks import classify, lm, registry, speech, translation
+from seq2seq.tasks.classification import Classifying
 from seq2seq.tasks.lm import TextGenerator
+from seq2seq.tasks.transcribing import Transcribing
 from seq2seq.tasks.translating import Translation
 from seq2seq.tasks.translation import Translator, train_prepared
 from seq2seq.training import checkpoint
@@ -85,13 +87,13 @@ def load_generator(path: str | Path, device: str = "auto", precision: str | None
     return _of_task(load(path, device, precision), lm.TASK, path)
 
 
-def load_classifier(path: str | Path, device: str = "auto", precision: str | None = None) -> Any:
+def load_classifier(path: str | Path, device: str = "auto", precision: str | None = None) -> Classifying:
     """`load` for code that needs a classifier (a TextClassifier, or an exported one): another task raises
     CheckpointError."""
     return _of_task(load(path, device, precision), classify.TASK, path)
 
 
-def load_transcriber(path: str | Path, device: str = "auto", precision: str | None = None) -> Any:
+def load_transcriber(path: str | Path, device: str = "auto", precision: str | None = None) -> Transcribing:
     """`load` for code that needs a speech model (a SpeechTranscriber, or an exported one): another task raises
     CheckpointError."""
     return _of_task(load(path, device, precision), speech.TASK, path)

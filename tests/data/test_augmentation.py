@@ -3,6 +3,7 @@ only training utterances get copies, the feature cache reads them back, and bad 
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from seq2seq.data.augmentation import Perturbation, change_speed, draw, perturb,
 from seq2seq.data.feature_cache import FeatureCache
 from seq2seq.data.pairs import Pair
 from seq2seq.data.preparation import prepare_speech
-from seq2seq.errors import ConfigError
+from seq2seq.errors import ConfigError, DataError
 from seq2seq.tasks import registry
 
 soundfile = pytest.importorskip("soundfile")
@@ -151,3 +152,13 @@ def test_the_cache_reads_the_copies_back_and_keeps_only_what_the_run_used(
     plain = speech_config()
     prepare_speech(plain, train, dev, cache=FeatureCache(cache_file, plain.data.audio))  # the copies are dropped
     assert len(FeatureCache(cache_file, plain.data.audio).frames) == 4
+
+
+def test_a_file_gone_since_its_list_was_read_names_the_line(utterances: tuple[list[Pair], list[Pair]],
+                                                             tmp_path: Path) -> None:
+    train, _ = utterances
+    Path(train[0].src).rename(tmp_path / "moved.wav")
+    cache = FeatureCache(None, speech_config().data.audio)
+    for perturbation in (None, Perturbation(speed=1.05)):
+        with pytest.raises(DataError, match=f"^{re.escape(train[0].origin)}: {re.escape(train[0].src)}: "):
+            cache.load(train[0], perturbation)

@@ -164,6 +164,18 @@ def translate_without_torch(export_dir: Path) -> list[str]:
                          "model.translate(['a b c'], strategy='sample', seed=1))")
 
 
+def test_the_runtime_modules_import_no_torch_and_no_metrics() -> None:
+    """Loading an export of any task pulls neither torch nor the scoring libraries (sacrebleu, rapidfuzz), which
+    `evaluate` imports when it scores."""
+    modules = ("seq2seq.onnx", "seq2seq.onnx.loading", "seq2seq.onnx.translator", "seq2seq.onnx.generator",
+               "seq2seq.onnx.classifier", "seq2seq.onnx.transcriber", "seq2seq.onnx.ensemble")
+    code = (f"import importlib, sys; [importlib.import_module(name) for name in {modules!r}]; "
+            "print(sorted({'torch', 'sacrebleu', 'rapidfuzz'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 @pytest.mark.slow
 def test_runtime_imports_no_torch(exported: tuple[api.Translator, OnnxTranslator, Path]) -> None:
     """With torch unimportable, the export loads and translates with every strategy, and torch is never loaded."""

@@ -70,6 +70,7 @@ def test_read_wav_gives_the_samples(tmp_path: Path) -> None:
     ("stereo.wav", lambda p: write_wav(p, np.stack([chirp(0.1)] * 2, axis=1)), "2 channels; speech input is mono"),
     ("text.wav", lambda p: p.write_text("not audio"), "cannot read as audio"),
     ("empty.wav", lambda p: write_wav(p, np.zeros(0, dtype=np.float32)), "no samples"),
+    ("gone.wav", lambda p: None, "no such file"),
 ])
 def test_bad_audio_is_a_data_error_naming_the_file(tmp_path: Path, name: str, write, message: str) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / name

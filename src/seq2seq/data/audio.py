@@ -32,6 +32,8 @@ def read_wav(source: str | Path | BinaryIO, name: str = "") -> np.ndarray:
     naming it (name, by default the path)."""
     soundfile = audio_library("soundfile")
     name = name or str(source)
+    if isinstance(source, str | Path) and not Path(source).is_file():
+        raise DataError(f"{name}: no such file")
     try:
         with soundfile.SoundFile(str(source) if isinstance(source, str | Path) else source) as wav:
             _check_format(name, wav)

@@ -15,6 +15,7 @@ from seq2seq.config import AudioConfig
 from seq2seq.data.audio import frames, load_frames, read_wav
 from seq2seq.data.augmentation import Perturbation, perturb
 from seq2seq.data.pairs import Pair
+from seq2seq.errors import DataError
 
 CACHE_NAME = "features.safetensors"
 logger = logging.getLogger(__name__)
@@ -42,11 +43,11 @@ class FeatureCache:
     def load(self, pair: Pair, perturbation: Perturbation | None = None) -> Tensor:
         """The frames (T, n_mels) of the pair's WAV file (`audio.load_frames`), or of its samples perturbed
         (`augmentation.perturb`), read back or computed."""
-        key = self._key(pair.src, perturbation)
+        key = self._key(pair, perturbation)
         self.used.add(key)
         if key not in self.frames:
             computed = (load_frames(pair.src, self.audio, pair.origin) if perturbation is None
-                        else frames(perturb(read_wav(pair.src), perturbation), self.audio))
+                        else frames(perturb(read_wav(pair.src, _named(pair)), perturbation), self.audio))
             self.frames[key] = torch.from_numpy(computed)
             self.added += 1
         return self.frames[key]
@@ -65,10 +66,19 @@ class FeatureCache:
         self.frames = {key: self.frames[key] for key in self.used}
         self.added = 0
 
-    def _key(self, path: str | Path, perturbation: Perturbation | None) -> str:
-        status = Path(path).stat()
+    def _key(self, pair: Pair, perturbation: Perturbation | None) -> str:
+        path = Path(pair.src)
+        try:
+            status = path.stat()
+        except OSError as error:
+            raise DataError(f"{_named(pair)}: {error.strerror or 'cannot read'}") from None
         settings = (self.audio.n_mels, self.audio.n_fft, self.audio.win_length, self.audio.hop_length)
-        described = f"{Path(path).resolve()}|{status.st_size}|{status.st_mtime_ns}|{settings}"
+        described = f"{path.resolve()}|{status.st_size}|{status.st_mtime_ns}|{settings}"
         if perturbation is not None:  # the original's key stays as it was
             described += f"|{perturbation}"
         return hashlib.sha1(described.encode()).hexdigest()
+
+
+def _named(pair: Pair) -> str:
+    """How a DataError names a pair's WAV file: its list's line, and the file."""
+    return f"{pair.origin}: {pair.src}" if pair.origin else str(pair.src)

@@ -39,7 +39,7 @@ class ClassifierGraph:
 
 
 @dataclass
-class OnnxClassifier(Classifying, Exported):
+class OnnxClassifier(Exported, Classifying):
     """An exported classifier with its tokenizer and its text and label vocabularies; `TextClassifier`'s methods
     without torch (in fp32 the same labels and, within the export's tolerance, the same probabilities)."""
 

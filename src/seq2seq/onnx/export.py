@@ -137,10 +137,10 @@ class StepGraph(nn.Module):
 
 def export(model_path: str | Path | Sequence[str | Path], out_dir: str | Path, int8: bool = False,
            force: bool = False) -> dict[str, Any]:
-    """Write the graphs, model.json and manifest.json of the translation model, language model or classifier at
-    model_path into the directory out_dir; returns the manifest. Several paths are an ensemble of translation models
-    sharing their vocabularies: each member's graphs go into members/I, model.json (the first's) and the manifest are
-    written once.
+    """Write the graphs, model.json and manifest.json of the translation model, language model, classifier or speech
+    model at model_path into the directory out_dir; returns the manifest. Several paths are an ensemble of
+    translation models sharing their vocabularies: each member's graphs go into members/I, model.json (the first's)
+    and the manifest are written once.
 
     The export is built in a folder beside out_dir and renamed to it only once its graphs, run with ONNX Runtime on
     a few batches, match PyTorch: a difference above TOLERANCE is a CheckpointError, and a failed or interrupted

@@ -46,8 +46,8 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 PAGES = ("/", "/healthz", "/metrics", "/v1/models")  # the routes that serve no model
 Model = Translator | TextGenerator | TextClassifier | SpeechTranscriber
-"""A served model; exports (`seq2seq.onnx`'s OnnxTranslator, OnnxGenerator, OnnxClassifier) serve as a Translator,
-a TextGenerator, a TextClassifier."""
+"""A served model; exports (`seq2seq.onnx`'s OnnxTranslator, OnnxGenerator, OnnxClassifier, OnnxTranscriber) serve as
+a Translator, a TextGenerator, a TextClassifier, a SpeechTranscriber."""
 RequestT = TypeVar("RequestT", bound=BaseModel)
 
 
@@ -132,7 +132,7 @@ def create_app(models: Mapping[str, Model], settings: Settings | None = None,
 
     Args:
         models: name -> a Translator (translation, G2P, summarization, chat), a TextGenerator (language model), a
-            TextClassifier or a SpeechTranscriber, or an export of the first three on ONNX Runtime.
+            TextClassifier or a SpeechTranscriber, or an export of any of them on ONNX Runtime.
         settings: batching and limits.
         paths: name -> the run directory it was loaded from (for its training metrics in /v1/models).
     """

@@ -57,7 +57,8 @@ class SpeechTranscriber(Transcribing):
                       cap: int) -> list[list[Hypothesis]]:
         """The hypotheses of a batch of frames (numpy arrays or tensors), decoded on the device under the decoding
         precision."""
-        batch = collate([Example(torch.as_tensor(utterance), [0]) for utterance in frames]).to(self.device)
+        utterances = [torch.as_tensor(utterance, dtype=torch.float32) for utterance in frames]
+        batch = collate([Example(utterance, [0]) for utterance in utterances]).to(self.device)
         self.model.eval()
         with mixed_precision(self.precision or self.config.train.precision, self.device):
             return decode(self.model, batch.src, batch.src_lengths, options, generator, cap)

@@ -18,7 +18,6 @@ from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import Vocab
 from seq2seq.decoding.arrays import Array, Arrays
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
-from seq2seq.evaluation import metrics
 
 
 class Transcribing:
@@ -91,5 +90,7 @@ class Transcribing:
 def score_transcripts(transcripts: Sequence[str], references: Sequence[str]) -> dict[str, float]:
     """Character and word error rates and exact match, in percent."""
     grouped = [[reference] for reference in references]
+    from seq2seq.evaluation import metrics  # sacrebleu and rapidfuzz, only when scoring
+
     return {"cer": metrics.cer(transcripts, grouped), "wer": metrics.wer(transcripts, grouped),
             "exact_match": metrics.exact_match(transcripts, grouped)}

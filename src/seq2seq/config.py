@@ -101,7 +101,7 @@ class ModelConfig:
     coverage: bool = False  # attention: the sum of past attention feeds the scores, and a loss penalises re-attending
     pooling: str = "attention"  # classify: one vector per text: last, mean, max, attention or concat (last, mean, max)
     bag_of_words: bool = False  # classify: removed; runs trained with its TF-IDF linear SVM (WordScores) still load
-    init: str = ""  # classify: a language model's run or checkpoint gives tokenizer, vocabulary, embeddings and RNN
+    init: str = ""  # classify, seq2seq: a language model (run or checkpoint) gives tokens, vocabulary, embeddings, RNN
     conv_channels: int = 32  # speech: channels of the two stride-2 convolutions before the encoder RNN
     ctc_weight: float = 0.0  # speech: weight of a CTC loss on the encoder (joint CTC-attention); 0 = no CTC head
     heads: int = 4  # transformer: attention heads per layer (hidden_size must be a multiple)
@@ -294,17 +294,22 @@ def check_encoder_size(config: Config) -> None:
 TASK_OPTIONS: dict[str, dict[str, Any]] = {
     "classify": {"train.class_weights": False, "model.bag_of_words": False, "model.init": "",
                  "train.layer_lr_decay": 1.0, "train.unfreeze_every": 0},
+    "seq2seq": {"model.init": ""},
     "speech": {"model.ctc_weight": 0.0, "data.audio.augment_copies": 0}}
 """The options of one task only, with their values that leave them off."""
 
 
 def refuse_other_tasks_options(config: Config) -> None:
     """The options of the other tasks (`TASK_OPTIONS`) are off: they do not apply to config.task."""
+    owners: dict[str, list[str]] = {}
     for task, options in TASK_OPTIONS.items():
-        for key, off in options.items():
-            *sections, name = key.split(".")
-            if task != config.task and getattr(functools.reduce(getattr, sections, config), name) != off:
-                raise ConfigError(f"{key} applies to task {task} only, not {config.task}")
+        for key in options:
+            owners.setdefault(key, []).append(task)
+    for key, tasks in owners.items():
+        *sections, name = key.split(".")
+        off = TASK_OPTIONS[tasks[0]][key]
+        if config.task not in tasks and getattr(functools.reduce(getattr, sections, config), name) != off:
+            raise ConfigError(f"{key} applies to task {' and '.join(tasks)} only, not {config.task}")
 
 
 def shares_vocabulary(model: ModelConfig) -> bool:

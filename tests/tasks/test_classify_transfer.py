@@ -15,7 +15,7 @@ from seq2seq.errors import CheckpointError
 from seq2seq.models.classifier import Classifier, read_padded
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.objectives import classification_losses
-from seq2seq.models.transfer import check_transferable, copy_language_model, layer_parameters
+from seq2seq.models.transfer import check_transferable, copy_into_encoder, layer_parameters
 from seq2seq.tasks.classify import train_classifier
 from seq2seq.tasks.lm import TextGenerator, train_language_model
 from seq2seq.training import schedules
@@ -66,7 +66,7 @@ def test_the_forward_direction_computes_what_the_language_model_computed(bidirec
     lm = LanguageModel(ModelConfig(rnn="lstm", num_layers=3, embedding_size=6, hidden_size=8), 20).eval()
     classifier = Classifier(ModelConfig(rnn="lstm", num_layers=3, embedding_size=6, hidden_size=16 if bidirectional
                                         else 8, bidirectional=bidirectional, init="lm"), 20, 4).eval()
-    copy_language_model(classifier, lm)
+    copy_into_encoder(classifier.encoder, lm)
     src = torch.randint(4, 20, (3, 7))
     outputs = read_padded(classifier.encoder.rnn, classifier.encoder.embed(src), torch.full((3,), 7))  # (B, S, H)
     torch.testing.assert_close(outputs[..., :8], lm.read(src)[0])
@@ -135,9 +135,9 @@ def test_gradual_unfreezing_trains_the_head_first_then_one_more_layer_every_so_m
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    (["model.hidden_size=24"], "the language model's model.hidden_size needs the classifier's model.hidden_size=48 "
-                               "(its hidden size per direction"),
-    (["model.rnn=lstm"], "model.rnn needs the classifier's model.rnn=gru, not lstm"),
+    (["model.hidden_size=24"], "the language model needs the classifier's model.hidden_size=48 (its hidden size per "
+                               "direction"),
+    (["model.rnn=lstm"], "needs the classifier's model.rnn=gru, not lstm"),
     (["model.num_layers=1"], "model.num_layers=2, not 1"),
 ])
 def test_a_language_model_that_does_not_fit_is_a_one_line_error_naming_it(
@@ -162,7 +162,7 @@ def test_an_init_that_is_not_a_language_model_is_a_one_line_error(tmp_path: Path
     code, _, err = run_cli(*train, "--out", tmp_path / "run", "--init", tmp_path / "classifier")
     assert "a classifier, not a language model" in one_line_error(code, err)
     code, _, err = run_cli("train", "--task", "lm", "--train", data, "--out", tmp_path / "lm", "--init", tmp_path)
-    assert "model.init applies to task classify only" in one_line_error(code, err)
+    assert "model.init applies to task classify and seq2seq only" in one_line_error(code, err)
 
 
 def test_a_one_hot_language_model_has_no_embeddings_to_give() -> None:

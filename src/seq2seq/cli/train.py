@@ -41,9 +41,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-time", type=float, help="seconds of wall time for the whole command; training goes on "
                        "for all of them unless train.epochs is set (--epochs, key=value or --config)")
     parser.add_argument("--epochs", type=int, help="train.epochs")
-    parser.add_argument("--init", metavar="LM_RUN", help="model.init (task classify): start from the tokenizer, "
-                       "vocabulary, embeddings and RNN of a language model trained with --task lm (its run directory "
-                       "or checkpoint)")
+    parser.add_argument("--init", metavar="LM_RUN", help="model.init (tasks classify and seq2seq): start from the "
+                       "tokenizer, vocabulary, embeddings and RNN of a language model trained with --task lm (its run "
+                       "directory or checkpoint); a translation model takes them for each side that reads its tokens")
     parser.add_argument("--resume", action="store_true", help="continue exactly from the last checkpoint in --out")
     parser.add_argument("--nproc", metavar="N|auto", help="train data-parallel in N local processes started by "
                        "torch.distributed.run (each with its share of every batch; auto: one per GPU, or per CPU "

@@ -38,18 +38,24 @@ class Prepared:
 
 
 def prepare_pairs(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair],
-                  saved: ModelMetadata | None = None) -> Prepared:
+                  saved: ModelMetadata | None = None,
+                  given: tuple[tuple[Tokenizer, Vocab] | None, tuple[Tokenizer, Vocab] | None] = (None, None)
+                  ) -> Prepared:
     """Tokenizers, vocabularies and examples for a seq2seq run; the training tokens, made once for the vocabularies
-    and the examples, are freed on return."""
+    and the examples, are freed on return. given: per side (source, target), a tokenizer and vocabulary to use
+    instead of building them (a pretrained language model's)."""
     check_split(len(train_pairs), len(dev_pairs))
     if saved is not None:
         tokenizers = (saved.tokenizers[0], saved.tokenizers[1])
     else:
-        tokenizers = (build_tokenizer(config.data.src, [p.src for p in train_pairs]),
-                      build_tokenizer(config.data.tgt, [p.tgt for p in train_pairs]))
+        tokenizers = (given[0][0] if given[0] else build_tokenizer(config.data.src, [p.src for p in train_pairs]),
+                      given[1][0] if given[1] else build_tokenizer(config.data.tgt, [p.tgt for p in train_pairs]))
     train_tokens = tokenize_pairs(train_pairs, tokenizers)
-    vocabs = ((saved.vocabs[0], saved.vocabs[1]) if saved is not None
-              else vocabularies(config, token_counts(train_tokens)))
+    if saved is not None:
+        vocabs = (saved.vocabs[0], saved.vocabs[1])
+    else:
+        built = vocabularies(config, token_counts(train_tokens))
+        vocabs = (given[0][1] if given[0] else built[0], given[1][1] if given[1] else built[1])
     examples = _encode_training_pairs(config, train_tokens, vocabs)
     metadata = ModelMetadata(config, tokenizers, vocabs, length_statistics(examples))
     return Prepared(metadata, examples, encode_dev_pairs(config, dev_pairs, tokenizers, vocabs))

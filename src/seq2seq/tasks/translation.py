@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from seq2seq.models import architectures
 from seq2seq.models.objectives import sequence_loss, sequence_losses
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.tasks import registry
+from seq2seq.tasks.pretrained import read_language_model, start_translation, translation_sides
 from seq2seq.tasks.registry import Columns, Task, register
 from seq2seq.tasks.translating import TextTranslator
 from seq2seq.training.board import Sample, Sampler
@@ -141,10 +142,13 @@ def train_translator(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
         train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
     if not train_pairs:
         raise DataError("no training pairs")
+    generator = read_language_model(config) if config.model.init and saved is None else None  # resumed: in the run
+    sides = translation_sides(config, generator) if generator else (None, None)
     with paused_gc():
-        prepared = prepare_pairs(config, train_pairs, dev_pairs, saved.metadata if saved else None)
+        prepared = prepare_pairs(config, train_pairs, dev_pairs, saved.metadata if saved else None, sides)
     del train_pairs  # when the caller handed over its only reference, the texts are freed before training
-    trainer = _trainer(config, prepared, dev_pairs, out)
+    trainer = _trainer(config, prepared, dev_pairs, out,
+                       (lambda model: start_translation(model, generator, sides)) if generator else None)
     del prepared  # the trained weights, gradients and data go before the best checkpoint is loaded
     run_training(trainer, saved, started)
     del trainer
@@ -161,6 +165,9 @@ def train_prepared(config: Config, directory: str | Path, dev_pairs: Sequence[Pa
     corpus = open_corpus(directory)
     config = corpus.training_config(replace(config, task=TASK.name))
     check_config(config)
+    if config.model.init:
+        raise ConfigError("model.init takes its vocabularies from the language model: train on the pairs, not on a "
+                          "prepared corpus (whose vocabularies are made)")
     saved = start_run(config, out, resume, draws_attention=_draws_attention(config))
     dev_pairs = list(dev_pairs) or corpus.dev_pairs()
     prepared = corpus.prepared(config, dev_pairs, saved.metadata if saved else None)
@@ -171,10 +178,13 @@ def train_prepared(config: Config, directory: str | Path, dev_pairs: Sequence[Pa
     return load_translator(out, config.train.device)
 
 
-def _trainer(config: Config, prepared: Prepared, dev_pairs: Sequence[Pair], out: Path) -> Trainer:
-    """A Trainer of a new Seq2Seq model (initialised from train.seed) on the prepared examples."""
+def _trainer(config: Config, prepared: Prepared, dev_pairs: Sequence[Pair], out: Path,
+             start: Callable[[Seq2Seq], None] | None = None) -> Trainer:
+    """A Trainer of a new Seq2Seq model (initialised from train.seed, then by start) on the prepared examples."""
     torch.manual_seed(config.train.seed)
     model = build_model(prepared.metadata)
+    if start is not None:
+        start(model)
     scorer = _dev_scorer(prepared.metadata, dev_pairs) if config.train.metric != "loss" else None
     sampler = _dev_samples(prepared.metadata, dev_pairs) if config.train.tensorboard and dev_pairs else None
     return Trainer(model, sequence_losses(config.train), config, prepared.examples,

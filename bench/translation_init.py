@@ -16,6 +16,7 @@ import argparse
 import os
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,12 +33,11 @@ RECIPE = ROOT / "configs" / "eng-fra-peers.yaml"
 def language_model_overrides() -> list[str]:
     """The recipe's target tokenizer settings and decoder sizes, as a language model's settings."""
     config = load_config(RECIPE)
-    tgt, model = config.data.tgt, config.model
-    return [f"data.tgt.kind={tgt.kind}", f"data.tgt.split_punctuation={tgt.split_punctuation}".lower(),
-            f"data.tgt.min_freq={tgt.min_freq}", f"data.tgt.language={tgt.language}", f"model.rnn={model.rnn}",
-            f"model.embedding_size={model.embedding_size}", f"model.hidden_size={model.hidden_size}",
-            f"model.num_layers={model.num_layers}", f"model.dropout={model.dropout}", "data.entries=line",
-            f"data.batch_size={config.data.batch_size}"]
+    tokens = {f"data.tgt.{field.name}": getattr(config.data.tgt, field.name) for field in fields(config.data.tgt)}
+    sizes = {f"model.{name}": getattr(config.model, name)
+             for name in ("rnn", "embedding_size", "hidden_size", "num_layers", "dropout")}
+    settings = {**tokens, **sizes, "data.entries": "line", "data.batch_size": config.data.batch_size}
+    return [f"{key}={str(value).lower() if isinstance(value, bool) else value}" for key, value in settings.items()]
 
 
 def train_language_model(data: Path, work: Path, budget: float, threads: int) -> Path:

@@ -309,7 +309,8 @@ def refuse_other_tasks_options(config: Config) -> None:
         *sections, name = key.split(".")
         off = TASK_OPTIONS[tasks[0]][key]
         if config.task not in tasks and getattr(functools.reduce(getattr, sections, config), name) != off:
-            raise ConfigError(f"{key} applies to task {' and '.join(tasks)} only, not {config.task}")
+            raise ConfigError(f"{key} applies to task{'s' if len(tasks) > 1 else ''} {' and '.join(tasks)} only, not "
+                              f"{config.task}")
 
 
 def shares_vocabulary(model: ModelConfig) -> bool:

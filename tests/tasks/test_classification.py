@@ -190,7 +190,7 @@ def test_class_weights_are_inverse_frequency_and_weigh_the_loss() -> None:
     (["task=seq2seq", "train.metric=accuracy"], "does not apply to task seq2seq"),
     (["task=seq2seq", "train.class_weights=true"], "applies to task classify only"),
     (["task=speech", "model.bag_of_words=true"], "applies to task classify only"),
-    (["task=lm", "model.init=runs/lm"], "model.init applies to task classify and seq2seq only, not lm"),
+    (["task=lm", "model.init=runs/lm"], "model.init applies to tasks classify and seq2seq only, not lm"),
     (["task=seq2seq", "train.unfreeze_every=10"], "train.unfreeze_every applies to task classify only"),
     (["task=classify", "train.layer_lr_decay=0.5"], "train.layer_lr_decay must be at least 1"),
     (["task=classify", "train.metric=bleu"], "does not apply to task classify"),

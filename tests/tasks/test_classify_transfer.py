@@ -15,7 +15,7 @@ from seq2seq.errors import CheckpointError
 from seq2seq.models.classifier import Classifier, read_padded
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.objectives import classification_losses
-from seq2seq.models.transfer import check_transferable, copy_into_encoder, layer_parameters
+from seq2seq.models.transfer import check_embeddings, copy_into_encoder, layer_parameters
 from seq2seq.tasks.classify import train_classifier
 from seq2seq.tasks.lm import TextGenerator, train_language_model
 from seq2seq.training import schedules
@@ -162,9 +162,9 @@ def test_an_init_that_is_not_a_language_model_is_a_one_line_error(tmp_path: Path
     code, _, err = run_cli(*train, "--out", tmp_path / "run", "--init", tmp_path / "classifier")
     assert "a classifier, not a language model" in one_line_error(code, err)
     code, _, err = run_cli("train", "--task", "lm", "--train", data, "--out", tmp_path / "lm", "--init", tmp_path)
-    assert "model.init applies to task classify and seq2seq only" in one_line_error(code, err)
+    assert "model.init applies to tasks classify and seq2seq only" in one_line_error(code, err)
 
 
 def test_a_one_hot_language_model_has_no_embeddings_to_give() -> None:
     with pytest.raises(CheckpointError, match=r"lm\.safetensors: a one-hot language model"):
-        check_transferable(ModelConfig(), ModelConfig(one_hot=True), "lm.safetensors")
+        check_embeddings(ModelConfig(one_hot=True), "lm.safetensors")

@@ -4,6 +4,7 @@ language model's tokens takes its tokenizer, vocabulary, embeddings and RNN."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 
 from seq2seq.config import Config, ModelConfig, apply_overrides
 from seq2seq.data.pairs import Pair
-from seq2seq.errors import ConfigError
+from seq2seq.models.decoder import hidden_of
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.models.transfer import copy_into_decoder, copy_into_encoder, decoder_misfit, encoder_misfit
@@ -55,7 +56,7 @@ def translation_config(*overrides: str) -> Config:
 
 @pytest.mark.parametrize("rnn", ["lstm", "gru"])
 @torch.no_grad()
-def test_each_decoder_cell_computes_what_the_language_models_layer_computed_with_a_zero_feed(rnn: str) -> None:
+def test_the_decoder_computes_what_the_language_model_computed_while_its_feed_is_zero(rnn: str) -> None:
     torch.manual_seed(0)
     shape = ModelConfig(rnn=rnn, num_layers=2, embedding_size=6, hidden_size=8)
     lm = LanguageModel(shape, 20).eval()
@@ -63,15 +64,16 @@ def test_each_decoder_cell_computes_what_the_language_models_layer_computed_with
                                 input_feeding=True), 20, 20).eval()
     assert not decoder_misfit(model.config, shape)
     copy_into_decoder(model.decoder, lm)
-    tokens = torch.randint(4, 20, (3, 5))
+    assert not model.decoder.cells[0].weight_ih[:, 6:].any()  # the fed vector's weights
+    model.decoder.combine.weight.zero_()  # the attentional vector fed to the next step stays zero
+    src = torch.randint(4, 20, (3, 4))
+    memory = model.encode(src, torch.full((3,), 4))
+    memory = replace(memory, final=tuple(torch.zeros_like(part) for part in memory.final))  # as the LM starts
+    state, tokens = model.init_state(memory), torch.randint(4, 20, (3, 5))
     expected = lm.read(tokens)[0]  # (B, T, H) of the top layer
-    states = [(torch.zeros(3, 8), torch.zeros(3, 8)) if rnn == "lstm" else torch.zeros(3, 8) for _ in range(2)]
     for step in range(tokens.size(1)):
-        inputs = torch.cat([model.decoder.embedding(tokens[:, step]), torch.zeros(3, 8)], dim=-1)  # the feed: zero
-        for layer, cell in enumerate(model.decoder.cells):
-            states[layer] = cell(inputs, states[layer])
-            inputs = states[layer][0] if rnn == "lstm" else states[layer]
-        torch.testing.assert_close(inputs, expected[:, step])
+        _, state = model.decoder.step(tokens[:, step], state, memory)
+        torch.testing.assert_close(hidden_of(state)[0][-1], expected[:, step])
 
 
 @torch.no_grad()
@@ -119,10 +121,10 @@ def test_a_translation_model_started_from_a_target_language_model_learns_faster(
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    (["data.tgt.kind=char"], "fits neither side: the encoder needs data.src as its data.tgt; the decoder needs "
-                             "data.tgt as its data.tgt"),
+    (["data.tgt.kind=char"], "fits neither side: the encoder needs data.src.kind=word, not char; the decoder needs "
+                             "data.tgt.kind=word, not char"),
     (["model.hidden_size=48"], "the decoder needs model.hidden_size=32, not 48"),
-    (["model.arch=context"], "the decoder needs model.arch=attention (an RNN decoder), not context"),
+    (["model.arch=context"], "the decoder needs model.arch=attention (an RNN decoder with attention), not context"),
     (["model.copy=true", "data.src.kind=word"], "does not combine with model.copy"),
 ])
 def test_an_init_that_fits_no_side_is_a_one_line_error(target_language_model: tuple[TextGenerator, Path],
@@ -147,4 +149,27 @@ def test_a_prepared_corpus_and_a_language_models_task_refuse_init(
     code, _, err = run_cli("train", "--train", tmp_path / "corpus", "--out", tmp_path / "run", "--init", run)
     assert "train on the pairs, not on a prepared corpus" in one_line_error(code, err)
     code, _, err = run_cli("train", "--task", "lm", "--train", data, "--out", tmp_path / "lm", "--init", run)
-    assert "model.init applies to task classify and seq2seq only, not lm" in one_line_error(code, err)
+    assert "model.init applies to tasks classify and seq2seq only, not lm" in one_line_error(code, err)
+
+
+def test_a_side_of_another_language_starts_fresh(target_language_model: tuple[TextGenerator, Path], tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    generator, run = target_language_model
+    config = translation_config(f"model.init={run}", "train.max_steps=2")  # word tokens on both sides, sizes fit
+    with caplog.at_level("INFO"):
+        translator = train_translator(config, phrase_pairs(100, 1), phrase_pairs(20, 2), tmp_path / "run")
+    assert "the encoder starts fresh: it would need text the language model knows (0% of its tokens" in caplog.text
+    assert translator.vocabs[0].to_dict() != generator.vocab.to_dict()
+    assert translator.vocabs[1].to_dict() == generator.vocab.to_dict()
+
+
+def test_a_transformer_language_model_is_a_one_line_error(tmp_path: Path) -> None:
+    text = tmp_path / "text.txt"
+    text.write_text("".join(f"{pair.tgt}\n" for pair in phrase_pairs(200, 1)), encoding="utf-8")
+    code, _, err = run_cli("train", "--task", "lm", "--arch", "transformer", "--train", text, "--out",
+                           tmp_path / "lm", "train.max_steps=1", "model.hidden_size=16", "model.embedding_size=16")
+    assert code == 0, err
+    data = tmp_path / "train.tsv"
+    data.write_text("".join(f"{pair.src}\t{pair.tgt}\n" for pair in phrase_pairs(50, 1)), encoding="utf-8")
+    code, _, err = run_cli("train", "--train", data, "--out", tmp_path / "run", "--init", tmp_path / "lm")
+    assert "has no RNN to start another model" in one_line_error(code, err)

@@ -71,7 +71,8 @@ class FeatureCache:
         try:
             status = path.stat()
         except OSError as error:
-            raise DataError(f"{_named(pair)}: {error.strerror or 'cannot read'}") from None
+            problem = "no such file" if isinstance(error, FileNotFoundError) else error.strerror or "cannot read"
+            raise DataError(f"{_named(pair)}: {problem}") from None
         settings = (self.audio.n_mels, self.audio.n_fft, self.audio.win_length, self.audio.hop_length)
         described = f"{path.resolve()}|{status.st_size}|{status.st_mtime_ns}|{settings}"
         if perturbation is not None:  # the original's key stays as it was

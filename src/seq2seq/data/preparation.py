@@ -11,7 +11,7 @@ from itertools import chain
 
 from tqdm import tqdm
 
-from seq2seq.config import Config, shares_vocabulary, source_truncation
+from seq2seq.config import Config, TokenizerConfig, shares_vocabulary, source_truncation
 from seq2seq.data.audio import SAMPLE_RATE
 from seq2seq.data.augmentation import Perturbation, draw
 from seq2seq.data.checks import check_length_filtering, check_split, check_vocabulary
@@ -37,10 +37,12 @@ class Prepared:
     dev_examples: list[Example]
 
 
+Sides = tuple[tuple[Tokenizer, Vocab] | None, tuple[Tokenizer, Vocab] | None]
+"""Per side (source, target) of a translation model, a tokenizer and vocabulary given to it, or None."""
+
+
 def prepare_pairs(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair],
-                  saved: ModelMetadata | None = None,
-                  given: tuple[tuple[Tokenizer, Vocab] | None, tuple[Tokenizer, Vocab] | None] = (None, None)
-                  ) -> Prepared:
+                  saved: ModelMetadata | None = None, given: Sides = (None, None)) -> Prepared:
     """Tokenizers, vocabularies and examples for a seq2seq run; the training tokens, made once for the vocabularies
     and the examples, are freed on return. given: per side (source, target), a tokenizer and vocabulary to use
     instead of building them (a pretrained language model's)."""
@@ -53,9 +55,13 @@ def prepare_pairs(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequen
     train_tokens = tokenize_pairs(train_pairs, tokenizers)
     if saved is not None:
         vocabs = (saved.vocabs[0], saved.vocabs[1])
+    elif given[0] or given[1]:  # model.init: the sides not given are built (never one shared vocabulary)
+        counts = token_counts(train_tokens)
+        vocabs = (given[0][1] if given[0] else side_vocabulary(counts[0], config.data.src, "data.src"),
+                  given[1][1] if given[1] else side_vocabulary(counts[1], config.data.tgt, "data.tgt"))
+        logger.info("vocabulary: %d source / %d target tokens", len(vocabs[0]), len(vocabs[1]))
     else:
-        built = vocabularies(config, token_counts(train_tokens))
-        vocabs = (given[0][1] if given[0] else built[0], given[1][1] if given[1] else built[1])
+        vocabs = vocabularies(config, token_counts(train_tokens))
     examples = _encode_training_pairs(config, train_tokens, vocabs)
     metadata = ModelMetadata(config, tokenizers, vocabs, length_statistics(examples))
     return Prepared(metadata, examples, encode_dev_pairs(config, dev_pairs, tokenizers, vocabs))
@@ -83,12 +89,16 @@ def vocabularies(config: Config, counts: tuple[Counter[str], Counter[str]]) -> t
         check_vocabulary(shared, "data.tgt", tgt.min_freq)
         logger.info("vocabulary: %d tokens shared by source and target", len(shared))
         return shared, shared
-    vocabs = (Vocab.from_counts(counts[0], src.min_freq, src.max_size),
-              Vocab.from_counts(counts[1], tgt.min_freq, tgt.max_size))
-    check_vocabulary(vocabs[0], "data.src", src.min_freq)
-    check_vocabulary(vocabs[1], "data.tgt", tgt.min_freq)
+    vocabs = (side_vocabulary(counts[0], src, "data.src"), side_vocabulary(counts[1], tgt, "data.tgt"))
     logger.info("vocabulary: %d source / %d target tokens", len(vocabs[0]), len(vocabs[1]))
     return vocabs
+
+
+def side_vocabulary(counts: Counter[str], settings: TokenizerConfig, name: str) -> Vocab:
+    """The vocabulary of one side's token counts by its settings (name: data.src or data.tgt), checked."""
+    vocab = Vocab.from_counts(counts, settings.min_freq, settings.max_size)
+    check_vocabulary(vocab, name, settings.min_freq)
+    return vocab
 
 
 def _encode_training_pairs(config: Config, train_tokens: Sequence[TokenPair], vocabs: tuple[Vocab, Vocab]

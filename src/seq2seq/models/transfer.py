@@ -15,10 +15,15 @@ from seq2seq.models.decoder import AttentionDecoder
 from seq2seq.models.encoder import Encoder
 from seq2seq.models.language_model import LanguageModel
 
+RNN_ARCHS = ("context", "repeat", "attention")
+"""The kinds whose encoder (and language model) is an RNN over embeddings."""
+
 
 def encoder_misfit(model: ModelConfig, language_model: ModelConfig) -> str:
     """The setting an encoder of model's settings would need for the language model's embeddings and RNN ('' when
     they fit): the same cell, layers and embedding size, and its hidden size that of each direction."""
+    if model.arch not in RNN_ARCHS:
+        return f"an RNN encoder (model.arch {', '.join(RNN_ARCHS)}), not model.arch={model.arch}"
     directions = 2 if model.bidirectional else 1
     both = " (its hidden size per direction: the encoder is bidirectional)" if directions == 2 else ""
     return _misfit(model, language_model, {"hidden_size": (language_model.hidden_size * directions, both)})
@@ -28,7 +33,7 @@ def decoder_misfit(model: ModelConfig, language_model: ModelConfig) -> str:
     """The setting a decoder of model's settings would need for the language model's embeddings and RNN ('' when
     they fit): an RNN attention decoder of the same cell, layers, embedding and hidden sizes."""
     if model.arch != "attention":
-        return f"model.arch=attention (an RNN decoder), not {model.arch}"
+        return f"model.arch=attention (an RNN decoder with attention), not {model.arch}"
     return _misfit(model, language_model, {"hidden_size": (language_model.hidden_size, "")})
 
 
@@ -50,7 +55,6 @@ def check_embeddings(language_model: ModelConfig, origin: str | Path) -> None:
 
 def check_transferable(classifier: ModelConfig, language_model: ModelConfig, origin: str | Path) -> None:
     """CheckpointError naming origin unless the language model fits the classifier's encoder (`encoder_misfit`)."""
-    check_embeddings(language_model, origin)
     if misfit := encoder_misfit(classifier, language_model):
         raise CheckpointError(f"{origin}: the language model needs the classifier's {misfit}")
 

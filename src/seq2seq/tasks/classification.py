@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from seq2seq.config import Config
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import LABEL_OFFSET, PAD_ID, Vocab
 from seq2seq.errors import ConfigError
@@ -40,6 +41,7 @@ class Classifying:
     """What TextClassifier and OnnxClassifier share above their `classify_detailed` and their (texts, labels)
     vocabularies."""
 
+    config: Config
     vocabs: tuple[Vocab, ...]
 
     def classify_detailed(self, texts: Sequence[str], top_k: int = 1, batch_size: int = BATCH_SIZE

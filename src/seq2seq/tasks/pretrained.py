@@ -5,13 +5,16 @@ tokens (Ramachandran et al., 2017): the encoder for the source, the attention de
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 
-from seq2seq.config import Config, shares_vocabulary
-from seq2seq.data.tokenizers import Tokenizer
-from seq2seq.data.vocab import Vocab
+from seq2seq.config import Config
+from seq2seq.data.pairs import Pair
+from seq2seq.data.preparation import Sides
+from seq2seq.data.vocab import UNK_ID
 from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.models.classifier import Classifier
+from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.models.transfer import (
     check_embeddings,
@@ -33,6 +36,8 @@ def read_language_model(config: Config) -> TextGenerator:
     path = config.model.init
     try:
         generator: TextGenerator = registry.load(path, registry.get("lm"), "cpu")
+        if not isinstance(generator.model, LanguageModel):
+            raise CheckpointError(f"{path}: a {type(generator.model).__name__} has no RNN to start another model")
         check_embeddings(generator.config.model, path)
     except CheckpointError as error:
         raise CheckpointError(f"model.init: {error}") from None
@@ -66,28 +71,48 @@ def start_from(model: Classifier, generator: TextGenerator) -> None:
                 " (forward direction)" if model.config.bidirectional else "", model.config.init, fresh)
 
 
-Side = tuple[Tokenizer, Vocab] | None
+TOKENIZING = {"char": ("kind", "lowercase"), "word": ("kind", "lowercase", "split_punctuation", "language"),
+              "subword": ("kind", "lowercase")}
+"""The settings that change how a text of each token kind is split (the vocabulary's come with the language model)."""
+MIN_KNOWN = 0.5  # the share of a side's tokens the language model's vocabulary must hold for that side to take it
+SAMPLED_PAIRS = 1000
 
 
-def translation_sides(config: Config, generator: TextGenerator) -> tuple[Side, Side]:
-    """The sides (source, target) a translation model takes from the language model: each whose tokens are read as
-    the language model's (data.src or data.tgt equal to its data.tgt) and whose encoder or decoder fits its sizes.
-    Neither side is a one-line ConfigError saying what each would need."""
-    if shares_vocabulary(config.model):
-        raise ConfigError("model.init gives each side the language model's vocabulary: it does not combine with "
-                          "model.copy or model.share_embeddings")
+def translation_sides(config: Config, generator: TextGenerator, pairs: Sequence[Pair]) -> tuple[Config, Sides]:
+    """The sides (source, target) a translation model takes from the language model, and config with their
+    tokenizer settings: each side split into tokens as the language model's (`TOKENIZING`), whose encoder or decoder
+    fits its sizes, and of whose tokens in the first training pairs its vocabulary holds at least MIN_KNOWN (not
+    another language). A side left fresh is logged with what it would need; neither side is a one-line ConfigError."""
     tokens, lm_model = generator.config.data.tgt, generator.config.model
-    needs = [(f"data.{name} as its data.tgt" if settings != tokens else misfit(config.model, lm_model))
-             for name, settings, misfit in (("src", config.data.src, encoder_misfit),
-                                             ("tgt", config.data.tgt, decoder_misfit))]
+    needs = []
+    for name, settings, misfit in (("src", config.data.src, encoder_misfit), ("tgt", config.data.tgt, decoder_misfit)):
+        field = next((field for field in TOKENIZING[tokens.kind] if getattr(settings, field) != getattr(tokens, field)),
+                     "")
+        need = (f"data.{name}.{field}={getattr(tokens, field)}, not {getattr(settings, field)}" if field
+                else misfit(config.model, lm_model))
+        if not need and (known := _known_share(generator, [getattr(pair, name) for pair in pairs[:SAMPLED_PAIRS]])
+                         ) < MIN_KNOWN:
+            need = f"text the language model knows ({known:.0%} of its tokens are in its vocabulary)"
+        needs.append(need)
     if all(needs):
         raise ConfigError(f"model.init: {config.model.init} fits neither side: the encoder needs {needs[0]}; the "
                           f"decoder needs {needs[1]}")
+    for part, need in zip(("encoder", "decoder"), needs, strict=True):
+        if need:
+            logger.info("model.init: the %s starts fresh: it would need %s", part, need)
     given = (generator.tokenizer, generator.vocab)
-    return (None if needs[0] else given), (None if needs[1] else given)
+    data = replace(config.data, src=config.data.src if needs[0] else tokens,
+                   tgt=config.data.tgt if needs[1] else tokens)
+    return replace(config, data=data), ((None if needs[0] else given), (None if needs[1] else given))
 
 
-def start_translation(model: Seq2Seq, generator: TextGenerator, sides: tuple[Side, Side]) -> None:
+def _known_share(generator: TextGenerator, texts: Sequence[str]) -> float:
+    """The share of the texts' tokens (split by the language model's tokenizer) that its vocabulary holds."""
+    ids = [token for text in texts for token in generator.vocab.encode(generator.tokenizer.tokenize(text))]
+    return sum(token != UNK_ID for token in ids) / max(len(ids), 1)
+
+
+def start_translation(model: Seq2Seq, generator: TextGenerator, sides: Sides) -> None:
     """Copy the language model's embeddings and RNN into the sides `translation_sides` chose, saying which."""
     started = []
     if sides[0]:

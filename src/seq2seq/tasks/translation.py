@@ -19,13 +19,14 @@ from seq2seq.config import (
     check_encoder_size,
     check_shared_embeddings,
     refuse_other_tasks_options,
+    shares_vocabulary,
     source_truncation,
 )
 from seq2seq.data.corpus import open_corpus
 from seq2seq.data.datasets import load_pairs
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.pairs import Batch, Example, Pair, as_pair, collate, encode_pairs, split_dev
-from seq2seq.data.preparation import Prepared, prepare_pairs
+from seq2seq.data.preparation import Prepared, Sides, prepare_pairs
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import PAD_ID, Vocab
 from seq2seq.decoding.ensemble import Ensemble, members_of
@@ -132,7 +133,9 @@ def load_translator(path: str | Path, device: str = "auto", precision: str | Non
 
 def train_translator(config: Config, train_pairs: Sequence[Pair], dev_pairs: Sequence[Pair] = (),
                      out_dir: str | Path = "runs/model", resume: bool = False) -> Translator:
-    """Build tokenizers, vocabularies and a model from the training pairs, fit it, and return the best model."""
+    """Build tokenizers, vocabularies and a model from the training pairs, fit it, and return the best model. With
+    model.init, each side that reads a language model's tokens takes its tokenizer, vocabulary, embeddings and RNN
+    (`tasks.pretrained`)."""
     started = time.monotonic()
     config = replace(config, task=TASK.name)
     check_config(config)
@@ -143,7 +146,9 @@ def train_translator(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     if not train_pairs:
         raise DataError("no training pairs")
     generator = read_language_model(config) if config.model.init and saved is None else None  # resumed: in the run
-    sides = translation_sides(config, generator) if generator else (None, None)
+    sides: Sides = (None, None)
+    if generator:
+        config, sides = translation_sides(config, generator, train_pairs)
     with paused_gc():
         prepared = prepare_pairs(config, train_pairs, dev_pairs, saved.metadata if saved else None, sides)
     del train_pairs  # when the caller handed over its only reference, the texts are freed before training
@@ -248,6 +253,9 @@ def check_config(config: Config) -> None:
                           "classifiers: train --task classify)")
     check_copy_and_coverage(config)
     check_shared_embeddings(config)
+    if config.model.init and shares_vocabulary(config.model):
+        raise ConfigError("model.init gives each side the language model's vocabulary: it does not combine with "
+                          "model.copy or model.share_embeddings")
 
 
 TASK = register(Task(

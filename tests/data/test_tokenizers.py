@@ -79,6 +79,23 @@ def test_word_follows_its_language_rules() -> None:
     assert WordTokenizer(language="en").tokenize("l'homme") == ["l", "'homme"]
 
 
+
+PERIOD_CASES = ["Mr. Smith met Dr. Who at 5 p.m. today.", "See No. 5 and no. six.", "e.g. this, i.e. that. Next.",
+                "U.S.A. is big. ça va. Ärger. élan. 123. x.y. Über.", "Version 2. then 3. And A. B. c. d.",
+                "Section 4. b. of the ÉTÉ. γράμμα. Ωμέγα. ok."]
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "de"])
+def test_word_tokenizes_exactly_as_sacremoses(language: str) -> None:
+    """The character sets built once answer as sacremoses' own tests do: the same tokens on words ending in a
+    period before lowercase, uppercase, digits and non-Latin letters (where its prefix rules look)."""
+    from sacremoses import MosesTokenizer
+
+    stock = MosesTokenizer(lang=language)
+    for text in [*PERIOD_CASES, *TEXTS]:
+        assert WordTokenizer(language=language).tokenize(text) == stock.tokenize(text, escape=False), text
+
+
 # ---- subwords
 
 @pytest.mark.parametrize("text", ["the cat sat on the mat", "a dog on a flat log", "cats sat", "mat"])

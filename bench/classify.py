@@ -6,9 +6,9 @@ The untuned split is the 5% of training texts whose SHA-256 falls there (`untune
 (the language model's texts too) and only scored: checkpoints are chosen on the dev split. Stages on --threads
 threads, data preparation included: a word language model (configs/classify-lm.yaml) on the training texts for
 --lm-budget seconds, then configs/classify.yaml with --init from it for --budget seconds, then configs/classify.yaml
-without --init for both budgets together (the same time in all). The
-baselines (scikit-learn, of the dev extra) are word uni- and bigram TF-IDF (sublinear tf, min_df 2) with a linear
-SVM (C 0.5), without and with balanced class weights.
+without --init for both budgets together (the same time in all). The baselines (scikit-learn, of the dev extra) are
+word uni- and bigram TF-IDF (sublinear tf, min_df 2) with a linear SVM (C 0.5), without and with balanced class
+weights.
 
 usage: python bench/classify.py [--data CLASSIFY_DIR] [--work SCRATCH_DIR] [--lm-budget 300] [--budget 600]
                                 [--threads 2]
@@ -78,7 +78,7 @@ def baselines(args: argparse.Namespace) -> dict[str, tuple[dict[str, float], flo
 def train(args: argparse.Namespace, name: str, flags: list[str],
           budget: float) -> tuple[int, float, tuple[float, float]]:
     """Run `seq2seq train` for budget seconds into work/name; returns its peak memory, wall seconds and the
-    one-minute load average before and after (the cores are shared)."""
+    one-minute load average before and after (the cores may be shared)."""
     out = args.work / name
     subprocess.run(["rm", "-rf", str(out)], check=True)
     command = [sys.executable, "-m", "seq2seq.cli", "train", *flags, "--out", str(out), "--max-time",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 
@@ -79,7 +80,6 @@ def test_word_follows_its_language_rules() -> None:
     assert WordTokenizer(language="en").tokenize("l'homme") == ["l", "'homme"]
 
 
-
 PERIOD_CASES = ["Mr. Smith met Dr. Who at 5 p.m. today.", "See No. 5 and no. six.", "e.g. this, i.e. that. Next.",
                 "U.S.A. is big. ça va. Ärger. élan. 123. x.y. Über.", "Version 2. then 3. And A. B. c. d.",
                 "Section 4. b. of the ÉTÉ. γράμμα. Ωμέγα. ok."]
@@ -94,6 +94,24 @@ def test_word_tokenizes_exactly_as_sacremoses(language: str) -> None:
     stock = MosesTokenizer(lang=language)
     for text in [*PERIOD_CASES, *TEXTS]:
         assert WordTokenizer(language=language).tokenize(text) == stock.tokenize(text, escape=False), text
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_word_character_tests_answer_as_sacremoses(language: str) -> None:
+    """Both character-class tests, on letters, lowercase letters, CJK (zh adds to the letters) and others."""
+    from sacremoses import MosesTokenizer
+
+    stock, ours = MosesTokenizer(lang=language), WordTokenizer(language=language)._moses
+    samples = ["", "a", "A", "ß", "ǅ", "ª", "1", "é", "aB", "ab", "中", "中文", "a中", ".", "x.", "Ωω", "-"]
+    for text in samples:
+        assert ours.islower(text) == stock.islower(text), text
+        assert ours.isanyalpha(text) == stock.isanyalpha(text), text
+
+
+def test_word_tokenizer_pickles() -> None:
+    """A tokenizer can go to another process (a worker pool) and tokenizes there as here."""
+    tokenizer = WordTokenizer(lowercase=True)
+    assert pickle.loads(pickle.dumps(tokenizer)).tokenize(PERIOD_CASES[0]) == tokenizer.tokenize(PERIOD_CASES[0])
 
 
 # ---- subwords

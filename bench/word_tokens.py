@@ -1,5 +1,5 @@
 """Word tokenization (Moses rules): seq2seq's WordTokenizer against sacremoses' MosesTokenizer as it ships, side by
-side on the same texts, alternating, one process: texts/s, tokens/s, and whether every text gave the same tokens.
+side on the same texts, alternating, one process: texts/s, and whether every text gave the same tokens.
 
 Texts: the Debian package descriptions of classify/train.tsv (long lines with versions, paths and abbreviations) and
 the English side of tatoeba/eng-fra.tsv (short sentences). Lowercased as configs/classify.yaml reads them.
@@ -23,13 +23,13 @@ from seq2seq.data.tokenizers import WordTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-CORPORA = {"Debian descriptions": ("classify/train.tsv", 0), "Tatoeba English": ("tatoeba/eng-fra.tsv", 0)}
+CORPORA = {"Debian descriptions": "classify/train.tsv", "Tatoeba English": "tatoeba/eng-fra.tsv"}  # first column
 
 
-def read_texts(path: Path, column: int, count: int) -> list[str]:
-    """The first count texts of a TSV file's column, lowercased."""
+def read_texts(path: Path, count: int) -> list[str]:
+    """The first column of a TSV file's first count lines, lowercased."""
     with path.open(encoding="utf-8") as lines:
-        return [line.rstrip("\n").split("\t")[column].lower() for line, _ in zip(lines, range(count), strict=False)]
+        return [line.split("\t", 1)[0].rstrip("\n").lower() for line, _ in zip(lines, range(count), strict=False)]
 
 
 def seconds(tokenize: Callable[[str], list[str]], texts: list[str]) -> tuple[float, list[list[str]]]:
@@ -51,8 +51,8 @@ def main() -> None:
     stock = MosesTokenizer(lang="en")
     ours = WordTokenizer(language="en")
     rows = []
-    for name, (relative, column) in CORPORA.items():
-        texts = read_texts(args.data / relative, column, args.texts)
+    for name, relative in CORPORA.items():
+        texts = read_texts(args.data / relative, args.texts)
         times: dict[str, list[float]] = {"sacremoses": [], "seq2seq": []}
         for _ in range(args.repeats):
             stock_seconds, expected = seconds(lambda text: stock.tokenize(text, escape=False), texts)

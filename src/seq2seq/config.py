@@ -97,6 +97,7 @@ class ModelConfig:
     attention: str = "general"  # arch attention: the score, additive (Bahdanau) or dot and general (Luong)
     input_feeding: bool = True  # arch attention: feed the last attentional vector to the next step (Luong)
     one_hot: bool = False  # lm: one-hot input vectors instead of learned embeddings
+    adaptive_softmax: list[int] = field(default_factory=list)  # lm: ids where tail clusters start; [] = full softmax
     copy: bool = False  # attention: pointer-generator; may copy source tokens, unknown ones too (one shared vocabulary)
     coverage: bool = False  # attention: the sum of past attention feeds the scores, and a loss penalises re-attending
     pooling: str = "attention"  # classify: one vector per text: last, mean, max, attention or concat (last, mean, max)
@@ -294,6 +295,7 @@ def check_encoder_size(config: Config) -> None:
 TASK_OPTIONS: dict[str, dict[str, Any]] = {
     "classify": {"train.class_weights": False, "model.bag_of_words": False, "model.init": "",
                  "train.layer_lr_decay": 1.0, "train.unfreeze_every": 0},
+    "lm": {"model.adaptive_softmax": []},
     "seq2seq": {"model.init": ""},
     "speech": {"model.ctc_weight": 0.0, "data.audio.augment_copies": 0}}
 """The options of one task only, with their values that leave them off."""

@@ -55,8 +55,10 @@ def random_generator(text: str = "abcdefgh", **data: int) -> TextGenerator:
 # ---- the model: prompt and steps read the text exactly as the whole sequence does
 KINDS = {"lstm": {"rnn": "lstm"}, "gru": {"rnn": "gru"}, "lstm-one-hot": {"rnn": "lstm", "one_hot": True},
          "gru-one-hot": {"rnn": "gru", "one_hot": True},
+         "gru-adaptive": {"rnn": "gru", "adaptive_softmax": [5, 8]},
          "transformer": {"arch": "transformer", "heads": 4, "feedforward_size": 32},
-         "transformer-learned": {"arch": "transformer", "heads": 4, "feedforward_size": 32, "positions": "learned"}}
+         "transformer-learned": {"arch": "transformer", "heads": 4, "feedforward_size": 32, "positions": "learned"},
+         "transformer-adaptive": {"arch": "transformer", "heads": 4, "feedforward_size": 32, "adaptive_softmax": [6]}}
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

@@ -248,8 +248,9 @@ def exported_lm(tmp_path_factory: pytest.TempPathFactory) -> tuple[TextGenerator
 
 @pytest.mark.parametrize("overrides", [[], ["model.rnn=gru", "model.one_hot=true", "model.num_layers=1"],
                                        ["model.arch=transformer", "model.feedforward_size=64",
-                                        "train.warmup_steps=10", "train.lr=0.003"]],
-                         ids=["lstm-2-layers", "gru-one-hot", "transformer"])
+                                        "train.warmup_steps=10", "train.lr=0.003"],
+                                       ["model.rnn=gru", "model.adaptive_softmax=[8,14]"]],
+                         ids=["lstm-2-layers", "gru-one-hot", "transformer", "gru-adaptive-softmax"])
 def test_lm_greedy_text_equals_pytorch(exported_lm: tuple[TextGenerator, OnnxGenerator, Path], tmp_path: Path,
                                        overrides: list[str]) -> None:
     """Greedy generation from the export writes exactly PyTorch's text, whether or not it may stop at </s>."""

@@ -18,7 +18,7 @@ from seq2seq.data.vocab import PAD_ID
 from seq2seq.models import kernels
 from seq2seq.models.decoder import DecoderState, Memory, _rnn_state, hidden_axes, hidden_of, rnn_state
 from seq2seq.models.encoder import RNN_TYPES
-from seq2seq.models.loss import projected_cross_entropy
+from seq2seq.models.outputs import output_layer
 from seq2seq.models.state import ROWS, Axes
 from seq2seq.utils.device import rnn_autocast
 
@@ -37,7 +37,8 @@ class OneHot(nn.Module):
 
 
 class LanguageModel(nn.Module):
-    """A recurrent language model over one vocabulary; `generator` projects features (..., H) to logits (..., V)."""
+    """A recurrent language model over one vocabulary; `generator` turns features (..., H) into scores (..., V) of
+    the next token (logits, or log-probabilities with `model.adaptive_softmax`: `outputs`)."""
 
     carries_state = True  # `read` continues from the state it is given
 
@@ -53,7 +54,7 @@ class LanguageModel(nn.Module):
         self.rnn = RNN_TYPES[config.rnn](input_size, config.hidden_size, config.num_layers, batch_first=True,
                                          dropout=config.dropout if config.num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(config.dropout)
-        self.generator = nn.Linear(config.hidden_size, vocab_size)
+        self.generator = output_layer(config.hidden_size, vocab_size, config.adaptive_softmax)
 
     def read(self, tokens: Tensor, hidden: tuple[Tensor, ...] | None = None,
              lengths: Tensor | None = None) -> tuple[Tensor, tuple[Tensor, ...]]:
@@ -79,8 +80,8 @@ class LanguageModel(nn.Module):
         return self.read(tokens)[0]
 
     def output_loss(self, features: Tensor, targets: Tensor, label_smoothing: float = 0.0) -> Tensor:
-        """Summed cross-entropy of targets (N,) given features (N, H), projection and loss fused."""
-        return projected_cross_entropy(features, self.generator.weight, self.generator.bias, targets, label_smoothing)
+        """Summed cross-entropy of targets (N,) given features (N, H)."""
+        return self.generator.loss(features, targets, label_smoothing)
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> Memory:
         """Read prompts src (B, P) = `<s> prompt` padded at the end, with their lengths (B,) (at least 1)."""

@@ -21,7 +21,7 @@ from seq2seq.errors import ConfigError
 from seq2seq.models.architectures import Architecture, register
 from seq2seq.models.decoder import Memory
 from seq2seq.models.language_model import PROMPT_OUTPUT
-from seq2seq.models.loss import projected_cross_entropy
+from seq2seq.models.outputs import output_layer
 from seq2seq.models.state import ROWS, SOURCE_ROWS, Axes, DecoderState, declared
 
 STEPS = "steps"  # the cache's growing axis: the positions decoded so far
@@ -289,7 +289,7 @@ class TransformerLanguageModel(nn.Module):
         self.embedder = Embedder(config, vocab_size)
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_layers))
         self.norm = nn.LayerNorm(config.hidden_size)
-        self.generator = nn.Linear(config.hidden_size, vocab_size)
+        self.generator = output_layer(config.hidden_size, vocab_size, config.adaptive_softmax)
         if config.tie_embeddings:
             self.embedder.tie(self.generator)
 
@@ -303,8 +303,8 @@ class TransformerLanguageModel(nn.Module):
         return self._causal(tokens)[0], ()
 
     def output_loss(self, features: Tensor, targets: Tensor, label_smoothing: float = 0.0) -> Tensor:
-        """Summed cross-entropy of targets (N,) given features (N, H), projection and loss fused."""
-        return projected_cross_entropy(features, self.generator.weight, self.generator.bias, targets, label_smoothing)
+        """Summed cross-entropy of targets (N,) given features (N, H)."""
+        return self.generator.loss(features, targets, label_smoothing)
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> Memory:
         """Read prompts src (B, P) = `<s> prompt` padded at the end: outputs (B, P, H) and, as the final parts, each

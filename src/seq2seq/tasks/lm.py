@@ -193,6 +193,9 @@ def check_config(config: Config) -> None:
     if config.model.copy or config.model.coverage or config.model.share_embeddings:
         raise ConfigError("model.copy, model.coverage and model.share_embeddings do not apply to task lm (a language "
                           "model has no source)")
+    if config.model.adaptive_softmax and (config.model.tie_embeddings or config.train.label_smoothing):
+        raise ConfigError("model.adaptive_softmax leaves no full output matrix to tie (model.tie_embeddings) and no "
+                          "full distribution to smooth (train.label_smoothing): turn them off")
 
 
 def as_entry(value: object) -> str:

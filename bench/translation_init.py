@@ -3,11 +3,13 @@ same wall time in all.
 
 On the peer setup of bench/translation.py (its data split, configs/eng-fra-peers.yaml), a word LSTM language model of
 the training targets (the French side of the training pairs only: no dev or test sentence) trains for --lm-budget
-seconds with the decoder's sizes and target tokenizer settings; the translation model that starts its decoder from
+seconds with the decoder's sizes and target tokenizer settings (and, with --adaptive-softmax, that output layer:
+configs/classify-lm.yaml's cutoffs by default, not tuned here); the translation model that starts its decoder from
 it trains for --budget minus that, the one from scratch for --budget. Both are scored on the test split (BLEU and
 chrF, detokenized; greedy and beam 5).
 
 usage: python bench/translation_init.py --peers PEERS_DIR --work SCRATCH_DIR [--budget 900] [--lm-budget 300]
+                                       [--adaptive-softmax 1000,4000]
 """
 
 from __future__ import annotations
@@ -40,14 +42,20 @@ def language_model_overrides() -> list[str]:
     return [f"{key}={str(value).lower() if isinstance(value, bool) else value}" for key, value in settings.items()]
 
 
-def train_language_model(data: Path, work: Path, budget: float, threads: int) -> Path:
+def train_language_model(data: Path, work: Path, budget: float, threads: int, cutoffs: str) -> Path:
     out = work / "runs" / "fr-lm"
     subprocess.run(["rm", "-rf", str(out)], check=True)
     command = [sys.executable, "-m", "seq2seq.cli", "train", "--task", "lm", "--train", str(data / "train.tok.fr"),
-               "--out", str(out), "--max-time", str(budget), f"train.threads={threads}", *language_model_overrides()]
+               "--out", str(out), "--max-time", str(budget), f"train.threads={threads}", *language_model_overrides(),
+               f"model.adaptive_softmax=[{cutoffs}]"]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TQDM_DISABLE="1")
     run_metered(command, work / "fr-lm_train.log", env)
     return out
+
+
+def lm_output(cutoffs: str) -> str:
+    """The language model's output layer, in words."""
+    return f"adaptive softmax, cutoffs [{cutoffs}]" if cutoffs else "full softmax"
 
 
 def scores(run: Path, data: Path, threads: int) -> dict[str, float]:
@@ -63,11 +71,13 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=900.0, help="seconds of training for each side, in all")
     parser.add_argument("--lm-budget", type=float, default=300.0, help="seconds of it for the language model")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--adaptive-softmax", default="1000,4000",
+                        help="the language model's model.adaptive_softmax cutoffs ('': the full softmax)")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     data = prepare(args.peers.resolve(), work)
-    lm = train_language_model(data, work, args.lm_budget, args.threads)
+    lm = train_language_model(data, work, args.lm_budget, args.threads, args.adaptive_softmax)
     started_run, started = train_run(data, work, args.budget - args.lm_budget, args.threads, "started",
                                      (f"model.init={lm}",))
     fresh_run, fresh = train_run(data, work, args.budget, args.threads, "fresh")
@@ -80,8 +90,9 @@ def main() -> None:
         *(f"| {name} | {budget} | {figures['steps']:,} | {figures['dev_loss']:.3f} | {score['bleu']:.2f} | "
           f"{score['bleu_beam']:.2f} | {score['chrf']:.2f} |" for name, figures, score, budget in rows), "",
         f"Command: `python bench/translation_init.py --peers PEERS --work SCRATCH --budget {args.budget:g} "
-        f"--lm-budget {args.lm_budget:g}`, one run after the other. The language model read the French side of the "
-        "training pairs only (word LSTM of the decoder's sizes, configs/eng-fra-peers.yaml's target tokens); the "
+        f"--lm-budget {args.lm_budget:g} --adaptive-softmax '{args.adaptive_softmax}'`, one run after the other. The "
+        "language model read the French side of the training pairs only (word LSTM of the decoder's sizes, "
+        f"configs/eng-fra-peers.yaml's target tokens; {lm_output(args.adaptive_softmax)}); the "
         "started model takes its vocabulary, embeddings and LSTM into the decoder (the bidirectional encoder "
         "starts fresh), with the recipe otherwise unchanged."])
     print(body)

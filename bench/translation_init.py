@@ -3,13 +3,13 @@ same wall time in all.
 
 On the peer setup of bench/translation.py (its data split, configs/eng-fra-peers.yaml), a word LSTM language model of
 the training targets (the French side of the training pairs only: no dev or test sentence) trains for --lm-budget
-seconds with the decoder's sizes and target tokenizer settings (and, with --adaptive-softmax, that output layer:
-configs/classify-lm.yaml's cutoffs by default, not tuned here); the translation model that starts its decoder from
+seconds with the decoder's sizes and target tokenizer settings (and, with --adaptive-softmax CUTOFFS, that output layer;
+the full softmax by default); the translation model that starts its decoder from
 it trains for --budget minus that, the one from scratch for --budget. Both are scored on the test split (BLEU and
 chrF, detokenized; greedy and beam 5).
 
 usage: python bench/translation_init.py --peers PEERS_DIR --work SCRATCH_DIR [--budget 900] [--lm-budget 300]
-                                       [--adaptive-softmax 1000,4000]
+                                       [--adaptive-softmax CUTOFFS]
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=900.0, help="seconds of training for each side, in all")
     parser.add_argument("--lm-budget", type=float, default=300.0, help="seconds of it for the language model")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--adaptive-softmax", default="1000,4000",
-                        help="the language model's model.adaptive_softmax cutoffs ('': the full softmax)")
+    parser.add_argument("--adaptive-softmax", default="",
+                        help="the language model's model.adaptive_softmax cutoffs, e.g. 1000,4000 (default: none)")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)

@@ -289,6 +289,8 @@ class TransformerLanguageModel(nn.Module):
         self.embedder = Embedder(config, vocab_size)
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_layers))
         self.norm = nn.LayerNorm(config.hidden_size)
+        if config.tie_embeddings and config.adaptive_softmax:
+            raise ConfigError("model.tie_embeddings needs the full softmax's output matrix, not model.adaptive_softmax")
         self.generator = output_layer(config.hidden_size, vocab_size, config.adaptive_softmax)
         if config.tie_embeddings:
             self.embedder.tie(self.generator)

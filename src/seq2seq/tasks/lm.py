@@ -28,6 +28,7 @@ from seq2seq.evaluation.text_scores import text_scores
 from seq2seq.models import architectures
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.objectives import language_model_losses
+from seq2seq.models.outputs import check_cutoffs
 from seq2seq.tasks import registry
 from seq2seq.tasks.generating import TextGenerating
 from seq2seq.tasks.registry import Task, register
@@ -193,9 +194,11 @@ def check_config(config: Config) -> None:
     if config.model.copy or config.model.coverage or config.model.share_embeddings:
         raise ConfigError("model.copy, model.coverage and model.share_embeddings do not apply to task lm (a language "
                           "model has no source)")
-    if config.model.adaptive_softmax and (config.model.tie_embeddings or config.train.label_smoothing):
-        raise ConfigError("model.adaptive_softmax leaves no full output matrix to tie (model.tie_embeddings) and no "
-                          "full distribution to smooth (train.label_smoothing): turn them off")
+    if config.model.adaptive_softmax:
+        check_cutoffs(config.model.adaptive_softmax, config.model.hidden_size)
+        if config.model.tie_embeddings or config.train.label_smoothing:
+            raise ConfigError("model.adaptive_softmax leaves no full output matrix to tie (model.tie_embeddings) and "
+                              "no full distribution to smooth (train.label_smoothing): turn them off")
 
 
 def as_entry(value: object) -> str:

@@ -134,11 +134,27 @@ def test_gradual_unfreezing_trains_the_head_first_then_one_more_layer_every_so_m
             assert all((p.grad is not None) == trains for p in layer), (step, index)
 
 
+def test_an_encoder_left_at_the_defaults_takes_the_language_models_shape(
+        language_model: tuple[TextGenerator, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    generator, run = language_model
+    config = apply_overrides(Config(task="classify"), [*WORDS, f"model.init={run}", "train.max_steps=2",
+                                                       "train.unfreeze_every=100"])  # the encoder stays as it came
+    assert (config.model.rnn, config.model.num_layers, config.model.hidden_size) == ("lstm", 1, 256)  # the defaults
+    with caplog.at_level("INFO"):
+        classifier = train_classifier(config, majority_pairs(100, 1), [], tmp_path)
+    model = classifier.config.model
+    assert (model.rnn, model.num_layers, model.embedding_size, model.hidden_size) == ("gru", 2, 16, 48)
+    assert ("the encoder takes the language model's shape: model.rnn=gru, model.num_layers=2, "
+            "model.embedding_size=16, model.hidden_size=48") in caplog.text
+    encoder = classifier.model.encoder
+    assert encoder.embedding is not None and torch.equal(encoder.embedding.weight, generator.model.embedding.weight)
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     (["model.hidden_size=24"], "the language model needs the classifier's model.hidden_size=48 (its hidden size per "
                                "direction"),
-    (["model.rnn=lstm"], "needs the classifier's model.rnn=gru, not lstm"),
-    (["model.num_layers=1"], "model.num_layers=2, not 1"),
+    (["model.embedding_size=32"], "needs the classifier's model.embedding_size=16, not 32"),
+    (["model.num_layers=3"], "model.num_layers=2, not 3"),
 ])
 def test_a_language_model_that_does_not_fit_is_a_one_line_error_naming_it(
         language_model: tuple[TextGenerator, Path], tmp_path: Path, overrides: list[str], message: str) -> None:

@@ -4,6 +4,7 @@ translation model's encoder and attention decoder), and the classifier's layers 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,6 +28,17 @@ def encoder_misfit(model: ModelConfig, language_model: ModelConfig) -> str:
     directions = 2 if model.bidirectional else 1
     both = " (its hidden size per direction: the encoder is bidirectional)" if directions == 2 else ""
     return _misfit(model, language_model, {"hidden_size": (language_model.hidden_size * directions, both)})
+
+
+def encoder_shape(model: ModelConfig, language_model: ModelConfig) -> dict[str, Any]:
+    """The encoder settings model leaves at ModelConfig's defaults that must change to fit the language model's
+    embeddings and RNN (its cell, layers, embedding size and hidden size per direction), with their new values."""
+    directions = 2 if model.bidirectional else 1
+    wanted = {"rnn": language_model.rnn, "num_layers": language_model.num_layers,
+              "embedding_size": language_model.embedding_size, "hidden_size": language_model.hidden_size * directions}
+    defaults = ModelConfig()
+    return {key: value for key, value in wanted.items()
+            if getattr(model, key) == getattr(defaults, key) and getattr(model, key) != value}
 
 
 def decoder_misfit(model: ModelConfig, language_model: ModelConfig) -> str:

@@ -33,7 +33,7 @@ from seq2seq.tasks.classification import (
     read_texts,
     text_ids,
 )
-from seq2seq.tasks.pretrained import load_language_model, start_from, with_language_models_tokens
+from seq2seq.tasks.pretrained import load_language_model, start_from
 from seq2seq.tasks.registry import Task, register
 from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
@@ -137,9 +137,9 @@ def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     saved = start_run(config, out, resume)
     if not dev_pairs and config.data.dev_size:
         train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
-    generator = load_language_model(config) if config.model.init and saved is None else None  # resumed: in the run
-    if generator:
-        config = with_language_models_tokens(config, generator)
+    generator = None
+    if config.model.init and saved is None:  # resumed: everything is in the run
+        config, generator = load_language_model(config)
     prepared = prepare_labelled(config, train_pairs, dev_pairs, saved.metadata if saved else None,
                                 (generator.tokenizer, generator.vocab) if generator else None)
     num_classes = len(prepared.metadata.vocabs[1]) - LABEL_OFFSET

@@ -23,6 +23,7 @@ from seq2seq.models.transfer import (
     copy_into_encoder,
     decoder_misfit,
     encoder_misfit,
+    encoder_shape,
 )
 from seq2seq.tasks import registry
 from seq2seq.tasks.lm import TextGenerator
@@ -44,23 +45,23 @@ def read_language_model(config: Config) -> TextGenerator:
     return generator
 
 
-def load_language_model(config: Config) -> TextGenerator:
-    """The language model of config.model.init, checked to fit the classifier's encoder."""
+def load_language_model(config: Config) -> tuple[Config, TextGenerator]:
+    """The language model of config.model.init, and config fitted to it: the classifier reads its tokens (data.src
+    becomes its data.tgt) and its encoder takes the language model's shape where config keeps the defaults
+    (`encoder_shape`); a shape set otherwise that does not fit is a one-line CheckpointError naming the file."""
     generator = read_language_model(config)
+    tokens = generator.config.data.tgt
+    if config.data.src != tokens:
+        logger.info("model.init: the texts are tokenized as the language model's were (data.src = its data.tgt)")
+    if shape := encoder_shape(config.model, generator.config.model):
+        logger.info("model.init: the encoder takes the language model's shape: %s",
+                    ", ".join(f"model.{key}={value}" for key, value in shape.items()))
+    config = replace(config, data=replace(config.data, src=tokens), model=replace(config.model, **shape))
     try:
         check_transferable(config.model, generator.config.model, config.model.init)
     except CheckpointError as error:
         raise CheckpointError(f"model.init: {error}") from None
-    return generator
-
-
-def with_language_models_tokens(config: Config, generator: TextGenerator) -> Config:
-    """config with the language model's tokenizer settings (its data.tgt) as data.src: the classifier reads its
-    tokens."""
-    tokens = generator.config.data.tgt
-    if config.data.src != tokens:
-        logger.info("model.init: the texts are tokenized as the language model's were (data.src = its data.tgt)")
-    return replace(config, data=replace(config.data, src=tokens))
+    return config, generator
 
 
 def start_from(model: Classifier, generator: TextGenerator) -> None:

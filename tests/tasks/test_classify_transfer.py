@@ -134,18 +134,22 @@ def test_gradual_unfreezing_trains_the_head_first_then_one_more_layer_every_so_m
             assert all((p.grad is not None) == trains for p in layer), (step, index)
 
 
-def test_an_encoder_left_at_the_defaults_takes_the_language_models_shape(
-        language_model: tuple[TextGenerator, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(("overrides", "hidden_size"), [([], 48), (["model.rnn=lstm", "model.num_layers=1"], 48),
+                                                        (["model.bidirectional=false"], 24)],
+                         ids=["unset", "set-to-the-defaults", "one-direction"])
+def test_encoder_settings_at_the_defaults_take_the_language_models_shape(
+        language_model: tuple[TextGenerator, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        overrides: list[str], hidden_size: int) -> None:
     generator, run = language_model
     config = apply_overrides(Config(task="classify"), [*WORDS, f"model.init={run}", "train.max_steps=2",
-                                                       "train.unfreeze_every=100"])  # the encoder stays as it came
+                                                       "train.unfreeze_every=100", *overrides])  # encoder kept
     assert (config.model.rnn, config.model.num_layers, config.model.hidden_size) == ("lstm", 1, 256)  # the defaults
     with caplog.at_level("INFO"):
         classifier = train_classifier(config, majority_pairs(100, 1), [], tmp_path)
     model = classifier.config.model
-    assert (model.rnn, model.num_layers, model.embedding_size, model.hidden_size) == ("gru", 2, 16, 48)
+    assert (model.rnn, model.num_layers, model.embedding_size, model.hidden_size) == ("gru", 2, 16, hidden_size)
     assert ("the encoder takes the language model's shape: model.rnn=gru, model.num_layers=2, "
-            "model.embedding_size=16, model.hidden_size=48") in caplog.text
+            f"model.embedding_size=16, model.hidden_size={hidden_size}") in caplog.text
     encoder = classifier.model.encoder
     assert encoder.embedding is not None and torch.equal(encoder.embedding.weight, generator.model.embedding.weight)
 

@@ -31,8 +31,9 @@ def encoder_misfit(model: ModelConfig, language_model: ModelConfig) -> str:
 
 
 def encoder_shape(model: ModelConfig, language_model: ModelConfig) -> dict[str, Any]:
-    """The encoder settings model leaves at ModelConfig's defaults that must change to fit the language model's
-    embeddings and RNN (its cell, layers, embedding size and hidden size per direction), with their new values."""
+    """The encoder settings of model that hold ModelConfig's defaults (set or not: a value can not tell) and must
+    change to fit the language model's embeddings and RNN (its cell, layers, embedding size and hidden size per
+    direction), with their new values."""
     directions = 2 if model.bidirectional else 1
     wanted = {"rnn": language_model.rnn, "num_layers": language_model.num_layers,
               "embedding_size": language_model.embedding_size, "hidden_size": language_model.hidden_size * directions}

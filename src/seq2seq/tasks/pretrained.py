@@ -47,20 +47,21 @@ def read_language_model(config: Config) -> TextGenerator:
 
 def load_language_model(config: Config) -> tuple[Config, TextGenerator]:
     """The language model of config.model.init, and config fitted to it: the classifier reads its tokens (data.src
-    becomes its data.tgt) and its encoder takes the language model's shape where config keeps the defaults
-    (`encoder_shape`); a shape set otherwise that does not fit is a one-line CheckpointError naming the file."""
+    becomes its data.tgt) and its encoder takes the language model's shape where config holds the defaults
+    (`encoder_shape`); other values that do not fit are a one-line CheckpointError naming the file."""
     generator = read_language_model(config)
     tokens = generator.config.data.tgt
     if config.data.src != tokens:
         logger.info("model.init: the texts are tokenized as the language model's were (data.src = its data.tgt)")
-    if shape := encoder_shape(config.model, generator.config.model):
-        logger.info("model.init: the encoder takes the language model's shape: %s",
-                    ", ".join(f"model.{key}={value}" for key, value in shape.items()))
+    shape = encoder_shape(config.model, generator.config.model)
     config = replace(config, data=replace(config.data, src=tokens), model=replace(config.model, **shape))
     try:
         check_transferable(config.model, generator.config.model, config.model.init)
     except CheckpointError as error:
         raise CheckpointError(f"model.init: {error}") from None
+    if shape:
+        logger.info("model.init: the encoder takes the language model's shape: %s",
+                    ", ".join(f"model.{key}={value}" for key, value in shape.items()))
     return config, generator
 
 

@@ -16,7 +16,7 @@ from seq2seq.models.classifier import Classifier, read_padded
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.objectives import classification_losses
 from seq2seq.models.transfer import check_embeddings, copy_into_encoder, layer_parameters
-from seq2seq.tasks.classify import train_classifier
+from seq2seq.tasks.classify import load_classifier, train_classifier
 from seq2seq.tasks.lm import TextGenerator, train_language_model
 from seq2seq.training import schedules
 from seq2seq.training.layerwise import Layers
@@ -188,3 +188,18 @@ def test_an_init_that_is_not_a_language_model_is_a_one_line_error(tmp_path: Path
 def test_a_one_hot_language_model_has_no_embeddings_to_give() -> None:
     with pytest.raises(CheckpointError, match=r"lm\.safetensors: a one-hot language model"):
         check_embeddings(ModelConfig(one_hot=True), "lm.safetensors")
+
+
+def test_a_run_resumed_from_the_api_with_the_config_it_started_with_continues_to_the_same_weights(
+        language_model: tuple[TextGenerator, Path], tmp_path: Path) -> None:
+    _, run = language_model
+    train, dev = majority_pairs(200, 1), majority_pairs(50, 2)
+    common = [*WORDS, f"model.init={run}", "train.eval_every=4", "train.unfreeze_every=3"]  # the shape: the LM's
+    whole = apply_overrides(Config(task="classify"), [*common, "train.max_steps=8"])
+    train_classifier(whole, train, dev, tmp_path / "whole")
+    train_classifier(apply_overrides(Config(task="classify"), [*common, "train.max_steps=4"]), train, dev,
+                     tmp_path / "split")
+    resumed = train_classifier(whole, train, dev, tmp_path / "split", resume=True)
+    assert resumed.config.model.hidden_size == 48 and resumed.config.data.src.kind == "word"
+    for name, weight in load_classifier(tmp_path / "whole").model.state_dict().items():
+        torch.testing.assert_close(weight, resumed.model.state_dict()[name])

@@ -17,7 +17,7 @@ from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.models.transfer import copy_into_decoder, copy_into_encoder, decoder_misfit, encoder_misfit
 from seq2seq.tasks.lm import TextGenerator, train_language_model
-from seq2seq.tasks.translation import train_translator
+from seq2seq.tasks.translation import load_translator, train_translator
 from tests.cli.test_cli import one_line_error, run_cli
 
 WORDS = ["kind=word", "split_punctuation=false"]
@@ -173,3 +173,18 @@ def test_a_transformer_language_model_is_a_one_line_error(tmp_path: Path) -> Non
     data.write_text("".join(f"{pair.src}\t{pair.tgt}\n" for pair in phrase_pairs(50, 1)), encoding="utf-8")
     code, _, err = run_cli("train", "--train", data, "--out", tmp_path / "run", "--init", tmp_path / "lm")
     assert "has no RNN to start another model" in one_line_error(code, err)
+
+
+def test_a_run_resumed_from_the_api_with_the_config_it_started_with_continues_to_the_same_weights(
+        target_language_model: tuple[TextGenerator, Path], tmp_path: Path) -> None:
+    _, run = target_language_model
+    train, dev = phrase_pairs(100, 1), phrase_pairs(20, 2)
+    common = [f"model.init={run}", "data.src.kind=char", "data.tgt.max_size=1000",
+              "train.eval_every=4"]  # data.tgt becomes the language model's (max_size 0: all its words)
+    whole = translation_config(*common, "train.max_steps=8")
+    train_translator(whole, train, dev, tmp_path / "whole")
+    train_translator(translation_config(*common, "train.max_steps=4"), train, dev, tmp_path / "split")
+    resumed = train_translator(whole, train, dev, tmp_path / "split", resume=True)
+    assert resumed.config.data.tgt.max_size == 0
+    for name, weight in load_translator(tmp_path / "whole").model.state_dict().items():
+        torch.testing.assert_close(weight, resumed.model.state_dict()[name])

@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
-from seq2seq.config import Config
+from seq2seq.config import Config, ModelConfig, load_config
 from seq2seq.data.pairs import Pair
 from seq2seq.data.preparation import Sides
 from seq2seq.data.vocab import UNK_ID
@@ -63,6 +64,27 @@ def load_language_model(config: Config) -> tuple[Config, TextGenerator]:
         logger.info("model.init: the encoder takes the language model's shape: %s",
                     ", ".join(f"model.{key}={value}" for key, value in shape.items()))
     return config, generator
+
+
+def as_started(config: Config, out_dir: str | Path, shape: Sequence[str] = ()) -> Config:
+    """config with model.init, fitted as it was when the run in out_dir started from its language model (which is
+    not read again: it may be gone): the token settings of data.src and data.tgt, and those of the model settings
+    named in shape that config leaves at the defaults (a classifier's `ENCODER_SHAPE`), from the run's saved config.
+    Without model.init, or without a saved config (the resume then fails on the missing checkpoint), config as it
+    is."""
+    saved_path = Path(out_dir) / "config.yaml"
+    if not config.model.init or not saved_path.is_file():
+        return config
+    saved = load_config(saved_path)
+    defaults = ModelConfig()
+    shape = {key: getattr(saved.model, key) for key in shape
+             if getattr(config.model, key) == getattr(defaults, key)}
+    return replace(config, data=replace(config.data, src=saved.data.src, tgt=saved.data.tgt),
+                   model=replace(config.model, **shape))
+
+
+ENCODER_SHAPE = ("rnn", "num_layers", "embedding_size", "hidden_size")
+"""The encoder settings a classifier takes from its language model where its config leaves the defaults."""
 
 
 def start_from(model: Classifier, generator: TextGenerator) -> None:

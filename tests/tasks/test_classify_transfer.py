@@ -11,7 +11,7 @@ import torch
 
 from seq2seq.config import Config, ModelConfig, TokenizerConfig, apply_overrides
 from seq2seq.data.pairs import Example, collate
-from seq2seq.errors import CheckpointError
+from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.models.classifier import Classifier, read_padded
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.objectives import classification_losses
@@ -194,12 +194,16 @@ def test_a_run_resumed_from_the_api_with_the_config_it_started_with_continues_to
         language_model: tuple[TextGenerator, Path], tmp_path: Path) -> None:
     _, run = language_model
     train, dev = majority_pairs(200, 1), majority_pairs(50, 2)
-    common = [*WORDS, f"model.init={run}", "train.eval_every=4", "train.unfreeze_every=3"]  # the shape: the LM's
-    whole = apply_overrides(Config(task="classify"), [*common, "train.max_steps=8"])
+    common = [f"model.init={run}", "train.eval_every=4", "train.unfreeze_every=3", "train.precision=fp32"]
+    whole = apply_overrides(Config(task="classify"), [*common, "train.max_steps=8"])  # data.src, shape: the LM's
     train_classifier(whole, train, dev, tmp_path / "whole")
     train_classifier(apply_overrides(Config(task="classify"), [*common, "train.max_steps=4"]), train, dev,
                      tmp_path / "split")
     resumed = train_classifier(whole, train, dev, tmp_path / "split", resume=True)
     assert resumed.config.model.hidden_size == 48 and resumed.config.data.src.kind == "word"
-    for name, weight in load_classifier(tmp_path / "whole").model.state_dict().items():
-        torch.testing.assert_close(weight, resumed.model.state_dict()[name])
+    one, two = (load_classifier(tmp_path / name / "last.safetensors") for name in ("whole", "split"))
+    for name, weight in one.model.state_dict().items():
+        torch.testing.assert_close(weight, two.model.state_dict()[name])
+    with pytest.raises(ConfigError, match="the model settings differ"):  # a size set, not taken from the LM
+        train_classifier(replace(whole, model=replace(whole.model, hidden_size=96)), train, dev, tmp_path / "split",
+                         resume=True)

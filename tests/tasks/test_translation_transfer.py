@@ -12,6 +12,7 @@ import torch
 
 from seq2seq.config import Config, ModelConfig, apply_overrides
 from seq2seq.data.pairs import Pair
+from seq2seq.errors import ConfigError
 from seq2seq.models.decoder import hidden_of
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.seq2seq import Seq2Seq
@@ -186,5 +187,9 @@ def test_a_run_resumed_from_the_api_with_the_config_it_started_with_continues_to
     train_translator(translation_config(*common, "train.max_steps=4"), train, dev, tmp_path / "split")
     resumed = train_translator(whole, train, dev, tmp_path / "split", resume=True)
     assert resumed.config.data.tgt.max_size == 0
-    for name, weight in load_translator(tmp_path / "whole").model.state_dict().items():
-        torch.testing.assert_close(weight, resumed.model.state_dict()[name])
+    one, two = (load_translator(tmp_path / name / "last.safetensors") for name in ("whole", "split"))
+    for name, weight in one.model.state_dict().items():
+        torch.testing.assert_close(weight, two.model.state_dict()[name])
+    changed = replace(whole, data=replace(whole.data, src=replace(whole.data.src, lowercase=True)))
+    with pytest.raises(ConfigError, match="the data settings differ"):  # the source split otherwise
+        train_translator(changed, train, dev, tmp_path / "split", resume=True)

@@ -17,6 +17,8 @@ from seq2seq.models.encoder import Encoder
 from seq2seq.models.language_model import LanguageModel
 
 RNN_ARCHS = ("context", "repeat", "attention")
+ENCODER_SHAPE = ("rnn", "num_layers", "embedding_size", "hidden_size")
+"""The encoder settings a classifier takes from its language model where its config leaves the defaults."""
 """The kinds whose encoder (and language model) is an RNN over embeddings."""
 
 
@@ -38,8 +40,8 @@ def encoder_shape(model: ModelConfig, language_model: ModelConfig) -> dict[str, 
     wanted = {"rnn": language_model.rnn, "num_layers": language_model.num_layers,
               "embedding_size": language_model.embedding_size, "hidden_size": language_model.hidden_size * directions}
     defaults = ModelConfig()
-    return {key: value for key, value in wanted.items()
-            if getattr(model, key) == getattr(defaults, key) and getattr(model, key) != value}
+    return {key: wanted[key] for key in ENCODER_SHAPE
+            if getattr(model, key) == getattr(defaults, key) and getattr(model, key) != wanted[key]}
 
 
 def decoder_misfit(model: ModelConfig, language_model: ModelConfig) -> str:

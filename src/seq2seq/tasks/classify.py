@@ -33,7 +33,7 @@ from seq2seq.tasks.classification import (
     read_texts,
     text_ids,
 )
-from seq2seq.tasks.pretrained import ENCODER_SHAPE, as_started, load_language_model, start_from
+from seq2seq.tasks.pretrained import classifier_as_started, load_language_model, start_from
 from seq2seq.tasks.registry import Task, register
 from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
@@ -134,9 +134,8 @@ def train_classifier(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
         raise ConfigError("model.bag_of_words was removed: its SVM, fitted to the very texts the RNN trained on, "
                           "left the RNN little to learn (runs trained with it still load, classify and serve)")
     out = Path(out_dir)
-    if resume:  # with model.init: as the run's start fitted it to the language model
-        config = as_started(config, out, ENCODER_SHAPE)
-    saved = start_run(config, out, resume)
+    saved = start_run(config, out, resume, as_started=classifier_as_started)
+    config = saved.config if saved else config
     if not dev_pairs and config.data.dev_size:
         train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
     generator = None

@@ -7,9 +7,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
-from seq2seq.config import Config, ModelConfig, load_config
+from seq2seq.config import Config, ModelConfig, TokenizerConfig
 from seq2seq.data.pairs import Pair
 from seq2seq.data.preparation import Sides
 from seq2seq.data.vocab import UNK_ID
@@ -18,6 +17,7 @@ from seq2seq.models.classifier import Classifier
 from seq2seq.models.language_model import LanguageModel
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.models.transfer import (
+    ENCODER_SHAPE,
     check_embeddings,
     check_transferable,
     copy_into_decoder,
@@ -66,25 +66,33 @@ def load_language_model(config: Config) -> tuple[Config, TextGenerator]:
     return config, generator
 
 
-def as_started(config: Config, out_dir: str | Path, shape: Sequence[str] = ()) -> Config:
-    """config with model.init, fitted as it was when the run in out_dir started from its language model (which is
-    not read again: it may be gone): the token settings of data.src and data.tgt, and those of the model settings
-    named in shape that config leaves at the defaults (a classifier's `ENCODER_SHAPE`), from the run's saved config.
-    Without model.init, or without a saved config (the resume then fails on the missing checkpoint), config as it
-    is."""
-    saved_path = Path(out_dir) / "config.yaml"
-    if not config.model.init or not saved_path.is_file():
+def classifier_as_started(config: Config, saved: Config) -> Config:
+    """config (with model.init) fitted as the saved run's start fitted it to its language model, which is not read
+    again: the texts split as the language model's (data.src) and the encoder settings config leaves at the
+    defaults (`ENCODER_SHAPE`), from the saved run's config."""
+    if not config.model.init:
         return config
-    saved = load_config(saved_path)
     defaults = ModelConfig()
-    shape = {key: getattr(saved.model, key) for key in shape
+    shape = {key: getattr(saved.model, key) for key in ENCODER_SHAPE
              if getattr(config.model, key) == getattr(defaults, key)}
-    return replace(config, data=replace(config.data, src=saved.data.src, tgt=saved.data.tgt),
-                   model=replace(config.model, **shape))
+    return replace(config, data=replace(config.data, src=saved.data.src), model=replace(config.model, **shape))
 
 
-ENCODER_SHAPE = ("rnn", "num_layers", "embedding_size", "hidden_size")
-"""The encoder settings a classifier takes from its language model where its config leaves the defaults."""
+def translation_as_started(config: Config, saved: Config) -> Config:
+    """config (with model.init) fitted as the saved run's start fitted it to its language model, which is not read
+    again: each side split into tokens as the saved run's side (`TOKENIZING`) takes that side's settings, among them
+    the vocabulary's that a side reading the language model's tokens took from it (a resumed run keeps its
+    vocabularies whatever their settings say)."""
+    if not config.model.init:
+        return config
+    src, tgt = (getattr(saved.data, name) if _splits_alike(getattr(config.data, name), getattr(saved.data, name))
+                else getattr(config.data, name) for name in ("src", "tgt"))
+    return replace(config, data=replace(config.data, src=src, tgt=tgt))
+
+
+def _splits_alike(one: TokenizerConfig, other: TokenizerConfig) -> bool:
+    """Whether the two settings split a text into the same tokens (their vocabularies' settings aside)."""
+    return one.kind == other.kind and all(getattr(one, key) == getattr(other, key) for key in TOKENIZING[one.kind])
 
 
 def start_from(model: Classifier, generator: TextGenerator) -> None:

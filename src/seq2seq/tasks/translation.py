@@ -39,7 +39,7 @@ from seq2seq.models import architectures
 from seq2seq.models.objectives import sequence_loss, sequence_losses
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.tasks import registry
-from seq2seq.tasks.pretrained import as_started, read_language_model, start_translation, translation_sides
+from seq2seq.tasks.pretrained import read_language_model, start_translation, translation_as_started, translation_sides
 from seq2seq.tasks.registry import Columns, Task, register
 from seq2seq.tasks.translating import TextTranslator
 from seq2seq.training.board import Sample, Sampler
@@ -140,9 +140,9 @@ def train_translator(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     config = replace(config, task=TASK.name)
     check_config(config)
     out = Path(out_dir)
-    if resume:  # with model.init: as the run's start fitted it to the language model
-        config = as_started(config, out)
-    saved = start_run(config, out, resume, draws_attention=_draws_attention(config))
+    saved = start_run(config, out, resume, draws_attention=_draws_attention(config),
+                      as_started=translation_as_started)
+    config = saved.config if saved else config
     if not dev_pairs and config.data.dev_size:
         train_pairs, dev_pairs = split_dev(list(train_pairs), config.data.dev_size, config.train.seed)
     if not train_pairs:

@@ -7,7 +7,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -348,18 +348,24 @@ class _Clock:
 
 
 class SavedRun(NamedTuple):
-    """The last checkpoint of a run being resumed: its tensors, its JSON header and the model's metadata."""
+    """The last checkpoint of a run being resumed: its tensors, its JSON header and the model's metadata, and the
+    config the run continues with."""
 
     tensors: dict[str, Tensor]
     values: dict[str, Any]
     metadata: ModelMetadata
+    config: Config
 
 
-def start_run(config: Config, out_dir: str | Path, resume: bool, draws_attention: bool = False
-              ) -> SavedRun | None:
+AsStarted = Callable[[Config, Config], Config]
+"""(config, the saved run's config) -> config fitted as the run's start fitted it (to its model.init)."""
+
+
+def start_run(config: Config, out_dir: str | Path, resume: bool, draws_attention: bool = False,
+              as_started: AsStarted | None = None) -> SavedRun | None:
     """Check the config, set the CPU threads and join the other ranks (when torchrun started several); with resume,
-    the last checkpoint of out_dir to continue from. draws_attention: the samples shown in TensorBoard will carry
-    attention weights to draw."""
+    the last checkpoint of out_dir to continue from (`resume_point`). draws_attention: the samples shown in
+    TensorBoard will carry attention weights to draw."""
     validate(config)
     board.check_available(config, draws_attention)
     if distributed.current().main:  # a run directory that cannot be written fails here, before any work
@@ -367,7 +373,7 @@ def start_run(config: Config, out_dir: str | Path, resume: bool, draws_attention
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     distributed.start(resolve_device(config.train.device))
-    return resume_point(out_dir, config) if resume else None
+    return resume_point(out_dir, config, as_started) if resume else None
 
 
 def run_training(trainer: Trainer, saved: SavedRun | None, started: float) -> TrainState:
@@ -391,8 +397,9 @@ def run_training(trainer: Trainer, saved: SavedRun | None, started: float) -> Tr
     return state
 
 
-def resume_point(out_dir: str | Path, config: Config) -> SavedRun:
-    """The last checkpoint of the run in out_dir, to be continued with config.
+def resume_point(out_dir: str | Path, config: Config, as_started: AsStarted | None = None) -> SavedRun:
+    """The last checkpoint of the run in out_dir, to be continued with config (fitted by as_started first, where the
+    task's start fits a config to its model.init).
 
     A resumed run may change how long and how it trains (train.*), not what it trains: task, data or model settings
     that differ from the saved run's are a ConfigError.
@@ -400,7 +407,9 @@ def resume_point(out_dir: str | Path, config: Config) -> SavedRun:
     path = Path(out_dir) / "last.safetensors"
     tensors, values = checkpoint.load_checkpoint(path)
     metadata = ModelMetadata.from_dict(values, str(path))
+    if as_started:
+        config = as_started(config, metadata.config)
     for section in ("task", "data", "model"):
         if getattr(config, section) != getattr(metadata.config, section):
             raise ConfigError(f"--resume: the {section} settings differ from the saved run; only train.* may change")
-    return SavedRun(tensors, values, metadata)
+    return SavedRun(tensors, values, metadata, config)

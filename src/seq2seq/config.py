@@ -26,6 +26,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "positions": ("sinusoidal", "learned"),
     "entries": ("file", "line", "delimiter"),
     "pooling": ("last", "mean", "max", "attention", "concat"),
+    "truncation": ("head", "head_tail"),
 }
 
 
@@ -73,6 +74,7 @@ class DataConfig:
     max_src_length: int = 100  # tokens; longer pairs are filtered out of training (and counted)
     max_tgt_length: int = 100  # tokens; longer pairs are filtered out of training (and counted)
     truncate_src: bool = False  # cut longer sources to max_src_length (training and use) instead of dropping them
+    truncation: str = "head"  # classify: a longer text keeps its first max_src_length tokens; head_tail: both ends
     dev_size: int = 0  # when no dev file is given, hold out this many training pairs (lm: windows) (0 = none)
     batch_size: int = 64  # sentences per batch
     batch_tokens: int = 0  # target tokens per batch, padding included (fairseq's --max-tokens); 0 = batch_size
@@ -294,7 +296,8 @@ def check_encoder_size(config: Config) -> None:
 
 TASK_OPTIONS: dict[str, dict[str, Any]] = {
     "classify": {"train.class_weights": False, "model.bag_of_words": False, "model.init": "",
-                 "train.layer_lr_decay": 1.0, "train.unfreeze_every": 0},
+                 "train.layer_lr_decay": 1.0, "train.unfreeze_every": 0,
+                 "data.truncation": "head"},
     "lm": {"model.adaptive_softmax": []},
     "seq2seq": {"model.init": ""},
     "speech": {"model.ctc_weight": 0.0, "data.audio.augment_copies": 0}}

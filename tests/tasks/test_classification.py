@@ -12,7 +12,7 @@ import torch
 import seq2seq
 from seq2seq.api import load_translator
 from seq2seq.config import Config, ModelConfig, apply_overrides
-from seq2seq.data.labels import read_labelled
+from seq2seq.data.labels import cut_text, read_labelled
 from seq2seq.data.pairs import Example, Pair, collate
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.evaluation import metrics
@@ -249,3 +249,33 @@ def test_the_shared_classification_data_reads(shared_data: Path) -> None:
     pairs = read_labelled(shared_data / "classify" / "train.tsv")
     assert len(pairs) == 48151
     assert len({pair.tgt for pair in pairs}) == 58
+
+
+@pytest.mark.parametrize(("truncation", "limit", "kept"), [
+    ("head", 4, "0 1 2 3"), ("head_tail", 4, "0 1 8 9"), ("head_tail", 5, "0 1 2 8 9"), ("head_tail", 1, "0"),
+    ("head_tail", 10, "0 1 2 3 4 5 6 7 8 9"), ("head_tail", 0, "0 1 2 3 4 5 6 7 8 9")])
+def test_a_long_text_keeps_its_first_tokens_or_both_ends(truncation: str, limit: int, kept: str) -> None:
+    data = tiny_config(f"data.truncation={truncation}", f"data.max_src_length={limit}").data
+    assert cut_text(list("0123456789"), data) == kept.split()
+
+
+def test_head_tail_truncation_learns_what_only_the_end_of_a_text_says(tmp_path: Path) -> None:
+    """Texts of 12-20 filler words whose label is their last word, read through 8 tokens: the head misses it."""
+    rng = random.Random(0)
+    pairs = [Pair(" ".join([*(rng.choice("defgh") for _ in range(rng.randint(11, 19))), label]), label)
+             for label in "abc" * 400]
+    rng.shuffle(pairs)
+    train, dev, test = pairs[:1000], pairs[1000:1100], pairs[1100:]
+    accuracy = {}
+    for truncation in ("head", "head_tail"):
+        config = tiny_config(f"data.truncation={truncation}", "data.max_src_length=8", "train.epochs=5",
+                             "train.metric=accuracy")
+        classifier = train_classifier(config, train, dev, tmp_path / truncation)
+        accuracy[truncation] = classifier.evaluate(test)["accuracy"]
+        assert classifier.classify_detailed([test[0].src])[0].tokens == cut_text(test[0].src.split(), config.data)
+    assert accuracy["head_tail"] >= 90.0 and accuracy["head"] < 50.0, accuracy  # head: a guess among three
+
+
+def test_truncation_applies_to_classifiers_only(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"data\.truncation applies to task classify only"):
+        seq2seq.train(apply_overrides(Config(), ["data.truncation=head_tail"]), [("a", "b")], out_dir=tmp_path)

@@ -16,7 +16,7 @@ from seq2seq.data.audio import SAMPLE_RATE
 from seq2seq.data.augmentation import Perturbation, draw
 from seq2seq.data.checks import check_length_filtering, check_split, check_vocabulary
 from seq2seq.data.feature_cache import FeatureCache
-from seq2seq.data.labels import LABEL_OFFSET, build_labels, encode_labelled, example_class, labelled_examples
+from seq2seq.data.labels import LABEL_OFFSET, build_labels, cut_text, encode_labelled, example_class, labelled_examples
 from seq2seq.data.lm_text import encode_stream
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.pairs import Example, Pair, TokenPair, encode_pairs, encode_tokens, split_dev, tokenize_pairs
@@ -161,23 +161,22 @@ def prepare_labelled(config: Config, train_pairs: Sequence[Pair], dev_pairs: Seq
     """Tokenizer (data.src settings), text and label vocabularies, and examples for a classifier; text_side: a
     tokenizer and text vocabulary to use instead of building them (a pretrained language model's).
 
-    Texts are cut to their first data.max_src_length tokens (0 = all); dev texts whose label never occurs in the
+    Texts are cut to data.max_src_length tokens (`cut_text`); dev texts whose label never occurs in the
     training data are left out of the dev examples (no class can score them), with a warning.
     """
     if not train_pairs:
         raise DataError("no training texts")
-    limit = config.data.max_src_length or None
     if saved:
         text_side = saved.tokenizers[0], saved.vocabs[0]
     tokenizer = text_side[0] if text_side else build_tokenizer(config.data.src, [p.src for p in train_pairs])
-    token_lists = [tokenizer.tokenize(pair.src)[:limit] for pair in train_pairs]
+    token_lists = [cut_text(tokenizer.tokenize(pair.src), config.data) for pair in train_pairs]
     texts = text_side[1] if text_side else Vocab.build(token_lists, config.data.src.min_freq,
                                                        config.data.src.max_size)
     check_vocabulary(texts, "data.src", config.data.src.min_freq)
     check_split(len(train_pairs), len(dev_pairs), "texts")
     labels = saved.vocabs[1] if saved else build_labels([pair.tgt for pair in train_pairs])
     examples = labelled_examples(token_lists, [pair.tgt for pair in train_pairs], (texts, labels))
-    dev_examples = encode_labelled(dev_pairs, tokenizer, (texts, labels), config.data.max_src_length)
+    dev_examples = encode_labelled(dev_pairs, tokenizer, (texts, labels), config.data)
     known = [example for example in dev_examples if example_class(example) >= 0]
     if len(known) < len(dev_examples):
         logger.warning("%d of %d dev texts have labels never seen in training; left out of the dev scores",

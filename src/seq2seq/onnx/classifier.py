@@ -55,7 +55,7 @@ class OnnxClassifier(Exported, Classifying):
                           ) -> list[Classification]:
         """For each text, its top_k labels with probabilities, its tokens and the attention pooling's weights (a
         numpy array), as `TextClassifier.classify_detailed`."""
-        token_lists = classification.read_texts(texts, top_k, self.tokenizer, self.config.data.max_src_length)
+        token_lists = classification.read_texts(texts, top_k, self.tokenizer, self.config.data)
         ids = [classification.text_ids(tokens, self.vocabs[0]) for tokens in token_lists]
         probabilities = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
         weights: list[Array | None] = [None] * len(ids)

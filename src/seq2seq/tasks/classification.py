@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from seq2seq.config import Config
+from seq2seq.config import Config, DataConfig
+from seq2seq.data.labels import cut_text
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import LABEL_OFFSET, PAD_ID, Vocab
 from seq2seq.errors import ConfigError
@@ -71,14 +72,14 @@ def label_names(labels: Vocab) -> list[str]:
     return labels.itos[LABEL_OFFSET:]
 
 
-def read_texts(texts: Sequence[str], top_k: int, tokenizer: Tokenizer, max_length: int) -> list[list[str]]:
-    """The tokens each text is classified on, cut to max_length (0: all); a lone string is a TypeError, top_k
+def read_texts(texts: Sequence[str], top_k: int, tokenizer: Tokenizer, data: DataConfig) -> list[list[str]]:
+    """The tokens each text is classified on, cut as data says (`cut_text`); a lone string is a TypeError, top_k
     below 1 a ConfigError."""
     if isinstance(texts, str):
         raise TypeError("classify() takes a list of strings; wrap a single text in a list")
     if top_k < 1:
         raise ConfigError(f"top_k must be at least 1, not {top_k}")
-    return [tokenizer.tokenize(text)[:max_length or None] for text in texts]
+    return [cut_text(tokenizer.tokenize(text), data) for text in texts]
 
 
 def text_ids(tokens: list[str], vocab: Vocab) -> list[int]:

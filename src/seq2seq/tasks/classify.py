@@ -59,7 +59,7 @@ class TextClassifier(Classifying):
     def classify_detailed(self, texts: Sequence[str], top_k: int = 1, batch_size: int = BATCH_SIZE
                           ) -> list[Classification]:
         """For each text, its top_k labels with probabilities, its tokens and the attention pooling's weights."""
-        token_lists = read_texts(texts, top_k, self.tokenizer, self.config.data.max_src_length)
+        token_lists = read_texts(texts, top_k, self.tokenizer, self.config.data)
         examples = [Example(text_ids(tokens, self.vocabs[0]), [0, 0]) for tokens in token_lists]
         logits, weights = predict(self.model, examples, batch_size, self.precision or self.config.train.precision)
         return ranked(torch.softmax(logits, dim=-1).numpy(), token_lists, weights, self.labels, top_k)

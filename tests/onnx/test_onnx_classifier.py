@@ -25,9 +25,10 @@ from tests.tasks.test_classification import majority_pairs, tiny_config
 from tests.test_compatibility_v2 import FIXTURES
 
 MAX_LENGTH = 12  # data.max_src_length: the last texts are cut to it, in both runtimes
-TEXTS = [pair.src for pair in majority_pairs(60, 3)] + ["", "b", "zz unknown a", "a b " * 12, "c " * 30]
+ENDS = "a " * 12 + "b c"  # longer than MAX_LENGTH: data.truncation=head_tail keeps its last two tokens
+TEXTS = [pair.src for pair in majority_pairs(60, 3)] + ["", "b", "zz unknown a", "a b " * 12, "c " * 30, ENDS]
 TRAIN = ["train.epochs=4", "train.device=cpu", "model.num_layers=2", f"data.max_src_length={MAX_LENGTH}",
-         "data.truncate_src=true"]
+         "data.truncate_src=true", "data.truncation=head_tail"]
 Trained = tuple[TextClassifier, OnnxClassifier, Path]
 
 
@@ -66,6 +67,7 @@ def test_export_equals_pytorch(exported: Trained) -> None:
     assert onnx.manifest["check"]["fp32_max_difference"] <= TOLERANCE and "decoding" not in onnx.manifest
     assert onnx.labels == classifier.labels and onnx.config == classifier.config
     assert_same_classifications(classifier, onnx)
+    assert onnx.classify_detailed([ENDS])[0].tokens == ["a"] * 10 + ["b", "c"]  # head: ["a"] * 12
     found = onnx.classify_detailed(TEXTS[:3])
     assert all(item.attention is not None and item.attention.shape == (len(item.tokens),) for item in found)
 

@@ -12,8 +12,10 @@ import torch
 import seq2seq
 from seq2seq.api import load_translator
 from seq2seq.config import Config, ModelConfig, apply_overrides
-from seq2seq.data.labels import cut_text, read_labelled
+from seq2seq.data.labels import read_labelled
 from seq2seq.data.pairs import Example, Pair, collate
+from seq2seq.data.preparation import prepare_labelled
+from seq2seq.data.truncation import cut_text
 from seq2seq.errors import CheckpointError, ConfigError, DataError
 from seq2seq.evaluation import metrics
 from seq2seq.models.classifier import Classifier, last_states, read_padded, reverse_within
@@ -260,7 +262,7 @@ def test_a_long_text_keeps_its_first_tokens_or_both_ends(truncation: str, limit:
 
 
 def test_head_tail_truncation_learns_what_only_the_end_of_a_text_says(tmp_path: Path) -> None:
-    """Texts of 12-20 filler words whose label is their last word, read through 8 tokens: the head misses it."""
+    """Texts of 11-19 filler words and their label as the last word, read through 8 tokens: the head misses it."""
     rng = random.Random(0)
     pairs = [Pair(" ".join([*(rng.choice("defgh") for _ in range(rng.randint(11, 19))), label]), label)
              for label in "abc" * 400]
@@ -279,3 +281,11 @@ def test_head_tail_truncation_learns_what_only_the_end_of_a_text_says(tmp_path: 
 def test_truncation_applies_to_classifiers_only(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"data\.truncation applies to task classify only"):
         seq2seq.train(apply_overrides(Config(), ["data.truncation=head_tail"]), [("a", "b")], out_dir=tmp_path)
+
+
+def test_training_and_dev_texts_are_cut_alike() -> None:
+    config = tiny_config("data.truncation=head_tail", "data.max_src_length=4")
+    text = Pair("a b c d e f", "x")
+    prepared = prepare_labelled(config, [text, Pair("f e d c b a", "y")], [text])
+    texts = prepared.metadata.vocabs[0]
+    assert prepared.examples[0].src == prepared.dev_examples[0].src == texts.encode(["a", "b", "e", "f"])

@@ -9,6 +9,7 @@ from pathlib import Path
 from seq2seq.config import DataConfig
 from seq2seq.data.pairs import Example, Pair, json_record, read_lines, read_pairs
 from seq2seq.data.tokenizers import Tokenizer
+from seq2seq.data.truncation import cut_text
 from seq2seq.data.vocab import BOS_ID, EOS_ID, LABEL_OFFSET, PAD_ID, SPECIALS, Vocab
 from seq2seq.errors import DataError
 
@@ -90,19 +91,6 @@ def encode_labelled(pairs: Sequence[Pair], tokenizer: Tokenizer, vocabs: tuple[V
     """Examples of labelled texts, each text cut as data says (`cut_text`)."""
     return labelled_examples([cut_text(tokenizer.tokenize(pair.src), data) for pair in pairs],
                              [pair.tgt for pair in pairs], vocabs)
-
-
-def cut_text(tokens: list[str], data: DataConfig) -> list[str]:
-    """A text's tokens as a classifier reads them: at most data.max_src_length (0 = all), the first ones
-    (data.truncation head), or the first half and the last half (head_tail: the end of a text often says what it is,
-    "This package contains the development files"; Sun et al., 2019)."""
-    limit = data.max_src_length
-    if not limit or len(tokens) <= limit:
-        return tokens
-    if data.truncation == "head_tail":
-        head = (limit + 1) // 2
-        return tokens[:head] + tokens[len(tokens) - (limit - head):]
-    return tokens[:limit]
 
 
 def labelled_examples(token_lists: Sequence[list[str]], labels: Sequence[str], vocabs: tuple[Vocab, Vocab]

@@ -11,8 +11,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from seq2seq.config import Config, DataConfig
-from seq2seq.data.labels import cut_text
 from seq2seq.data.tokenizers import Tokenizer
+from seq2seq.data.truncation import cut_text
 from seq2seq.data.vocab import LABEL_OFFSET, PAD_ID, Vocab
 from seq2seq.errors import ConfigError
 

@@ -25,7 +25,7 @@ from tests.tasks.test_classification import majority_pairs, tiny_config
 from tests.test_compatibility_v2 import FIXTURES
 
 MAX_LENGTH = 12  # data.max_src_length: the last texts are cut to it, in both runtimes
-ENDS = "a " * 12 + "b c"  # longer than MAX_LENGTH: data.truncation=head_tail keeps its last two tokens
+ENDS = "a " * 12 + "b c"  # over MAX_LENGTH: data.truncation=head_tail keeps its last 6 tokens, b c among them
 TEXTS = [pair.src for pair in majority_pairs(60, 3)] + ["", "b", "zz unknown a", "a b " * 12, "c " * 30, ENDS]
 TRAIN = ["train.epochs=4", "train.device=cpu", "model.num_layers=2", f"data.max_src_length={MAX_LENGTH}",
          "data.truncate_src=true", "data.truncation=head_tail"]

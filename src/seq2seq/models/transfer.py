@@ -17,9 +17,9 @@ from seq2seq.models.encoder import Encoder
 from seq2seq.models.language_model import LanguageModel
 
 RNN_ARCHS = ("context", "repeat", "attention")
+"""The kinds whose encoder (and language model) is an RNN over embeddings."""
 ENCODER_SHAPE = ("rnn", "num_layers", "embedding_size", "hidden_size")
 """The encoder settings a classifier takes from its language model where its config leaves the defaults."""
-"""The kinds whose encoder (and language model) is an RNN over embeddings."""
 
 
 def encoder_misfit(model: ModelConfig, language_model: ModelConfig) -> str:

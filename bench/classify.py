@@ -11,8 +11,8 @@ word uni- and bigram TF-IDF (sublinear tf, min_df 2) with a linear SVM (C 0.5), 
 weights.
 
 With --defaults it measures instead what a newcomer gets with no setting: `--task lm --tokens word` on the training
-texts for --lm-budget seconds, then `--task classify --init` from it for --budget seconds (5 + 5 minutes:
---lm-budget 300 --budget 300), into a section of its own.
+texts for --lm-budget seconds, then `--task classify --init` from it for --budget seconds (by default 5 + 5
+minutes), into a section of its own.
 
 usage: python bench/classify.py [--data CLASSIFY_DIR] [--work SCRATCH_DIR] [--lm-budget 400] [--budget 500]
                                 [--threads 2] [--defaults]
@@ -179,14 +179,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA, help="folder with train.tsv and dev.tsv")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-classify")
-    parser.add_argument("--lm-budget", type=float, default=400.0, help="seconds of the language model (default 400)")
-    parser.add_argument("--budget", type=float, default=500.0,
-                        help="seconds of the classifier started from it (default 500; from scratch: both budgets)")
+    parser.add_argument("--lm-budget", type=float, help="seconds of the language model (default 400; --defaults 300)")
+    parser.add_argument("--budget", type=float, help="seconds of the classifier started from it (default 500; "
+                        "--defaults 300; from scratch: both budgets)")
     parser.add_argument("--threads", type=int, default=2, help="train.threads (default 2)")
     parser.add_argument("--defaults", action="store_true", help="only the language model and the classifier with "
                         "no setting (the section 'Classification: 5 + 5 minutes with the defaults')")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing BENCHMARKS.md")
     args = parser.parse_args()
+    lm_budget, budget = (300.0, 300.0) if args.defaults else (400.0, 500.0)
+    args.lm_budget = lm_budget if args.lm_budget is None else args.lm_budget
+    args.budget = budget if args.budget is None else args.budget
     args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     counts = split(args.data, args.work)

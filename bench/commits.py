@@ -2,13 +2,14 @@
 before and after, in one run).
 
 Each round measures each version, in alternating order: training the peer setup (configs/eng-fra-peers.yaml) for
---budget seconds (steady target tokens/s, time to the first step, peak memory), beam-5 decoding of the test
-sources at batch 64 and 128 (sentences/s; one model, trained once by this tree, for both), and the torch-free first
-translation (a fresh process: import seq2seq.onnx, load that model's export, translate one sentence). The table
-gives each version's medians and their ratio.
+--budget seconds (steady target tokens/s, time to the first step, peak memory; left out with --decoding-only),
+greedy and beam-5 decoding of the first 1,000 test sources at batch 64 and 128 and of the first 100 at batch 1
+(sentences/s; one model, trained once by this tree or given by --model, for both; whether both versions wrote the
+same outputs), and the torch-free first translation (a fresh process: import seq2seq.onnx, load that model's export,
+translate one sentence). The table gives each version's medians and their ratio.
 
 usage: python bench/commits.py --peers PEERS_DIR --work SCRATCH_DIR --old REV --change "WHAT" [--budget 120]
-       [--rounds 3]
+       [--rounds 3] [--model RUN_DIR] [--decoding-only]
 """
 
 from __future__ import annotations
@@ -23,26 +24,33 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_metered, write_section
 from translation import GIB, ROOT, prepare
 
 DECODE = """
-import sys, time, torch, seq2seq
+import hashlib, json, sys, time, torch, seq2seq
 torch.set_num_threads(int(sys.argv[3]))
 model, sources = seq2seq.load(sys.argv[1], device="cpu"), open(sys.argv[2]).read().splitlines()[:1000]
 model.translate(sources[:8], strategy="beam", beam_size=5)
-for batch in (64, 128):
-    started = time.perf_counter()
-    model.translate(sources, strategy="beam", beam_size=5, batch_size=batch)
-    print(len(sources) / (time.perf_counter() - started))
+speeds, outputs = {}, []
+for name, knobs in (("greedy", {}), ("beam", {"strategy": "beam", "beam_size": 5})):
+    for batch in (1, 64, 128):
+        texts = sources[:100] if batch == 1 else sources
+        started = time.perf_counter()
+        outputs += model.translate(texts, batch_size=batch, **knobs)
+        speeds[f"{name}{batch}"] = len(texts) / (time.perf_counter() - started)
+speeds["outputs"] = hashlib.sha256("\\n".join(outputs).encode()).hexdigest()
+print(json.dumps(speeds))
 """
 FIRST_TRANSLATION = ("import sys, seq2seq.onnx\n"
                      "print(seq2seq.onnx.load(sys.argv[1], threads=1).translate([sys.argv[2]]))")
 ROWS = [("training: steady target tokens/s", "steady", "{:,.0f}"), ("training: first step", "first_step", "{:.2f} s"),
-        ("training: peak memory", "peak", "{:.2f} GiB"), ("beam 5, batch 64: sentences/s", "beam64", "{:.1f}"),
-        ("beam 5, batch 128: sentences/s", "beam128", "{:.1f}"),
+        ("training: peak memory", "peak", "{:.2f} GiB"),
+        *((f"{name}, batch {batch}: sentences/s", f"{key}{batch}", "{:.1f}")
+          for name, key in (("greedy", "greedy"), ("beam 5", "beam")) for batch in (1, 64, 128)),
         ("torch-free first translation", "first_translation", "{:.2f} s")]
 
 
@@ -67,12 +75,11 @@ def train(source: Path, data: Path, out: Path, budget: float, threads: int) -> d
             "first_step": first["time"] - start, "peak": peak / GIB}
 
 
-def decode(source: Path, model: Path, sources: Path, threads: int) -> dict[str, float]:
-    """Beam-5 sentences/s at batch 64 and 128 on the first 1,000 sources."""
+def decode(source: Path, model: Path, sources: Path, threads: int) -> dict[str, Any]:
+    """Greedy and beam-5 sentences/s at batch 1, 64 and 128, and a digest of all the outputs."""
     done = subprocess.run([sys.executable, "-c", DECODE, str(model), str(sources), str(threads)], check=True,
                           capture_output=True, text=True, env=environment(source, threads))
-    beam64, beam128 = map(float, done.stdout.split())
-    return {"beam64": beam64, "beam128": beam128}
+    return json.loads(done.stdout.splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def first_translation(source: Path, export: Path, sentence: str) -> dict[str, float]:
@@ -91,16 +98,17 @@ def checkout(revision: str, work: Path) -> Path:
     return tree
 
 
-def table(names: list[str], runs: dict[str, list[dict[str, float]]]) -> list[str]:
-    """Medians of each version and this tree's ratio to the old one."""
-    median = {name: {key: statistics.median(run[key] for run in runs[name]) for key in runs[name][0]}
-              for name in names}
+def table(names: list[str], runs: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Medians of each version and this tree's ratio to the old one; whether every run wrote the same outputs."""
+    median = {name: {key: statistics.median(run[key] for run in runs[name]) for key in runs[name][0]
+                     if key != "outputs"} for name in names}
     lines = [f"| | {names[0]} | {names[1]} | ratio |", "|---|---|---|---|"]
-    for label, key, form in ROWS:
+    for label, key, form in (row for row in ROWS if row[1] in median[names[0]]):
         values = [median[name][key] for name in names]
         lines.append(f"| {label} | {form.format(values[0])} | {form.format(values[1])} | "
                      f"{values[0] / values[1]:.3f} |")
-    return lines
+    same = len({run["outputs"] for name in names for run in runs[name]}) == 1
+    return [*lines, "", f"Decoded outputs: {'identical' if same else 'DIFFERENT'} in every run of both versions."]
 
 
 def main() -> None:
@@ -113,30 +121,37 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=120.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", type=Path, help="a trained run of the peer setup to decode (default: train one "
+                                                    "for --budget seconds with this tree)")
+    parser.add_argument("--decoding-only", action="store_true", help="leave out the training rounds")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     data = prepare(args.peers.resolve(), args.work)
     versions = {"this tree": ROOT, args.old: checkout(args.old, args.work)}
-    model, export = args.work / "model", args.work / "export"
-    train(ROOT, data, model, args.budget, args.threads)  # decoded and exported for both versions
+    model, export = args.model or args.work / "model", args.work / "export"
+    if args.model is None:
+        train(ROOT, data, model, args.budget, args.threads)  # decoded and exported for both versions
     subprocess.run([sys.executable, "-m", "seq2seq.cli", "export", "--model", str(model), "--out", str(export),
                     "--force"], check=True, capture_output=True, env=environment(ROOT, args.threads))
     sentence = (data / "test.tok.en").read_text(encoding="utf-8").splitlines()[0]
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in versions}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in versions}
     for round_ in range(args.rounds):
         for name, source in list(versions.items())[:: 1 if round_ % 2 == 0 else -1]:
-            runs[name].append({**train(source, data, args.work / "runs" / source.name, args.budget, args.threads),
-                               **decode(source, model, data / "test.tok.en", args.threads),
+            trained = {} if args.decoding_only else train(source, data, args.work / "runs" / source.name,
+                                                          args.budget, args.threads)
+            runs[name].append({**trained, **decode(source, model, data / "test.tok.en", args.threads),
                                **first_translation(source, export, sentence)})
             print(name, runs[name][-1], flush=True)
     lines = table(list(versions), runs)
     print("\n".join(lines))
-    shown = ["SCRATCH" if previous == "--work" else word for previous, word in itertools.pairwise(sys.argv)]
-    command = "python bench/commits.py " + " ".join(shlex.quote(word) for word in shown)  # no path of this machine
+    hidden = {"--work": "SCRATCH", "--model": "RUN_DIR"}  # no path of this machine
+    shown = [hidden.get(previous, word) for previous, word in itertools.pairwise(sys.argv)]
+    command = "python bench/commits.py " + " ".join(shlex.quote(word) for word in shown)
+    training = "" if args.decoding_only else (
+        f"; training runs of {args.budget:.0f} s (short runs spend a larger share in start-up and dev evaluation, so "
+        "the rates sit below the 15-minute figures above: the ratio is what this table is for)")
     write_section(f"Speed of {args.change} (against {args.old})", "\n".join([
-        *lines, "", f"Medians of {args.rounds} alternating rounds; training runs of {args.budget:.0f} s (short runs "
-        "spend a larger share in start-up and dev evaluation, so the rates sit below the 15-minute figures above: "
-        "the ratio is what this table is for).", "", f"`{command}`"]))
+        *lines, "", f"Medians of {args.rounds} alternating rounds{training}.", "", f"`{command}`"]))
 
 
 if __name__ == "__main__":

@@ -52,12 +52,12 @@ OPERATIONS: dict[str, Callable[[Any, Any, Any], Any]] = {
     "concat": lambda xp, scores, index: xp.concat([scores, scores[:1]]),
     "concat-axis": lambda xp, scores, index: xp.concat([scores, scores[:, :2]], axis=1),
     "stack": lambda xp, scores, index: xp.stack([scores, scores], axis=1),
-    "sum": lambda xp, scores, index: xp.sum(index),  # floats: equal within rounding only (summation order)
-    "cumsum": lambda xp, scores, index: xp.cumsum(index),
-    "argmax": lambda xp, scores, index: xp.argmax(scores),
+    "sum": lambda xp, scores, index: xp.sum(index, axis=-1),  # floats: equal within rounding only (summation order)
+    "cumulative_sum": lambda xp, scores, index: xp.cumulative_sum(index, axis=-1),
+    "argmax": lambda xp, scores, index: xp.argmax(scores, axis=-1),
     "top": lambda xp, scores, index: xp.top(scores, 3),
     "top-all": lambda xp, scores, index: xp.top(scores, 9),
-    "take_along": lambda xp, scores, index: xp.take_along(scores, index),
+    "take_along_axis": lambda xp, scores, index: xp.take_along_axis(scores, index),
     "on_host": lambda xp, scores, index: xp.on_host(scores),
 }
 CLOSE = {  # transcendental functions: equal within float32 rounding
@@ -101,7 +101,8 @@ def test_random_draws_follow_the_seed() -> None:
 
 def test_the_namespace_follows_the_array() -> None:
     assert isinstance(namespace(np.zeros(2)), NumpyArrays)
-    assert namespace(torch.zeros(2)) == CPU
+    torch_arrays = namespace(torch.zeros(2))
+    assert isinstance(torch_arrays, TorchArrays) and torch_arrays.device == torch.device("cpu")
 
 
 def test_every_processor_is_equal_on_both_backends() -> None:

@@ -1,16 +1,18 @@
-"""The array operations the search needs beyond what numpy arrays and torch tensors already share, one backend each.
+"""The array operations of the search (`search.py`): the Python array API standard, through array-api-compat's
+namespace for numpy or torch, and the few operations the standard lacks, one small backend per library.
 
-The search (`search.py`) is written once. It uses the syntax both libraries share (arithmetic, comparisons, `& | ~`,
-slicing and integer or boolean indexing, assignment through an index, `.shape`, `.reshape`, `.tolist()`, and
-`.all()` and `.max()` of a whole array) and, for the rest, the operations of `Arrays` below, all over the last axis
-unless an axis is given. `namespace(array)` picks the backend of an array; the numpy one imports no torch.
+The search calls the standard's functions (`where`, `concat`, `stack`, `sum`, `cumulative_sum`, `argmax`,
+`take_along_axis`, `log`, `logaddexp`, ...) on an `Arrays`, which makes new arrays on one device, and relies on the
+syntax both libraries share: arithmetic, comparisons, `& | ~`, slicing and integer or boolean indexing, assignment
+through an index, `.shape`, `.reshape`, `.tolist()`, and `.all()` and `.max()` of a whole array. `namespace(array)`
+picks an array's backend; the numpy one imports no torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from contextlib import AbstractContextManager, nullcontext
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -18,64 +20,62 @@ Array = Any
 """A torch tensor or a numpy array."""
 
 
-class Arrays(Protocol):
-    """One library's array operations; dtypes are the library's own."""
+class Arrays:
+    """One library's array API namespace, with its new arrays made on one device; a backend adds `top`,
+    `random_source` and `exponential`, and may replace the generic operations below with faster ones of its own."""
 
-    int64: Any
-    float32: Any
-    bool: Any
+    def __init__(self, standard: ModuleType, device: Any) -> None:
+        self.standard, self.device = standard, device
+        self.int64, self.float32, self.bool = standard.int64, standard.float32, standard.bool
 
-    def full(self, shape: tuple[int, ...], fill: float, dtype: Any) -> Array: ...
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.standard, name)
 
-    def arange(self, stop: int) -> Array: ...
+    def full(self, shape: tuple[int, ...], fill: float, dtype: Any) -> Array:
+        return self.standard.full(shape, fill, dtype=dtype, device=self.device)
+
+    def arange(self, stop: int) -> Array:
+        return self.standard.arange(stop, device=self.device)
 
     def astype(self, array: Array, dtype: Any) -> Array:
-        """The array as dtype, on this backend's device."""
-        ...
+        """The array as dtype on this device: itself when it already is."""
+        return self.standard.astype(array, dtype, copy=False, device=self.device)
 
-    def where(self, condition: Array, chosen: Array | float, other: Array | float) -> Array: ...
+    def log_softmax(self, array: Array) -> Array:
+        """Over the last axis."""
+        shifted = array - self.standard.max(array, axis=-1, keepdims=True)
+        return shifted - self.standard.log(self.standard.sum(self.standard.exp(shifted), axis=-1, keepdims=True))
 
-    def concat(self, arrays: Sequence[Array], axis: int = 0) -> Array: ...
-
-    def stack(self, arrays: Sequence[Array], axis: int = 0) -> Array: ...
-
-    def sum(self, array: Array) -> Array: ...
-
-    def cumsum(self, array: Array) -> Array: ...
-
-    def argmax(self, array: Array) -> Array: ...
-
-    def top(self, array: Array, count: int) -> tuple[Array, Array]:
-        """The count largest values, largest first, and their indices."""
-        ...
-
-    def take_along(self, array: Array, index: Array) -> Array: ...
-
-    def log(self, array: Array) -> Array: ...
-
-    def softmax(self, array: Array) -> Array: ...
-
-    def log_softmax(self, array: Array) -> Array: ...
+    def softmax(self, array: Array) -> Array:
+        return self.standard.exp(self.log_softmax(array))
 
     def logsumexp(self, array: Array, axis: int = -1) -> Array:
         """log(sum(exp(array))) along axis, -inf where every value is -inf."""
-        ...
+        xp = self.standard
+        top = xp.max(array, axis=axis, keepdims=True)
+        shift = xp.where(xp.isfinite(top), top, 0.0)
+        with np.errstate(divide="ignore"):  # log(0) = -inf is meant (numpy warns)
+            return xp.squeeze(shift, axis=axis) + xp.log(xp.sum(xp.exp(array - shift), axis=axis))
 
-    def logaddexp(self, first: Array, second: Array) -> Array:
-        """log(exp(first) + exp(second)) elementwise, -inf where both are -inf."""
-        ...
+    def top(self, array: Array, count: int) -> tuple[Array, Array]:
+        """The count largest values over the last axis, largest first, and their indices."""
+        raise NotImplementedError
 
     def random_source(self, seed: int | None) -> Any:
         """A generator seeded with seed; without one, the library's usual source of fresh draws."""
-        ...
+        raise NotImplementedError
 
     def exponential(self, shape: tuple[int, ...], source: Any) -> Array:
         """float32 draws of Exp(1)."""
-        ...
+        raise NotImplementedError
 
-    def on_host(self, array: Array) -> Array: ...
+    def on_host(self, array: Array) -> Array:
+        """The array in host memory."""
+        return array
 
-    def no_grad(self) -> AbstractContextManager[Any]: ...
+    def no_grad(self) -> AbstractContextManager[Any]:
+        """Where the search runs the model: without recording gradients."""
+        return nullcontext()
 
 
 def namespace(array: Array) -> Arrays:

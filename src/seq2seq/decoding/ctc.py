@@ -57,8 +57,8 @@ def best_paths(model: Any, src: Array, src_lengths: Array) -> list[tuple[list[in
     with xp.no_grad():
         memory = ctc_head_of(model, "strategy ctc").encode(src, src_lengths)
         log_probs = frames_of(xp, model.ctc_log_probs(memory), memory.mask)  # (B, S, V)
-    best = xp.argmax(log_probs)  # (B, S)
-    frame_scores = xp.take_along(log_probs.reshape(-1, log_probs.shape[2]), best.reshape(-1, 1)).reshape(best.shape)
+    best = xp.argmax(log_probs, axis=-1)  # (B, S)
+    frame_scores = xp.take_along_axis(log_probs, best[:, :, None])[:, :, 0]  # (B, S)
     previous = xp.concat([xp.full((best.shape[0], 1), BLANK, xp.int64), best[:, :-1]], axis=1)
     emitted = (best != BLANK) & (best != previous)  # (B, S)
     return [_spelled(labels, starts, scores) for labels, starts, scores in
@@ -129,7 +129,7 @@ class JointDecoder:
         xp, frames = namespace(memory.frames), memory.frames
         rows, steps, vocab = frames.shape
         spelled = xp.stack([xp.full((rows, steps), -math.inf, xp.float32),
-                            xp.cumsum(frames[:, :, BLANK])], axis=2)  # (N, S, 2)
+                            xp.cumulative_sum(frames[:, :, BLANK], axis=-1)], axis=2)  # (N, S, 2)
         return JointState(self.model.init_state(memory.memory), spelled, xp.full((rows,), 0.0, xp.float32),
                           xp.full((rows, vocab), 0.0, xp.float32), xp.full((rows,), BOS_ID, xp.int64))
 
@@ -149,7 +149,7 @@ class JointDecoder:
         """The prefix state (N, S, 2) and score (N,) of g + token, token being what each row chose (`<s>` at the
         first step: g stays empty)."""
         started = tokens != BOS_ID  # (N,)
-        prefix = xp.where(started, xp.take_along(state.extended, tokens[:, None])[:, 0], state.prefix)
+        prefix = xp.where(started, xp.take_along_axis(state.extended, tokens[:, None])[:, 0], state.prefix)
         rows, steps = frames.shape[:2]
         label = frames[xp.arange(rows)[:, None], xp.arange(steps)[None, :], tokens[:, None]]  # (N, S)
         reaching = _reaching(xp, state.spelled, tokens == state.last)  # (N, S)

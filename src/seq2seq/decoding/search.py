@@ -121,7 +121,8 @@ def keep_top_p(scores: Array, history: Array, p: float) -> Array:
     ranked, order = xp.top(scores, scores.shape[1])  # (N, V) sorted, largest first
     probs = xp.softmax(ranked)
     outside = xp.full(scores.shape, False, xp.bool)
-    outside[xp.arange(scores.shape[0])[:, None], order] = xp.cumsum(probs) - probs >= p  # above already hold p
+    above = xp.cumulative_sum(probs, axis=-1) - probs >= p  # the tokens ranked above already hold p
+    outside[xp.arange(scores.shape[0])[:, None], order] = above
     return xp.where(outside, -math.inf, scores)
 
 
@@ -244,7 +245,7 @@ def stream(model: StepModel[Any, Any], src: Array, src_lengths: Array, max_lengt
         memory = model.encode(src, src_lengths)
         state = model.init_state(memory)
     limits = _limits(max_length, src, src_lengths)
-    choose: Callable[[Array], Array] = xp.argmax
+    choose: Callable[[Array], Array] = partial(xp.argmax, axis=-1)
     if draw:
         expand = xp.arange(src.shape[0] * num_samples) // num_samples  # (B * N,): each input num_samples times
         memory, state, limits = memory.index_select(expand), state.index_select(expand), limits[expand]
@@ -266,7 +267,7 @@ def _draw(xp: Arrays, source: Any, scores: Array) -> Array:
     """Sample from softmax(scores) as argmax of p / E with E ~ Exp(1): a row where everything is banned still
     gives a token instead of an error."""
     race = xp.exponential(tuple(scores.shape), source)  # (N, V)
-    return xp.argmax(scores - xp.log(xp.where(race < 1e-30, 1e-30, race)))
+    return xp.argmax(scores - xp.log(xp.where(race < 1e-30, 1e-30, race)), axis=-1)
 
 
 def _steps(xp: Arrays, model: StepModel[Any, Any], memory: Reorderable, state: StepState, limits: Array,
@@ -287,7 +288,7 @@ def _steps(xp: Arrays, model: StepModel[Any, Any], memory: Reorderable, state: S
         tokens = xp.where(finished, PAD_ID, choose(_process(processors, logits, history[:, :step])))  # (N,)
         history[:, step] = tokens
         yield tokens
-        chosen = xp.take_along(xp.log_softmax(logits), tokens[:, None])[:, 0]  # (N,)
+        chosen = xp.take_along_axis(xp.log_softmax(logits), tokens[:, None])[:, 0]  # (N,)
         token_log_probs[:, step] = xp.where(finished, 0.0, chosen)
         if state.attention is not None:
             attention.append(xp.astype(state.attention, xp.float32))
@@ -297,8 +298,8 @@ def _steps(xp: Arrays, model: StepModel[Any, Any], memory: Reorderable, state: S
             break
     width = step + 1
     weights = xp.stack(attention, axis=1) if attention else None  # (N, T, S)
-    return Decoded(history[:, :width], xp.sum(token_log_probs[:, :width]), weights, token_log_probs[:, :width],
-                   lengths)
+    log_probs = token_log_probs[:, :width]
+    return Decoded(history[:, :width], xp.sum(log_probs, axis=-1), weights, log_probs, lengths)
 
 
 # ---- beam search: the K beams of every sentence still searched advance as one batch
@@ -367,7 +368,7 @@ def _best_extensions(xp: Arrays, logits: Array, scores: Array, history: Array,
         log_probs = xp.log_softmax(xp.astype(logits[rows], xp.float32))  # (c*K, V)
         totals = _process(processors, log_probs, history[rows]) + scores[first:first + per_chunk].reshape(-1, 1)
         top, index = xp.top(totals.reshape(-1, extensions), count)  # (c, count) of (c, K*V)
-        parts.append((top, index, xp.take_along(log_probs.reshape(-1, extensions), index)))
+        parts.append((top, index, xp.take_along_axis(log_probs.reshape(-1, extensions), index)))
     top, index, added = (xp.concat(columns) for columns in zip(*parts, strict=True))
     return top, index, added
 
@@ -426,8 +427,8 @@ class _Beams:
         self._update_done(step)
         going_on = ~self.done[searched]  # (A,)
         live = keep[searched][going_on]  # (A', K)
-        live_rows = xp.take_along(rows[going_on], live).reshape(-1)
-        live_tokens = xp.take_along(tokens[going_on], live).reshape(-1)
+        live_rows = xp.take_along_axis(rows[going_on], live).reshape(-1)
+        live_tokens = xp.take_along_axis(tokens[going_on], live).reshape(-1)
         self.history = xp.concat([self.history[live_rows], live_tokens[:, None]], axis=1)
         if bool(going_on.all()):
             return live_rows, live_tokens, None
@@ -457,7 +458,7 @@ class _Beams:
         xp, width = self.xp, top.shape[1]
         ranks = xp.arange(width) + xp.astype(ending, xp.int64) * width  # (B, 2K) the ending ones last
         keep = xp.top(-ranks, self.beam_size)[1]  # (B, K)
-        self.scores = xp.take_along(top, keep)
+        self.scores = xp.take_along_axis(top, keep)
         return keep
 
     def _update_done(self, step: int) -> None:
@@ -475,7 +476,8 @@ class _Beams:
         batch, steps, width = finals.shape
         picked = xp.top(finals.reshape(batch, -1), self.n_best)[1]  # (B, n)
         ends, candidates = picked // width, picked % width  # (B, n): the step and candidate each ends at
-        totals = xp.take_along(xp.stack([record.totals for record in self.steps], axis=1).reshape(batch, -1), picked)
+        totals = xp.stack([record.totals for record in self.steps], axis=1).reshape(batch, -1)
+        totals = xp.take_along_axis(totals, picked)
         tokens, log_probs, attention = self._backtrack(ends, candidates)
         return Decoded(tokens.reshape(-1, steps), totals.reshape(-1), attention, log_probs.reshape(-1, steps),
                        (ends + 1).reshape(-1))
@@ -491,11 +493,11 @@ class _Beams:
         for step in reversed(range(steps)):
             record, outside = self.steps[step], ends < step  # (B, n) hypotheses that ended before this step
             current = xp.where(ends == step, candidates, current)  # (B, n) each hypothesis' candidate here
-            tokens[:, :, step] = xp.where(outside, PAD_ID, xp.take_along(record.tokens, current))
-            log_probs[:, :, step] = xp.where(outside, 0.0, xp.take_along(record.log_probs, current))
+            tokens[:, :, step] = xp.where(outside, PAD_ID, xp.take_along_axis(record.tokens, current))
+            log_probs[:, :, step] = xp.where(outside, 0.0, xp.take_along_axis(record.log_probs, current))
             if record.attention is not None:  # (B, n, S)
                 weights.append(xp.where(outside[:, :, None], 0.0, record.attention[sentences, current]))
             if step:
-                current = xp.take_along(self.steps[step - 1].keep, xp.take_along(record.parents, current))
+                current = xp.take_along_axis(self.steps[step - 1].keep, xp.take_along_axis(record.parents, current))
         attention = xp.stack(weights[::-1], axis=2) if weights else None  # (B, n, T, S)
         return tokens, log_probs, None if attention is None else attention.reshape(-1, steps, attention.shape[3])

@@ -1,5 +1,5 @@
-"""The array operations of the search (`search.py`): the Python array API standard, through array-api-compat's
-namespace for numpy or torch, and the few operations the standard lacks, one small backend per library.
+"""The array operations of the search (`search.py`): the Python array API standard (numpy's own namespace,
+array-api-compat's for torch) and the few operations it lacks, one small backend per library.
 
 The search calls the standard's functions (`where`, `concat`, `stack`, `sum`, `cumulative_sum`, `argmax`,
 `take_along_axis`, `log`, `logaddexp`, ...) on an `Arrays`, which makes new arrays on one device, and relies on the

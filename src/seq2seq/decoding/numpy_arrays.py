@@ -1,8 +1,8 @@
-"""`Arrays` on numpy, for the torch-free runtime: float32 stays float32, ties keep the lower index first."""
+"""`Arrays` on numpy, for the torch-free runtime: numpy's own namespace is the standard's (2024.12); float32 stays
+float32, ties keep the lower index first."""
 
 from __future__ import annotations
 
-import array_api_compat.numpy
 import numpy as np
 
 from seq2seq.decoding.arrays import Array, Arrays
@@ -12,7 +12,7 @@ class NumpyArrays(Arrays):
     """The search's array operations on numpy arrays."""
 
     def __init__(self) -> None:
-        super().__init__(array_api_compat.numpy, "cpu")
+        super().__init__(np, "cpu")
 
     def top(self, array: Array, count: int) -> tuple[Array, Array]:
         if count < array.shape[-1]:

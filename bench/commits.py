@@ -2,11 +2,12 @@
 before and after, in one run).
 
 Each round measures each version, in alternating order: training the peer setup (configs/eng-fra-peers.yaml) for
---budget seconds (steady target tokens/s, time to the first step, peak memory; left out with --decoding-only),
-greedy and beam-5 decoding of the first 1,000 test sources at batch 64 and 128 and of the first 100 at batch 1
-(sentences/s; one model, trained once by this tree or given by --model, for both; whether both versions wrote the
-same outputs), and the torch-free first translation (a fresh process: import seq2seq.onnx, load that model's export,
-translate one sentence). The table gives each version's medians and their ratio.
+--budget seconds (steady target tokens/s, time to the first step, peak memory; left out with --decoding-only) and
+the torch-free first translation (a fresh process: import seq2seq.onnx, load the model's export, translate one
+sentence). Then, --rounds times, greedy and beam-5 decoding of the first 1,000 test sources at batch 64 and 128 and
+of the first 100 at batch 1 (sentences/s; one model, trained once by this tree or given by --model, for both), the
+versions taking turns for each measurement; whether they wrote the same outputs. The table gives each version's
+medians and their ratio.
 
 usage: python bench/commits.py --peers PEERS_DIR --work SCRATCH_DIR --old REV --change "WHAT" [--budget 120]
        [--rounds 3] [--model RUN_DIR] [--decoding-only]
@@ -35,16 +36,16 @@ import hashlib, json, sys, time, torch, seq2seq
 torch.set_num_threads(int(sys.argv[3]))
 model, sources = seq2seq.load(sys.argv[1], device="cpu"), open(sys.argv[2]).read().splitlines()[:1000]
 model.translate(sources[:8], strategy="beam", beam_size=5)
-speeds, outputs = {}, []
-for name, knobs in (("greedy", {}), ("beam", {"strategy": "beam", "beam_size": 5})):
-    for batch in (1, 64, 128):
-        texts = sources[:100] if batch == 1 else sources
-        started = time.perf_counter()
-        outputs += model.translate(texts, batch_size=batch, **knobs)
-        speeds[f"{name}{batch}"] = len(texts) / (time.perf_counter() - started)
-speeds["outputs"] = hashlib.sha256("\\n".join(outputs).encode()).hexdigest()
-print(json.dumps(speeds))
+knobs = {"greedy": {}, "beam": {"strategy": "beam", "beam_size": 5}}
+for line in sys.stdin:
+    name, batch = line.split()
+    texts = sources[:100] if batch == "1" else sources
+    started = time.perf_counter()
+    outputs = model.translate(texts, batch_size=int(batch), **knobs[name])
+    speed = len(texts) / (time.perf_counter() - started)
+    print(json.dumps([speed, hashlib.sha256("\\n".join(outputs).encode()).hexdigest()]), flush=True)
 """
+CELLS = [(name, batch) for name in ("greedy", "beam") for batch in (1, 64, 128)]
 FIRST_TRANSLATION = ("import sys, seq2seq.onnx\n"
                      "print(seq2seq.onnx.load(sys.argv[1], threads=1).translate([sys.argv[2]]))")
 ROWS = [("training: steady target tokens/s", "steady", "{:,.0f}"), ("training: first step", "first_step", "{:.2f} s"),
@@ -75,11 +76,31 @@ def train(source: Path, data: Path, out: Path, budget: float, threads: int) -> d
             "first_step": first["time"] - start, "peak": peak / GIB}
 
 
-def decode(source: Path, model: Path, sources: Path, threads: int) -> dict[str, Any]:
-    """Greedy and beam-5 sentences/s at batch 1, 64 and 128, and a digest of all the outputs."""
-    done = subprocess.run([sys.executable, "-c", DECODE, str(model), str(sources), str(threads)], check=True,
-                          capture_output=True, text=True, env=environment(source, threads))
-    return json.loads(done.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+def decoding_rounds(versions: dict[str, Path], model: Path, sources: Path, threads: int,
+                    rounds: int) -> dict[str, list[dict[str, Any]]]:
+    """Greedy and beam-5 sentences/s at batch 1, 64 and 128, and a digest of the outputs, by one decoding process
+    per version that loads the model once; the versions take turns for every measurement, alternating which goes
+    first, so that a slow spell of the machine falls on both."""
+    workers = {name: subprocess.Popen([sys.executable, "-c", DECODE, str(model), str(sources), str(threads)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                      env=environment(source, threads)) for name, source in versions.items()}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in versions}
+    for round_ in range(rounds):
+        for name in versions:
+            runs[name].append({"outputs": ""})
+        for index, (strategy, batch) in enumerate(CELLS):
+            for name, worker in list(workers.items())[:: 1 if (round_ + index) % 2 == 0 else -1]:
+                assert worker.stdin is not None and worker.stdout is not None
+                worker.stdin.write(f"{strategy} {batch}\n")
+                worker.stdin.flush()
+                speed, digest = json.loads(worker.stdout.readline())
+                runs[name][-1][f"{strategy}{batch}"] = speed
+                runs[name][-1]["outputs"] += digest
+        print("decoding", {name: {key: value for key, value in run[-1].items() if key != "outputs"}
+                           for name, run in runs.items()}, flush=True)
+    for worker in workers.values():
+        worker.communicate()
+    return runs
 
 
 def first_translation(source: Path, export: Path, sentence: str) -> dict[str, float]:
@@ -139,9 +160,12 @@ def main() -> None:
         for name, source in list(versions.items())[:: 1 if round_ % 2 == 0 else -1]:
             trained = {} if args.decoding_only else train(source, data, args.work / "runs" / source.name,
                                                           args.budget, args.threads)
-            runs[name].append({**trained, **decode(source, model, data / "test.tok.en", args.threads),
-                               **first_translation(source, export, sentence)})
+            runs[name].append({**trained, **first_translation(source, export, sentence)})
             print(name, runs[name][-1], flush=True)
+    decoded = decoding_rounds(versions, model, data / "test.tok.en", args.threads, args.rounds)
+    for name in versions:
+        for run, decoding in zip(runs[name], decoded[name], strict=True):
+            run.update(decoding)
     lines = table(list(versions), runs)
     print("\n".join(lines))
     hidden = {"--work": "SCRATCH", "--model": "RUN_DIR"}  # no path of this machine

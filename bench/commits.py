@@ -35,6 +35,7 @@ DECODE = """
 import hashlib, json, sys, time, torch, seq2seq
 torch.set_num_threads(int(sys.argv[3]))
 model, sources = seq2seq.load(sys.argv[1], device="cpu"), open(sys.argv[2]).read().splitlines()[:1000]
+model.translate(sources[:8])
 model.translate(sources[:8], strategy="beam", beam_size=5)
 knobs = {"greedy": {}, "beam": {"strategy": "beam", "beam_size": 5}}
 for line in sys.stdin:
@@ -93,13 +94,18 @@ def decoding_rounds(versions: dict[str, Path], model: Path, sources: Path, threa
                 assert worker.stdin is not None and worker.stdout is not None
                 worker.stdin.write(f"{strategy} {batch}\n")
                 worker.stdin.flush()
-                speed, digest = json.loads(worker.stdout.readline())
+                answer = worker.stdout.readline()
+                if not answer:
+                    raise SystemExit(f"{name}: the decoding process stopped (exit status {worker.wait()})")
+                speed, digest = json.loads(answer)
                 runs[name][-1][f"{strategy}{batch}"] = speed
                 runs[name][-1]["outputs"] += digest
         print("decoding", {name: {key: value for key, value in run[-1].items() if key != "outputs"}
                            for name, run in runs.items()}, flush=True)
-    for worker in workers.values():
+    for name, worker in workers.items():
         worker.communicate()
+        if worker.returncode:
+            raise SystemExit(f"{name}: the decoding process failed (exit status {worker.returncode})")
     return runs
 
 
@@ -130,6 +136,16 @@ def table(names: list[str], runs: dict[str, list[dict[str, Any]]]) -> list[str]:
                      f"{values[0] / values[1]:.3f} |")
     same = len({run["outputs"] for name in names for run in runs[name]}) == 1
     return [*lines, "", f"Decoded outputs: {'identical' if same else 'DIFFERENT'} in every run of both versions."]
+
+
+def shown_command(argv: list[str]) -> str:
+    """The command line, with the scratch and model paths (of this machine) replaced by names."""
+    hidden = {"--work": "SCRATCH", "--model": "RUN_DIR"}
+    words = []
+    for previous, word in itertools.pairwise(argv):
+        flag, equals, _ = word.partition("=")
+        words.append(hidden.get(previous) or (f"{flag}={hidden[flag]}" if equals and flag in hidden else word))
+    return "python bench/commits.py " + " ".join(shlex.quote(word) for word in words)
 
 
 def main() -> None:
@@ -168,9 +184,7 @@ def main() -> None:
             run.update(decoding)
     lines = table(list(versions), runs)
     print("\n".join(lines))
-    hidden = {"--work": "SCRATCH", "--model": "RUN_DIR"}  # no path of this machine
-    shown = [hidden.get(previous, word) for previous, word in itertools.pairwise(sys.argv)]
-    command = "python bench/commits.py " + " ".join(shlex.quote(word) for word in shown)
+    command = shown_command(sys.argv)
     training = "" if args.decoding_only else (
         f"; training runs of {args.budget:.0f} s (short runs spend a larger share in start-up and dev evaluation, so "
         "the rates sit below the 15-minute figures above: the ratio is what this table is for)")

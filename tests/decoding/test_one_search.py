@@ -52,7 +52,7 @@ OPERATIONS: dict[str, Callable[[Any, Any, Any], Any]] = {
     "concat": lambda xp, scores, index: xp.concat([scores, scores[:1]]),
     "concat-axis": lambda xp, scores, index: xp.concat([scores, scores[:, :2]], axis=1),
     "stack": lambda xp, scores, index: xp.stack([scores, scores], axis=1),
-    "sum": lambda xp, scores, index: xp.sum(index, axis=-1),  # floats: equal within rounding only (summation order)
+    "sum": lambda xp, scores, index: xp.sum(index, axis=-1),  # of integers: floats only within rounding
     "cumulative_sum": lambda xp, scores, index: xp.cumulative_sum(index, axis=-1),
     "argmax": lambda xp, scores, index: xp.argmax(scores, axis=-1),
     "top": lambda xp, scores, index: xp.top(scores, 3),

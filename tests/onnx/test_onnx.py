@@ -143,14 +143,15 @@ def test_sampling_is_reproducible_and_valid(exported: tuple[api.Translator, Onnx
 def without_torch(export_dir: Path, *lines: str, block: bool = True) -> list[str]:
     """Run lines of Python in a subprocess where torch cannot be imported (without block: is not imported, for the
     libraries that look for torch among the loaded modules, as scipy does), after loading the export as `model`;
-    the lines they print. Fails the test if torch got loaded."""
+    the lines they print. Fails the test if torch, or array-api-compat (the search's torch namespace), got loaded."""
     code = "".join([
         "import sys; sys.modules['torch'] = None\n" if block else "import sys\n",
         "import seq2seq.onnx\n",
         f"model = seq2seq.onnx.load({str(export_dir)!r})\n",
         *(line + "\n" for line in lines),
         "del sys.modules['torch']\n" if block else "",
-        "assert 'torch' not in sys.modules, 'torch was imported'\n"])
+        "assert 'torch' not in sys.modules, 'torch was imported'\n",
+        "assert 'array_api_compat' not in sys.modules, 'array_api_compat was imported'\n"])
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
@@ -165,12 +166,12 @@ def translate_without_torch(export_dir: Path) -> list[str]:
 
 
 def test_the_runtime_modules_import_no_torch_and_no_metrics() -> None:
-    """Loading an export of any task pulls neither torch nor the scoring libraries (sacrebleu, rapidfuzz), which
-    `evaluate` imports when it scores."""
+    """Loading an export of any task pulls neither torch (nor array-api-compat, the search's torch namespace) nor
+    the scoring libraries (sacrebleu, rapidfuzz), which `evaluate` imports when it scores."""
     modules = ("seq2seq.onnx", "seq2seq.onnx.loading", "seq2seq.onnx.translator", "seq2seq.onnx.generator",
                "seq2seq.onnx.classifier", "seq2seq.onnx.transcriber", "seq2seq.onnx.ensemble")
     code = (f"import importlib, sys; [importlib.import_module(name) for name in {modules!r}]; "
-            "print(sorted({'torch', 'sacrebleu', 'rapidfuzz'} & set(sys.modules)))")
+            "print(sorted({'torch', 'array_api_compat', 'sacrebleu', 'rapidfuzz'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -10,6 +10,7 @@ picks an array's backend; the numpy one imports no torch.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, nullcontext
 from types import ModuleType
 from typing import Any
@@ -20,7 +21,7 @@ Array = Any
 """A torch tensor or a numpy array."""
 
 
-class Arrays:
+class Arrays(ABC):
     """One library's array API namespace, with its new arrays made on one device; a backend adds `top`,
     `random_source` and `exponential`, and may replace the generic operations below with faster ones of its own."""
 
@@ -29,7 +30,11 @@ class Arrays:
         self.int64, self.float32, self.bool = standard.int64, standard.float32, standard.bool
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.standard, name)
+        """The standard's function of that name."""
+        standard = self.__dict__.get("standard")
+        if standard is None or name.startswith("__"):  # not set up yet (a copy), or Python's own protocols
+            raise AttributeError(name)
+        return getattr(standard, name)
 
     def full(self, shape: tuple[int, ...], fill: float, dtype: Any) -> Array:
         return self.standard.full(shape, fill, dtype=dtype, device=self.device)
@@ -57,17 +62,17 @@ class Arrays:
         with np.errstate(divide="ignore"):  # log(0) = -inf is meant (numpy warns)
             return xp.squeeze(shift, axis=axis) + xp.log(xp.sum(xp.exp(array - shift), axis=axis))
 
+    @abstractmethod
     def top(self, array: Array, count: int) -> tuple[Array, Array]:
         """The count largest values over the last axis, largest first, and their indices."""
-        raise NotImplementedError
 
+    @abstractmethod
     def random_source(self, seed: int | None) -> Any:
         """A generator seeded with seed; without one, the library's usual source of fresh draws."""
-        raise NotImplementedError
 
+    @abstractmethod
     def exponential(self, shape: tuple[int, ...], source: Any) -> Array:
         """float32 draws of Exp(1)."""
-        raise NotImplementedError
 
     def on_host(self, array: Array) -> Array:
         """The array in host memory."""

@@ -26,6 +26,9 @@ class TorchArrays(Arrays):
     def log_softmax(self, array: Array) -> Array:
         return array.log_softmax(dim=-1)
 
+    def softmax(self, array: Array) -> Array:
+        return array.softmax(dim=-1)
+
     def logsumexp(self, array: Array, axis: int = -1) -> Array:
         return array.logsumexp(dim=axis)
 

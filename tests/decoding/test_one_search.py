@@ -59,6 +59,8 @@ OPERATIONS: dict[str, Callable[[Any, Any, Any], Any]] = {
     "top-all": lambda xp, scores, index: xp.top(scores, 9),
     "take_along_axis": lambda xp, scores, index: xp.take_along_axis(scores, index),
     "on_host": lambda xp, scores, index: xp.on_host(scores),
+    "padded-ids": lambda xp, scores, index: xp.padded([[3, 1, 4], [1], [5, 9]], PAD_ID, xp.int64),
+    "padded-frames": lambda xp, scores, index: xp.padded([scores[:1], scores[1:4], scores[:2]], 0.0, xp.float32),
 }
 CLOSE = {  # transcendental functions: equal within float32 rounding
     "log": lambda xp, scores, index: xp.log(scores * scores + 1),
@@ -79,6 +81,15 @@ def test_every_operation_is_equal_on_both_backends(name: str) -> None:
 def test_logarithms_are_equal_within_rounding(name: str) -> None:
     theirs, mine = CLOSE[name](NUMPY, SCORES, INDEX), CLOSE[name](CPU, torch.from_numpy(SCORES), INDEX)
     assert theirs.dtype == np.float32 and np.abs(theirs - mine.numpy()).max() < 1e-6
+
+
+def test_rows_are_padded_at_the_end() -> None:
+    """A model's src and src_lengths from rows of ids, or of frames (T, F)."""
+    src, lengths = NUMPY.padded([[3, 1, 4], [1]], PAD_ID, NUMPY.int64)
+    assert src.tolist() == [[3, 1, 4], [1, PAD_ID, PAD_ID]] and lengths.tolist() == [3, 1]
+    frames, lengths = NUMPY.padded([SCORES[:1], SCORES[1:3]], 0.0, NUMPY.float32)
+    assert frames.shape == (2, 2, 9) and lengths.tolist() == [1, 2]
+    assert np.array_equal(frames[0], np.concatenate([SCORES[:1], np.zeros((1, 9), np.float32)]))
 
 
 def test_logsumexp_is_minus_infinity_only_where_every_value_is() -> None:

@@ -17,7 +17,8 @@ from seq2seq.data.pairs import Pair, read_lines
 from seq2seq.decoding.options import BATCH_SIZE
 from seq2seq.errors import Seq2SeqError
 from seq2seq.evaluation import metrics
-from seq2seq.tasks.classify import Classification, TextClassifier
+from seq2seq.tasks.classification import Classification
+from seq2seq.tasks.classify import TextClassifier
 from seq2seq.utils import plot
 
 

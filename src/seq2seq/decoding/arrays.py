@@ -5,12 +5,14 @@ The search calls the standard's functions (`where`, `concat`, `stack`, `sum`, `c
 `take_along_axis`, `log`, `logaddexp`, ...) on an `Arrays`, which makes new arrays on one device, and relies on the
 syntax both libraries share: arithmetic, comparisons, `& | ~`, slicing and integer or boolean indexing, assignment
 through an index, `.shape`, `.reshape`, `.tolist()`, and `.all()` and `.max()` of a whole array. `namespace(array)`
-picks an array's backend; the numpy one imports no torch.
+picks an array's backend; the numpy one imports no torch. `Arrays.padded` makes a model's input from rows of
+different lengths, for every facade's front end.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from types import ModuleType
 from typing import Any
@@ -45,6 +47,17 @@ class Arrays(ABC):
     def astype(self, array: Array, dtype: Any) -> Array:
         """The array as dtype on this device: itself when it already is."""
         return self.standard.astype(array, dtype, copy=False, device=self.device)
+
+    def padded(self, rows: Sequence[Any], fill: float, dtype: Any) -> tuple[Array, Array]:
+        """Rows of different lengths (lists of ids, or frames (T, F)) as one array (B, S, ...) of dtype, padded at
+        the end with fill, and their lengths (B,): a model's src and src_lengths."""
+        xp = self.standard
+        parts = [xp.asarray(row, dtype=dtype) for row in rows]  # in host memory: one copy to the device at the end
+        lengths = [part.shape[0] for part in parts]
+        batch = xp.full((len(parts), max(lengths), *parts[0].shape[1:]), fill, dtype=dtype)
+        for index, part in enumerate(parts):
+            batch[index, :lengths[index]] = part
+        return xp.asarray(batch, device=self.device), xp.asarray(lengths, dtype=self.int64, device=self.device)
 
     def log_softmax(self, array: Array) -> Array:
         """Over the last axis."""

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from seq2seq.data.batching import length_batches
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.decoding.numpy_arrays import NumpyArrays
 from seq2seq.errors import CheckpointError
-from seq2seq.onnx.graphs import CLASSIFIER, LOGITS, MANIFEST, WEIGHTS, Array, pad
+from seq2seq.onnx.graphs import CLASSIFIER, LOGITS, MANIFEST, WEIGHTS, Array
 from seq2seq.onnx.model import Exported, open_session
-from seq2seq.tasks import classification
-from seq2seq.tasks.classification import BATCH_SIZE, Classification, Classifying
+from seq2seq.tasks.classification import Classifying
 
 
 class ClassifierGraph:
@@ -50,19 +44,3 @@ class OnnxClassifier(Exported, Classifying):
     def attends(self) -> bool:
         """Whether `classify_detailed` gives the attention pooling's weights, as `TextClassifier.attends`."""
         return bool(self.manifest["layout"]["attention"])
-
-    def classify_detailed(self, texts: Sequence[str], top_k: int = 1, batch_size: int = BATCH_SIZE
-                          ) -> list[Classification]:
-        """For each text, its top_k labels with probabilities, its tokens and the attention pooling's weights (a
-        numpy array), as `TextClassifier.classify_detailed`."""
-        token_lists = classification.read_texts(texts, top_k, self.tokenizer, self.config.data)
-        ids = [classification.text_ids(tokens, self.vocabs[0]) for tokens in token_lists]
-        probabilities = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
-        weights: list[Array | None] = [None] * len(ids)
-        for chunk in length_batches([len(row) for row in ids], batch_size):
-            logits, attention = self.model.scores(*pad([ids[index] for index in chunk]))
-            probabilities[chunk] = NumpyArrays().softmax(logits)
-            if attention is not None:
-                for row, index in enumerate(chunk):
-                    weights[index] = attention[row, :len(ids[index])]
-        return classification.ranked(probabilities, token_lists, weights, self.labels, top_k)

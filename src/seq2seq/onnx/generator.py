@@ -33,9 +33,6 @@ class OnnxGenerator(Exported, TextGenerating):
     def vocab(self) -> Vocab:
         return self.metadata.vocabs[0]
 
-    def _prompt_batch(self, ids: list[int]) -> tuple[Array, Array]:
-        return np.array([ids], dtype=np.int64), np.array([len(ids)])
-
     def evaluate(self, entries: Sequence[str], adaptation: object = None) -> dict[str, float]:
         """Held-out cross-entropy (nats per token), perplexity and bits per character of entries, as
         `TextGenerator.evaluate`: the same stream cut into the same rows (data.batch_size, data.window) and read in

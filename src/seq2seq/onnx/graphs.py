@@ -8,7 +8,6 @@ from typing import Any, Self
 import numpy as np
 from numpy.typing import NDArray
 
-from seq2seq.data.vocab import PAD_ID
 from seq2seq.models.state import LAYERS, ROWS, SOURCE_ROWS, Axes
 
 FORMAT = "seq2seq-onnx-1"
@@ -52,20 +51,3 @@ class Arrays:
                            for name, value in self.values.items()})
 
 
-def pad_frames(utterances: list[Array]) -> tuple[Array, Array]:
-    """Frames (B, S, F) float32 padded with zeros at the end (as `pairs.collate` pads them), and the lengths (B,):
-    a speech model's src and src_lengths."""
-    lengths = np.array([len(frames) for frames in utterances], dtype=np.int64)
-    src = np.zeros((len(utterances), int(lengths.max()), utterances[0].shape[1]), dtype=np.float32)
-    for index, frames in enumerate(utterances):
-        src[index, :len(frames)] = frames
-    return src, lengths
-
-
-def pad(rows: list[list[int]]) -> tuple[Array, Array]:
-    """Ids (B, S) padded with <pad> at the end, and the lengths (B,): the graphs' src and src_lengths."""
-    lengths = np.array([len(row) for row in rows], dtype=np.int64)
-    src = np.full((len(rows), int(lengths.max())), PAD_ID, dtype=np.int64)
-    for index, row in enumerate(rows):
-        src[index, :len(row)] = row
-    return src, lengths

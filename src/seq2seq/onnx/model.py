@@ -29,6 +29,7 @@ from seq2seq.onnx.graphs import (
     Arrays,
     state_axes,
 )
+from seq2seq.tasks.facade import Facade
 
 if TYPE_CHECKING:
     from seq2seq.config import Config
@@ -90,7 +91,7 @@ def open_session(path: Path, expected_sha256: str, threads: int = 0) -> onnxrunt
         raise CheckpointError(f"{path}: not a loadable ONNX graph ({str(error).splitlines()[0]})") from None
 
 
-class Exported:
+class Exported(Facade):
     """What the facades of exported models read of the model description they were exported with (`metadata`), and
     the arrays they decode on (numpy); it comes first among a facade's bases, before the front end it completes."""
 

@@ -6,13 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.vocab import Vocab
-from seq2seq.decoding import search
-from seq2seq.decoding.options import DecodingOptions, Hypothesis
-from seq2seq.onnx.graphs import Array, pad_frames
 from seq2seq.onnx.model import Exported, OnnxModel
 from seq2seq.tasks.transcribing import Transcribing
 
@@ -29,8 +24,3 @@ class OnnxTranscriber(Exported, Transcribing):
     @property
     def vocab(self) -> Vocab:  # type: ignore[override]
         return self.metadata.vocabs[0]
-
-    def _decode_batch(self, frames: list[Array], options: DecodingOptions, generator: np.random.Generator | None,
-                      cap: int) -> list[list[Hypothesis]]:
-        src, src_lengths = pad_frames([np.asarray(utterance, dtype=np.float32) for utterance in frames])
-        return search.decode(self.model, src, src_lengths, options, generator, cap)

@@ -6,13 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.decoding import search
 from seq2seq.decoding.ensemble import Ensemble
-from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis
-from seq2seq.onnx.graphs import pad
+from seq2seq.decoding.options import BATCH_SIZE
 from seq2seq.onnx.model import Exported, OnnxModel
 from seq2seq.tasks.translating import TextTranslator
 
@@ -25,11 +21,6 @@ class OnnxTranslator(Exported, TextTranslator):
     model: OnnxModel | Ensemble
     metadata: ModelMetadata
     manifest: dict[str, Any]
-
-    def _decode_batch(self, ids: list[list[int]], options: DecodingOptions, generator: np.random.Generator,
-                     cap: int) -> list[list[Hypothesis]]:
-        src, src_lengths = pad(ids)
-        return search.decode(self.model, src, src_lengths, options, generator, cap)
 
     def perplexity(self, pairs: Sequence[Any], batch_size: int = BATCH_SIZE) -> float:
         """Not computed on an export (nan): its graphs run one step at a time, without teacher forcing."""

@@ -36,7 +36,8 @@ from seq2seq.serve.schemas import (
 from seq2seq.serve.settings import Limits, Settings
 from seq2seq.tasks import registry
 from seq2seq.tasks.chat import Chatbot
-from seq2seq.tasks.classify import Classification, TextClassifier
+from seq2seq.tasks.classification import Classification
+from seq2seq.tasks.classify import TextClassifier
 from seq2seq.tasks.lm import TextGenerator
 from seq2seq.tasks.speech import SpeechTranscriber
 from seq2seq.tasks.transcribing import Transcribing

@@ -1,9 +1,11 @@
-"""What a classifier says of a text, and how its texts are read and its probabilities ranked: the part of
-classification that TextClassifier (PyTorch) and OnnxClassifier (ONNX Runtime) share, without torch."""
+"""What a classifier says of a text: its texts read, batched by length, scored by the model and its labels ranked;
+the part of classification that TextClassifier (PyTorch) and OnnxClassifier (ONNX Runtime) share, without torch.
+They differ only in their runtime (`facade.Facade`) and in where they learn whether the model attends."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -11,10 +13,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from seq2seq.config import Config, DataConfig
+from seq2seq.data.batching import length_batches
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.truncation import cut_text
 from seq2seq.data.vocab import LABEL_OFFSET, PAD_ID, Vocab
+from seq2seq.decoding.arrays import Array, Arrays
 from seq2seq.errors import ConfigError
+from seq2seq.tasks.facade import Facade
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -38,16 +43,23 @@ class Classification:
     attention: Tensor | NDArray[Any] | None
 
 
-class Classifying:
-    """What TextClassifier and OnnxClassifier share above their `classify_detailed` and their (texts, labels)
-    vocabularies."""
+class Classifying(Facade):
+    """What TextClassifier and OnnxClassifier share above their runtime and their (texts, labels) vocabularies."""
 
+    model: Any
     config: Config
+    tokenizer: Tokenizer
     vocabs: tuple[Vocab, ...]
 
     def classify_detailed(self, texts: Sequence[str], top_k: int = 1, batch_size: int = BATCH_SIZE
                           ) -> list[Classification]:
-        raise NotImplementedError
+        """For each text, its top_k labels with probabilities, its tokens and the attention pooling's weights."""
+        token_lists = read_texts(texts, top_k, self.tokenizer, self.config.data)
+        if not token_lists:
+            return []
+        rows = [text_ids(tokens, self.vocabs[0]) for tokens in token_lists]
+        logits, weights = class_logits(self.model, rows, batch_size, self._arrays, self._computing)
+        return ranked(np.asarray(self._arrays.softmax(logits)), token_lists, weights, self.labels, top_k)
 
     @property
     def labels(self) -> list[str]:
@@ -85,6 +97,24 @@ def read_texts(texts: Sequence[str], top_k: int, tokenizer: Tokenizer, data: Dat
 def text_ids(tokens: list[str], vocab: Vocab) -> list[int]:
     """The ids the model reads for a text's tokens; an empty text reads one <pad>."""
     return vocab.encode(tokens) or [PAD_ID]
+
+
+def class_logits(model: Any, rows: Sequence[list[int]], batch_size: int, xp: Arrays,
+                 computing: Callable[[], AbstractContextManager[Any]]) -> tuple[Array, list[Array | None]]:
+    """Logits (N, C) of texts' ids (at least one), in order, and each one's attention pooling weights (S,) (None for
+    the other poolings), float32 in host memory; texts of similar lengths share a batch, run in `computing()`."""
+    logits: list[Array] = [None] * len(rows)
+    weights: list[Array | None] = [None] * len(rows)
+    for chunk in length_batches([len(row) for row in rows], batch_size):
+        src, src_lengths = xp.padded([rows[index] for index in chunk], PAD_ID, xp.int64)
+        with computing():
+            scores, attention = model.scores(src, src_lengths)  # (B, C), (B, S)
+        scores, attention = (None if part is None else xp.on_host(xp.astype(part, xp.float32))
+                             for part in (scores, attention))
+        for row, index in enumerate(chunk):
+            logits[index] = scores[row]
+            weights[index] = None if attention is None else attention[row, :len(rows[index])]
+    return xp.stack(logits), weights
 
 
 def ranked(probabilities: NDArray[Any], token_lists: Sequence[list[str]], weights: Sequence[Any], labels: list[str],

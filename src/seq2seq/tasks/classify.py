@@ -6,43 +6,37 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from seq2seq.config import Config, check_encoder_size, refuse_other_tasks_options
-from seq2seq.data.batching import length_batches
 from seq2seq.data.labels import LABEL_OFFSET, example_class, label_counts, read_labelled
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.pairs import Example, Pair, as_pair, collate, split_dev
+from seq2seq.data.pairs import Example, Pair, as_pair, split_dev
 from seq2seq.data.preparation import prepare_labelled
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import Vocab
+from seq2seq.decoding.torch_arrays import TorchArrays
 from seq2seq.errors import ConfigError
 from seq2seq.evaluation import metrics
 from seq2seq.models.classifier import Classifier
 from seq2seq.models.objectives import classification_losses
 from seq2seq.models.transfer import layer_parameters
 from seq2seq.tasks import registry
-from seq2seq.tasks.classification import (
-    BATCH_SIZE,
-    Classification,
-    Classifying,
-    ranked,
-    read_texts,
-    text_ids,
-)
+from seq2seq.tasks.classification import Classification, Classifying, class_logits  # noqa: F401 (its old home)
+from seq2seq.tasks.on_device import OnDevice, inference
 from seq2seq.tasks.pretrained import classifier_as_started, load_language_model, start_from
 from seq2seq.tasks.registry import Task, register
 from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
-from seq2seq.utils.device import mixed_precision
 
 logger = logging.getLogger(__name__)
 
 @dataclass
-class TextClassifier(Classifying):
+class TextClassifier(OnDevice, Classifying):
     """A trained Classifier with its tokenizer and its text and label vocabularies: texts in, labels out."""
 
     model: Classifier
@@ -56,41 +50,15 @@ class TextClassifier(Classifying):
         """Whether `classify_detailed` gives the attention pooling's weights over the tokens."""
         return self.config.model.pooling == "attention"
 
-    def classify_detailed(self, texts: Sequence[str], top_k: int = 1, batch_size: int = BATCH_SIZE
-                          ) -> list[Classification]:
-        """For each text, its top_k labels with probabilities, its tokens and the attention pooling's weights."""
-        token_lists = read_texts(texts, top_k, self.tokenizer, self.config.data)
-        examples = [Example(text_ids(tokens, self.vocabs[0]), [0, 0]) for tokens in token_lists]
-        logits, weights = predict(self.model, examples, batch_size, self.precision or self.config.train.precision)
-        return ranked(torch.softmax(logits, dim=-1).numpy(), token_lists, weights, self.labels, top_k)
-
-
-@torch.no_grad()
-def predict(model: Classifier, examples: Sequence[Example], batch_size: int, precision: str
-            ) -> tuple[Tensor, list[Tensor | None]]:
-    """Logits (N, C) of encoded texts, in order, and each one's attention weights (S,) (None without attention
-    pooling); texts of similar lengths share a batch."""
-    device = next(model.parameters()).device
-    logits = torch.zeros(len(examples), model.output.out_features)
-    weights: list[Tensor | None] = [None] * len(examples)
-    model.eval()
-    for chunk in length_batches([len(example.src) for example in examples], batch_size):
-        batch = collate([examples[i] for i in chunk]).to(device)
-        with mixed_precision(precision, device):
-            scores, attention = model.scores(batch.src, batch.src_lengths)  # (B, C), (B, S)
-        logits[chunk] = scores.float().cpu()
-        if attention is not None:
-            for row, index in enumerate(chunk):
-                weights[index] = attention[row, :len(examples[index].src)].float().cpu()
-    return logits, weights
-
 
 def dev_scorer(examples: Sequence[Example], batch_size: int, precision: str) -> Scorer:
     """The Trainer's scorer: accuracy and macro-F1 (percent) of a Classifier on encoded dev texts."""
     references = [example_class(example) for example in examples]
 
     def score(model: nn.Module) -> dict[str, float]:
-        logits, _ = predict(model, examples, batch_size, precision)  # type: ignore[arg-type]
+        device = next(model.parameters()).device
+        logits, _ = class_logits(model, [example.src for example in examples], batch_size, TorchArrays(device),
+                                 partial(inference, model, precision, device))
         scores = metrics.classification_scores(logits.argmax(dim=-1).tolist(), references)  # type: ignore[arg-type]
         return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
 

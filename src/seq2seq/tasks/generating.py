@@ -1,23 +1,22 @@
 """Prompts in, text out for a language model: the part of generation that TextGenerator (PyTorch) and OnnxGenerator
-(ONNX Runtime) share, without torch. They differ only in how the prompt becomes a batch, in their random source and
-in the precision they compute in."""
+(ONNX Runtime) share, without torch. They differ only in their runtime (`facade.Facade`) and in evaluate."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import Any
 
 from seq2seq.data.tokenizers import Tokenizer
-from seq2seq.data.vocab import BOS_ID, EOS_ID, UNK_ID, Vocab
-from seq2seq.decoding.arrays import Array, Arrays
+from seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
+from seq2seq.decoding.arrays import Array
 from seq2seq.decoding.options import DecodingOptions, generation_options
 from seq2seq.decoding.search import Decoded, ban_tokens, build_processors, finish, stream
 from seq2seq.decoding.written_text import check_streamable, written_pieces
 from seq2seq.errors import ConfigError
 from seq2seq.evaluation.adaptation import Adaptation
+from seq2seq.tasks.facade import Facade
 
 logger = logging.getLogger(__name__)
 
@@ -25,25 +24,12 @@ CANNOT_ADAPT = ("an exported language model cannot adapt as it reads (that takes
                 "directory")
 
 
-class TextGenerating:
-    """generate and stream over a language model's tokenizer and vocabulary; a facade supplies `_prompt_batch`,
-    `_arrays` (where its random source comes from) and, where it has one, the context it computes in (`_computing`)."""
+class TextGenerating(Facade):
+    """generate and stream over a language model's tokenizer and vocabulary; a facade supplies its runtime."""
 
     model: Any
     tokenizer: Tokenizer
     vocab: Vocab
-
-    @property
-    def _arrays(self) -> Arrays:
-        raise NotImplementedError
-
-    def _prompt_batch(self, ids: list[int]) -> tuple[Array, Array]:
-        """The ids of `<s> prompt` as a batch of one (1, P) and its length (1,), ready for the model."""
-        raise NotImplementedError
-
-    def _computing(self) -> AbstractContextManager[Any]:
-        """The context the model computes in (none by default)."""
-        return nullcontext()
 
     def adapted_to(self, text: str, adaptation: Adaptation) -> TextGenerating:
         """A generator that learned from text before writing (`generate --adapt`); only a PyTorch model can."""
@@ -102,6 +88,7 @@ class TextGenerating:
         processors = build_processors(options)
         if not stop_at_end:
             processors.insert(0, partial(ban_tokens, token_ids=(EOS_ID,)))  # a mask: before top-k / top-p
-        src, lengths = self._prompt_batch([BOS_ID, *ids])
+        xp = self._arrays
+        src, lengths = xp.padded([[BOS_ID, *ids]], PAD_ID, xp.int64)  # (1, P), (1,)
         return stream(self.model, src, lengths, options.max_length, processors, options.per_input,
-                      self._arrays.random_source(options.seed), draw=options.strategy == "sample")
+                      xp.random_source(options.seed), draw=options.strategy == "sample")

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from seq2seq.config import Config, refuse_other_tasks_options
 from seq2seq.data.lm_text import scored_stream, stream_rows, stream_targets, window_reads
@@ -20,7 +18,6 @@ from seq2seq.data.text import read_entries
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import PAD_ID, Vocab
 from seq2seq.decoding.options import GENERATION_DEFAULTS
-from seq2seq.decoding.torch_arrays import TorchArrays
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.evaluation.adaptation import Adaptation
 from seq2seq.evaluation.dynamic import adapt
@@ -31,6 +28,7 @@ from seq2seq.models.objectives import language_model_losses
 from seq2seq.models.outputs import check_cutoffs
 from seq2seq.tasks import registry
 from seq2seq.tasks.generating import TextGenerating
+from seq2seq.tasks.on_device import OnDevice
 from seq2seq.tasks.registry import Task, register
 from seq2seq.training.board import Sample, Sampler
 from seq2seq.training.trainer import Trainer, run_training, start_run
@@ -38,7 +36,7 @@ from seq2seq.utils.device import mixed_precision
 
 
 @dataclass
-class TextGenerator(TextGenerating):
+class TextGenerator(OnDevice, TextGenerating):
     """A trained LanguageModel with its tokenizer and vocabulary: prompts in, text out."""
 
     model: LanguageModel
@@ -51,19 +49,6 @@ class TextGenerator(TextGenerating):
     def read(self, source: str | Path) -> list[str]:
         """Entries of a text file or folder, split the way the training text was (`data.entries`)."""
         return read_entries(source, self.config.data.entries, self.config.data.entry_delimiter)
-
-    @property
-    def _arrays(self) -> TorchArrays:
-        return TorchArrays(self.device)
-
-    def _prompt_batch(self, ids: list[int]) -> tuple[Tensor, Tensor]:
-        """The prompt's ids (1, P) and length (1,) on the device, the model in eval mode."""
-        self.model.eval()
-        return torch.tensor([ids], device=self.device), torch.tensor([len(ids)], device=self.device)
-
-    def _computing(self) -> AbstractContextManager[Any]:
-        """Autocast in the generator's precision."""
-        return mixed_precision(self.precision, self.device)
 
     def evaluate(self, entries: Sequence[str], adaptation: Adaptation | None = None) -> dict[str, float]:
         """Held-out cross-entropy (nats per token), perplexity and bits per character of entries.

@@ -7,7 +7,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -17,26 +16,23 @@ from seq2seq.data.audio import read_audio_list
 from seq2seq.data.augmentation import check_augmentation
 from seq2seq.data.feature_cache import CACHE_NAME, FeatureCache
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.pairs import Example, Pair, as_pair, collate, split_dev
+from seq2seq.data.pairs import Example, Pair, as_pair, split_dev
 from seq2seq.data.preparation import prepare_speech
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import Vocab
-from seq2seq.decoding.options import DecodingOptions, Hypothesis
-from seq2seq.decoding.search import decode
-from seq2seq.decoding.torch_arrays import TorchArrays
 from seq2seq.errors import ConfigError
 from seq2seq.models.objectives import sequence_losses
 from seq2seq.models.speech_encoder import SpeechSeq2Seq
 from seq2seq.tasks import registry
+from seq2seq.tasks.on_device import OnDevice
 from seq2seq.tasks.registry import Task, register
 from seq2seq.tasks.transcribing import Transcribing, score_transcripts
 from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
-from seq2seq.utils.device import mixed_precision
 
 
 @dataclass
-class SpeechTranscriber(Transcribing):
+class SpeechTranscriber(OnDevice, Transcribing):
     """A trained SpeechSeq2Seq with its transcript tokenizer and vocabulary: 16 kHz mono WAV files in, text out
     (`Transcribing`), decoded on its device."""
 
@@ -47,21 +43,6 @@ class SpeechTranscriber(Transcribing):
     device: torch.device
     target_lengths: dict[str, float] = field(default_factory=dict)  # of the training transcripts, in tokens
     precision: str | None = None  # autocast while decoding (auto, fp32, bf16, fp16); None: the training precision
-
-    @property
-    def _arrays(self) -> TorchArrays:
-        return TorchArrays(self.device)
-
-    @torch.no_grad()
-    def _decode_batch(self, frames: list[Any], options: DecodingOptions, generator: torch.Generator | None,
-                      cap: int) -> list[list[Hypothesis]]:
-        """The hypotheses of a batch of frames (numpy arrays or tensors), decoded on the device under the decoding
-        precision."""
-        utterances = [torch.as_tensor(utterance, dtype=torch.float32) for utterance in frames]
-        batch = collate([Example(utterance, [0]) for utterance in utterances]).to(self.device)
-        self.model.eval()
-        with mixed_precision(self.precision or self.config.train.precision, self.device):
-            return decode(self.model, batch.src, batch.src_lengths, options, generator, cap)
 
 
 def load_transcriber(path: str | Path, device: str = "auto", precision: str | None = None) -> SpeechTranscriber:

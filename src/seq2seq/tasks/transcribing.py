@@ -1,7 +1,6 @@
 """The front end of a speech model: WAV files in, features, length-sorted batches, decoding, transcripts out, and
 their scores against references; the part of speech recognition that SpeechTranscriber (PyTorch) and
-OnnxTranscriber (ONNX Runtime) share, without torch. They differ only in how a batch of frames is decoded and in
-their random source."""
+OnnxTranscriber (ONNX Runtime) share, without torch. They differ only in their runtime (`facade.Facade`)."""
 
 from __future__ import annotations
 
@@ -16,27 +15,21 @@ from seq2seq.data.checks import check_outputs_vary
 from seq2seq.data.lines import Pair
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import Vocab
-from seq2seq.decoding.arrays import Array, Arrays
+from seq2seq.decoding.arrays import Array
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
+from seq2seq.decoding.search import decode
+from seq2seq.tasks.facade import Facade
 
 
-class Transcribing:
-    """Transcripts of 16 kHz mono WAV files over a model's transcript tokenizer and vocabulary; a facade supplies
-    `_decode_batch` and `_arrays` (where its random source comes from)."""
+class Transcribing(Facade):
+    """Transcripts of 16 kHz mono WAV files over a model's transcript tokenizer and vocabulary; a facade supplies its
+    runtime."""
 
+    model: Any
     config: Config
     tokenizer: Tokenizer
     vocab: Vocab
     target_lengths: dict[str, float]  # of the training transcripts, in tokens
-
-    @property
-    def _arrays(self) -> Arrays:
-        raise NotImplementedError
-
-    def _decode_batch(self, frames: list[Array], options: DecodingOptions, generator: Any,
-                      cap: int) -> list[list[Hypothesis]]:
-        """The hypotheses of a batch of utterances' frames (T, F) (`search.decode` on the facade's model)."""
-        raise NotImplementedError
 
     def transcribe(self, paths: Sequence[str | Path], options: DecodingOptions | None = None, *,
                    batch_size: int = BATCH_SIZE, **knobs: Any) -> list[str] | list[list[str]]:
@@ -63,11 +56,13 @@ class Transcribing:
         """The hypotheses for each utterance's frames (T, F), in order; utterances of similar lengths share a batch.
         Without options.max_length, a transcript stops at twice the longest training transcript."""
         options = options or DecodingOptions()
-        generator = self._arrays.random_source(options.seed)
+        xp = self._arrays
+        generator, cap = xp.random_source(options.seed), output_cap(self.target_lengths)
         results: list[list[Hypothesis]] = [[] for _ in frames]
         for chunk in length_batches([len(utterance) for utterance in frames], batch_size):
-            found = self._decode_batch([frames[index] for index in chunk], options, generator,
-                                       output_cap(self.target_lengths))
+            src, src_lengths = xp.padded([frames[index] for index in chunk], 0.0, xp.float32)  # (B, S, F), (B,)
+            with self._computing():
+                found = decode(self.model, src, src_lengths, options, generator, cap)
             for index, hypotheses in zip(chunk, found, strict=True):
                 results[index] = hypotheses
         return results

@@ -1,7 +1,7 @@
 """The text front end of a translation model: tokenize, truncate, sort by length, batch, decode, detokenize and
 assemble `Translation`s, and score outputs against references; the part of translation that Translator (PyTorch)
-and OnnxTranslator (ONNX Runtime) share, without torch. They differ only in how a batch of source ids is decoded,
-in their random source and in perplexity."""
+and OnnxTranslator (ONNX Runtime) share, without torch. They differ only in their runtime (`facade.Facade`) and in
+perplexity."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from seq2seq.data.batching import length_batches
 from seq2seq.data.checks import check_outputs_vary
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import PAD, PAD_ID, Vocab
-from seq2seq.decoding.arrays import Array, Arrays
+from seq2seq.decoding.arrays import Array
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
+from seq2seq.decoding.search import decode
+from seq2seq.tasks.facade import Facade
 
 
 @dataclass
@@ -35,23 +37,14 @@ class Translation:
     attention: Array | None
 
 
-class TextTranslator:
-    """Text in, text out over a model's tokenizers and vocabularies; a facade supplies `_decode_batch`, `_arrays`
-    (where its random source comes from) and `perplexity`."""
+class TextTranslator(Facade):
+    """Text in, text out over a model's tokenizers and vocabularies; a facade supplies its runtime and `perplexity`."""
 
+    model: Any
     config: Config
     tokenizers: tuple[Tokenizer, ...]
     vocabs: tuple[Vocab, ...]
     target_lengths: dict[str, float]
-
-    @property
-    def _arrays(self) -> Arrays:
-        raise NotImplementedError
-
-    def _decode_batch(self, ids: list[list[int]], options: DecodingOptions, generator: Any,
-                     cap: int) -> list[list[Hypothesis]]:
-        """The hypotheses of a batch of source ids (`search.decode` on the facade's model)."""
-        raise NotImplementedError
 
     def perplexity(self, pairs: Sequence[Any], batch_size: int = BATCH_SIZE) -> float:
         raise NotImplementedError
@@ -85,9 +78,12 @@ class TextTranslator:
         encoded = [self._encode_source(tokens) for tokens in sources]
         ids = [row or [PAD_ID] for row, _ in encoded]
         results: list[list[Translation]] = [[] for _ in ids]
-        generator, cap = self._arrays.random_source(options.seed), output_cap(self.target_lengths)
+        xp = self._arrays
+        generator, cap = xp.random_source(options.seed), output_cap(self.target_lengths)
         for chunk in length_batches([len(row) for row in ids], batch_size):
-            hypotheses = self._decode_batch([ids[i] for i in chunk], options, generator, cap)
+            src, src_lengths = xp.padded([ids[i] for i in chunk], PAD_ID, xp.int64)
+            with self._computing():
+                hypotheses = decode(self.model, src, src_lengths, options, generator, cap)
             for index, found in zip(chunk, hypotheses, strict=True):
                 results[index] = [self._translation(hypothesis, sources[index] or [PAD], encoded[index][1])
                                   for hypothesis in found]

@@ -25,20 +25,19 @@ from seq2seq.config import (
 from seq2seq.data.corpus import open_corpus
 from seq2seq.data.datasets import load_pairs
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.pairs import Batch, Example, Pair, as_pair, collate, encode_pairs, split_dev
+from seq2seq.data.pairs import Batch, Pair, as_pair, collate, encode_pairs, split_dev
 from seq2seq.data.preparation import Prepared, Sides, prepare_pairs
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import PAD_ID, Vocab
 from seq2seq.decoding.ensemble import Ensemble, members_of
-from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis
-from seq2seq.decoding.search import decode
-from seq2seq.decoding.torch_arrays import TorchArrays
+from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.evaluation import metrics, reports
 from seq2seq.models import architectures
 from seq2seq.models.objectives import sequence_loss, sequence_losses
 from seq2seq.models.seq2seq import Seq2Seq
 from seq2seq.tasks import registry
+from seq2seq.tasks.on_device import OnDevice, inference
 from seq2seq.tasks.pretrained import read_language_model, start_translation, translation_as_started, translation_sides
 from seq2seq.tasks.registry import Columns, Task, register
 from seq2seq.tasks.translating import TextTranslator
@@ -46,13 +45,12 @@ from seq2seq.training.board import Sample, Sampler
 from seq2seq.training.objective import Scorer
 from seq2seq.training.trainer import Trainer, run_training, start_run
 from seq2seq.utils.collector import paused_gc
-from seq2seq.utils.device import mixed_precision
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class Translator(TextTranslator):
+class Translator(OnDevice, TextTranslator):
     """A trained Seq2Seq (or an Ensemble of them) with its tokenizers and vocabularies: text in, text out."""
 
     model: Seq2Seq | Ensemble
@@ -63,42 +61,24 @@ class Translator(TextTranslator):
     target_lengths: dict[str, float] = field(default_factory=dict)  # of the training targets, in tokens
     precision: str | None = None  # autocast while decoding (auto, fp32, bf16, fp16); None: the training precision
 
-    @property
-    def _arrays(self) -> TorchArrays:
-        return TorchArrays(self.device)
-
-    def _decode_batch(self, ids: list[list[int]], options: DecodingOptions, generator: torch.Generator | None,
-                     cap: int) -> list[list[Hypothesis]]:
-        """The hypotheses of a batch of source ids, decoded on the device under the decoding precision."""
-        batch = collate([Example(row, [0]) for row in ids]).to(self.device)
-        self._evaluation_mode()
-        with mixed_precision(self.precision or self.config.train.precision, self.device):
-            return decode(self.model, batch.src, batch.src_lengths, options, generator, cap)
-
-    @torch.no_grad()
     def perplexity(self, pairs: Sequence[Pair], batch_size: int = BATCH_SIZE) -> float:
-        """exp of the mean per-token cross-entropy of the references."""
+        """exp of the mean per-token cross-entropy of the references, in fp32."""
         examples, _ = encode_pairs(pairs, self.tokenizers, self.vocabs, copy=self.config.model.copy,
                                    truncate_src=source_truncation(self.config))
-        self._evaluation_mode()
         total, tokens = 0.0, 0
-        for start in range(0, len(examples), batch_size):
-            batch = collate(examples[start:start + batch_size]).to(self.device)
-            if isinstance(self.model, Ensemble):
-                loss, count = ensemble_loss(self.model, batch)
-            else:
-                loss, count = sequence_loss(self.model, batch)
-            total, tokens = total + float(loss), tokens + count
+        with inference(self.model, "fp32", self.device):
+            for start in range(0, len(examples), batch_size):
+                batch = collate(examples[start:start + batch_size]).to(self.device)
+                if isinstance(self.model, Ensemble):
+                    loss, count = ensemble_loss(self.model, batch)
+                else:
+                    loss, count = sequence_loss(self.model, batch)
+                total, tokens = total + float(loss), tokens + count
         return metrics.perplexity(total, tokens)
 
     def attends(self) -> bool:
         """Whether the model (every member of an ensemble) has attention weights to show: its state holds them."""
         return all("attention" in member.state_axes() for member in members_of(self.model))
-
-    def _evaluation_mode(self) -> None:
-        """Dropout off in the model (every member of an ensemble)."""
-        for member in members_of(self.model):
-            member.eval()
 
 
 def ensemble_loss(ensemble: Ensemble, batch: Batch) -> tuple[Tensor, int]:

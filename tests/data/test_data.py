@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from seq2seq.data.examples import Example, encode_pairs
 from seq2seq.data.pairs import (
-    Example,
     Pair,
     batch_order,
     collate,
-    encode_pairs,
     pad,
     read_lines,
     read_pairs,

@@ -13,7 +13,8 @@ import torch
 
 from seq2seq import api, cli
 from seq2seq.config import Config, ModelConfig, apply_overrides
-from seq2seq.data.pairs import Example, collate
+from seq2seq.data.examples import Example
+from seq2seq.data.pairs import collate
 from seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seq2seq.decoding import search
 from seq2seq.decoding.search import (

@@ -11,7 +11,8 @@ import torch
 
 from seq2seq import api
 from seq2seq.config import Config, apply_overrides
-from seq2seq.data.pairs import Example, Pair, collate
+from seq2seq.data.examples import Example
+from seq2seq.data.pairs import Pair, collate
 from seq2seq.decoding.ensemble import Ensemble
 from seq2seq.decoding.options import DecodingOptions
 from seq2seq.decoding.search import decode

@@ -17,6 +17,7 @@ from seq2seq.decoding import search
 from seq2seq.decoding.arrays import namespace
 from seq2seq.decoding.numpy_arrays import NumpyArrays
 from seq2seq.decoding.options import DecodingOptions, processor_specs
+from seq2seq.decoding.scoring import stepwise_nll
 from seq2seq.decoding.torch_arrays import TorchArrays
 
 VOCAB, HIDDEN = 17, 8
@@ -261,3 +262,17 @@ def test_seeded_sampling_repeats_itself_on_both_backends() -> None:
         first, again = (search.decode(ToyModel(lib), src, lengths, options) for _ in range(2))
         assert [[h.tokens for h in found] for found in first] == [[h.tokens for h in found] for found in again]
         assert all(len(found) == 3 for found in first)
+
+
+def test_scoring_the_greedy_outputs_gives_their_log_probabilities_on_both_backends() -> None:
+    """Fed back one step at a time, the greedy outputs cost what the search said they did: the negative sum of their
+    log-probabilities, counting every token up to and with </s> and none of the padding after it."""
+    for lib, (src, lengths) in zip((np, torch), sources(), strict=True):
+        model, xp = ToyModel(lib), namespace(src)
+        found = search.decode(model, src, lengths, DecodingOptions(max_length=9))
+        outputs = [hypotheses[0].tokens for hypotheses in found]
+        targets, _ = xp.padded(outputs, PAD_ID, xp.int64)
+        tokens_in, _ = xp.padded([[BOS_ID, *tokens[:-1]] for tokens in outputs], PAD_ID, xp.int64)
+        nll, count = stepwise_nll(model, src, lengths, tokens_in, targets)
+        assert count == sum(map(len, outputs)) and len({len(tokens) for tokens in outputs}) > 1
+        assert nll == pytest.approx(-sum(hypotheses[0].log_prob for hypotheses in found), rel=1e-6)

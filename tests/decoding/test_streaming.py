@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from seq2seq import api
-from seq2seq.data.pairs import Example, collate
+from seq2seq.data.examples import Example
+from seq2seq.data.pairs import collate
 from seq2seq.decoding.search import DEFAULT_PROCESSORS, greedy, sample, stream
 
 MODEL = Path(__file__).parents[1] / "fixtures" / "v1" / "attention.safetensors"

@@ -13,7 +13,8 @@ import torch
 
 from seq2seq import api, cli
 from seq2seq.config import Config, ModelConfig, apply_overrides
-from seq2seq.data.pairs import Batch, Pair, encode_pairs
+from seq2seq.data.examples import encode_pairs
+from seq2seq.data.pairs import Batch, Pair
 from seq2seq.data.tokenizers import build_tokenizer
 from seq2seq.data.vocab import UNK_ID, Vocab
 from seq2seq.errors import ConfigError

@@ -80,6 +80,13 @@ def test_onnx_outputs_equal_pytorch(exported: tuple[api.Translator, OnnxTranslat
     assert_same_outputs(exported[0], exported[1], options)
 
 
+def test_perplexity_equals_pytorch(exported: tuple[api.Translator, OnnxTranslator, Path]) -> None:
+    """The export feeds the references one step at a time; PyTorch reads them in one teacher-forced pass."""
+    pairs = [*toy_pairs("reverse", 30, seed=9), Pair("zz unknown", "a b c d e f g h")]
+    want = exported[0].perplexity(pairs)
+    assert 1 < want < 1e3 and exported[1].perplexity(pairs, batch_size=7) == pytest.approx(want, rel=1e-4)
+
+
 def test_the_manifest_declares_the_state_as_earlier_exports_were_read(
         exported: tuple[api.Translator, OnnxTranslator, Path]) -> None:
     """The layout records each state tensor's axes; a layout without them (an earlier export's) is read with the same

@@ -12,8 +12,9 @@ import torch
 import seq2seq
 from seq2seq.api import load_translator
 from seq2seq.config import Config, ModelConfig, apply_overrides
+from seq2seq.data.examples import Example
 from seq2seq.data.labels import read_labelled
-from seq2seq.data.pairs import Example, Pair, collate
+from seq2seq.data.pairs import Pair, collate
 from seq2seq.data.preparation import prepare_labelled
 from seq2seq.data.truncation import cut_text
 from seq2seq.errors import CheckpointError, ConfigError, DataError

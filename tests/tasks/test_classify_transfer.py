@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from seq2seq.config import Config, ModelConfig, TokenizerConfig, apply_overrides
-from seq2seq.data.pairs import Example, collate
+from seq2seq.data.examples import Example
+from seq2seq.data.pairs import collate
 from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.models.classifier import Classifier, read_padded
 from seq2seq.models.language_model import LanguageModel

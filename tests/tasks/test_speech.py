@@ -18,8 +18,9 @@ import torch
 from seq2seq import api
 from seq2seq.config import AudioConfig, Config, ModelConfig, apply_overrides
 from seq2seq.data.audio import SAMPLE_RATE, load_frames, log_mel, normalise, read_audio_list, read_wav
+from seq2seq.data.examples import Example
 from seq2seq.data.feature_cache import CACHE_NAME, FeatureCache
-from seq2seq.data.pairs import Example, Pair, collate
+from seq2seq.data.pairs import Pair, collate
 from seq2seq.data.synthesis import Voice, espeak_available, write_speech_list
 from seq2seq.data.vocab import BOS_ID, EOS_ID
 from seq2seq.decoding.options import DecodingOptions

@@ -10,7 +10,7 @@ from seq2seq.data.vocab import SPECIALS, Vocab
 from seq2seq.errors import DataError
 
 if TYPE_CHECKING:  # data.pairs imports torch; the torch-free runtime checks its outputs here
-    from seq2seq.data.pairs import TokenPair
+    from seq2seq.data.examples import TokenPair
 
 logger = logging.getLogger(__name__)
 

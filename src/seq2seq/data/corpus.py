@@ -30,8 +30,9 @@ from tqdm import tqdm
 from seq2seq.config import Config, TokenizerConfig, set_value, source_truncation, validate
 from seq2seq.data.checks import check_length_filtering, check_split
 from seq2seq.data.datasets import is_prepared, load_pairs, pair_stream
+from seq2seq.data.examples import tokenize_pairs
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.pairs import Pair, read_jsonl, split_dev, tokenize_pairs
+from seq2seq.data.pairs import Pair, read_jsonl, split_dev
 from seq2seq.data.preparation import (
     Prepared,
     encode_dev_pairs,

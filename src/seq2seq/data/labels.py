@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from seq2seq.config import DataConfig
-from seq2seq.data.pairs import Example, Pair, json_record, read_lines, read_pairs
+from seq2seq.data.examples import Example
+from seq2seq.data.pairs import Pair, json_record, read_lines, read_pairs
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.truncation import cut_text
 from seq2seq.data.vocab import BOS_ID, EOS_ID, LABEL_OFFSET, PAD_ID, SPECIALS, Vocab

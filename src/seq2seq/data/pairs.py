@@ -1,4 +1,4 @@
-"""Readers for parallel text (TSV/Anki, aligned files, JSONL), encoding to ids, and bucketed padded batches."""
+"""Readers for parallel text (TSV/Anki, aligned files, JSONL), and bucketed padded batches of encoded pairs."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
+from seq2seq.data.examples import Example
 from seq2seq.data.lines import Pair, read_lines
-from seq2seq.data.tokenizers import Tokenizer
-from seq2seq.data.vocab import PAD_ID, Vocab
+from seq2seq.data.vocab import PAD_ID
 from seq2seq.errors import DataError
 
 Item = TypeVar("Item")
@@ -32,13 +32,6 @@ def as_pair(value: Pair | Sequence[str | Path]) -> Pair:
             isinstance(value[1], str):
         return Pair(str(value[0]), value[1])
     raise DataError(f"a training item must be a (source, target) pair of strings, not {value!r:.80}")
-
-
-class Example(NamedTuple):
-    """Token ids of one pair; tgt holds <s> ... </s>. A speech example's src is its frames (S, F), floats."""
-
-    src: list[int] | Tensor
-    tgt: list[int]
 
 
 @dataclass
@@ -161,44 +154,6 @@ def split_dev(pairs: list[Item], dev_size: int, seed: int) -> tuple[list[Item], 
     random.Random(seed).shuffle(order)
     held = set(order[:dev_size])
     return [p for i, p in enumerate(pairs) if i not in held], [pairs[i] for i in sorted(held)]
-
-
-TokenPair = tuple[list[str], list[str]]
-
-
-def tokenize_pairs(pairs: Sequence[Pair], tokenizers: tuple[Tokenizer, Tokenizer]) -> list[TokenPair]:
-    """The source and target tokens of each pair."""
-    return [(tokenizers[0].tokenize(pair.src), tokenizers[1].tokenize(pair.tgt)) for pair in pairs]
-
-
-def encode_pairs(pairs: Sequence[Pair], tokenizers: tuple[Tokenizer, Tokenizer], vocabs: tuple[Vocab, Vocab],
-                 max_lengths: tuple[int, int] = (0, 0), copy: bool = False, truncate_src: int = 0
-                 ) -> tuple[list[Example], int]:
-    """Tokenize and encode pairs: `encode_tokens` of `tokenize_pairs`."""
-    return encode_tokens(tokenize_pairs(pairs, tokenizers), vocabs, max_lengths, copy, truncate_src)
-
-
-def encode_tokens(token_pairs: Sequence[TokenPair], vocabs: tuple[Vocab, Vocab], max_lengths: tuple[int, int] = (0, 0),
-                  copy: bool = False, truncate_src: int = 0) -> tuple[list[Example], int]:
-    """Token ids for each pair; pairs longer than max_lengths (tokens, 0 = no limit) are dropped and counted.
-
-    Sources are first cut to truncate_src tokens (0 = never). With copy (a pointer-generator model, one vocabulary
-    for both sides) unknown source tokens get extended ids (`Vocab.encode_extended`), and target tokens copied from
-    them the same ids.
-    """
-    examples, dropped = [], 0
-    for src_tokens, tgt_tokens in token_pairs:
-        src_tokens = src_tokens[:truncate_src] if truncate_src else src_tokens
-        if copy:
-            src, extension = vocabs[0].encode_extended(src_tokens)
-            tgt = vocabs[1].encode_target(tgt_tokens, extension)
-        else:
-            src, tgt = vocabs[0].encode(src_tokens), vocabs[1].encode(tgt_tokens, add_bos=True, add_eos=True)
-        if (max_lengths[0] and len(src) > max_lengths[0]) or (max_lengths[1] and len(tgt) - 2 > max_lengths[1]):
-            dropped += 1
-            continue
-        examples.append(Example(src or [PAD_ID], tgt))
-    return examples, dropped
 
 
 def batch_order(examples: Sequence[Example], batch_size: int, bucket: bool, seed: int, batch_tokens: int = 0

@@ -15,11 +15,12 @@ from seq2seq.config import Config, TokenizerConfig, shares_vocabulary, source_tr
 from seq2seq.data.audio import SAMPLE_RATE
 from seq2seq.data.augmentation import Perturbation, draw
 from seq2seq.data.checks import check_length_filtering, check_split, check_vocabulary
+from seq2seq.data.examples import Example, TokenPair, encode_pairs, encode_tokens, tokenize_pairs
 from seq2seq.data.feature_cache import FeatureCache
 from seq2seq.data.labels import LABEL_OFFSET, build_labels, encode_labelled, example_class, labelled_examples
 from seq2seq.data.lm_text import encode_stream
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.pairs import Example, Pair, TokenPair, encode_pairs, encode_tokens, split_dev, tokenize_pairs
+from seq2seq.data.pairs import Pair, split_dev
 from seq2seq.data.text import windows
 from seq2seq.data.tokenizers import Tokenizer, build_tokenizer
 from seq2seq.data.truncation import cut_text

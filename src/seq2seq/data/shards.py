@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from seq2seq.data.pairs import Example
+from seq2seq.data.examples import Example
 from seq2seq.errors import DataError
 from seq2seq.utils.files import write_text_atomically
 

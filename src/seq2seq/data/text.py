@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from seq2seq.data.pairs import Example, read_lines
+from seq2seq.data.examples import Example
+from seq2seq.data.pairs import read_lines
 from seq2seq.errors import DataError
 
 

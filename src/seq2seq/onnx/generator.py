@@ -12,7 +12,7 @@ import numpy as np
 from seq2seq.data.lm_text import scored_stream, stream_rows, stream_targets, window_reads
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.data.vocab import PAD_ID, Vocab
-from seq2seq.decoding.numpy_arrays import NumpyArrays
+from seq2seq.decoding.scoring import stepwise_nll
 from seq2seq.errors import ConfigError
 from seq2seq.evaluation.text_scores import text_scores
 from seq2seq.onnx.graphs import Array
@@ -53,14 +53,7 @@ class OnnxGenerator(Exported, TextGenerating):
     def _rows_nll(self, rows: Array, skipped: int = 0) -> tuple[float, int]:
         """Summed negative log-likelihood (nats) of the rows' counted targets (`stream_targets`) after the first
         `skipped` and their count, teacher-forced: the encoder graph reads each row's first token from a zero state
-        (as the first step returns its logits), then each step reads the next token of the row."""
+        (as the first step returns its logits, reading no token), then each step reads the next token of the row."""
         targets = stream_targets(rows)  # (B, L)
         targets[:, :skipped] = PAD_ID
-        memory = self.model.encode(rows[:, :1], np.ones(len(rows), dtype=np.int64))
-        state, total = self.model.init_state(memory), 0.0
-        for position in range(targets.shape[1]):
-            logits, state = self.model.step(rows[:, position], state, memory)  # (B, V); reads no token at 0
-            log_probs = NumpyArrays().log_softmax(logits.astype(np.float64))
-            picked = np.take_along_axis(log_probs, targets[:, position, None], axis=1)[:, 0]  # (B,)
-            total -= float(picked[targets[:, position] != PAD_ID].sum())
-        return total, int((targets != PAD_ID).sum())
+        return stepwise_nll(self.model, rows[:, :1], np.ones(len(rows), dtype=np.int64), rows, targets)

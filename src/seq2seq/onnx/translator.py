@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from seq2seq.data.metadata import ModelMetadata
 from seq2seq.decoding.ensemble import Ensemble
-from seq2seq.decoding.options import BATCH_SIZE
 from seq2seq.onnx.model import Exported, OnnxModel
 from seq2seq.tasks.translating import TextTranslator
 
@@ -21,10 +19,6 @@ class OnnxTranslator(Exported, TextTranslator):
     model: OnnxModel | Ensemble
     metadata: ModelMetadata
     manifest: dict[str, Any]
-
-    def perplexity(self, pairs: Sequence[Any], batch_size: int = BATCH_SIZE) -> float:
-        """Not computed on an export (nan): its graphs run one step at a time, without teacher forcing."""
-        return float("nan")
 
     def attends(self) -> bool:
         """Whether the model (every member of an ensemble) has attention weights to show: its state holds them."""

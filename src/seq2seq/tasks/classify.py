@@ -13,9 +13,10 @@ import torch
 from torch import Tensor, nn
 
 from seq2seq.config import Config, check_encoder_size, refuse_other_tasks_options
+from seq2seq.data.examples import Example
 from seq2seq.data.labels import LABEL_OFFSET, example_class, label_counts, read_labelled
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.pairs import Example, Pair, as_pair, split_dev
+from seq2seq.data.pairs import Pair, as_pair, split_dev
 from seq2seq.data.preparation import prepare_labelled
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import Vocab

@@ -14,9 +14,10 @@ from torch import nn
 from seq2seq.config import Config, check_copy_and_coverage, check_encoder_size, refuse_other_tasks_options
 from seq2seq.data.audio import read_audio_list
 from seq2seq.data.augmentation import check_augmentation
+from seq2seq.data.examples import Example
 from seq2seq.data.feature_cache import CACHE_NAME, FeatureCache
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.pairs import Example, Pair, as_pair, split_dev
+from seq2seq.data.pairs import Pair, as_pair, split_dev
 from seq2seq.data.preparation import prepare_speech
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import Vocab

@@ -1,7 +1,7 @@
 """The text front end of a translation model: tokenize, truncate, sort by length, batch, decode, detokenize and
 assemble `Translation`s, and score outputs against references; the part of translation that Translator (PyTorch)
-and OnnxTranslator (ONNX Runtime) share, without torch. They differ only in their runtime (`facade.Facade`) and in
-perplexity."""
+and OnnxTranslator (ONNX Runtime) share, without torch. They differ only in their runtime (`facade.Facade`), and a
+single PyTorch model scores references in one teacher-forced pass."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from typing import Any
 from seq2seq.config import Config, source_truncation
 from seq2seq.data.batching import length_batches
 from seq2seq.data.checks import check_outputs_vary
+from seq2seq.data.examples import encode_pairs
 from seq2seq.data.tokenizers import Tokenizer
 from seq2seq.data.vocab import PAD, PAD_ID, Vocab
 from seq2seq.decoding.arrays import Array
 from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions, Hypothesis, output_cap, with_knobs
+from seq2seq.decoding.scoring import stepwise_nll
 from seq2seq.decoding.search import decode
 from seq2seq.tasks.facade import Facade
 
@@ -38,7 +40,7 @@ class Translation:
 
 
 class TextTranslator(Facade):
-    """Text in, text out over a model's tokenizers and vocabularies; a facade supplies its runtime and `perplexity`."""
+    """Text in, text out over a model's tokenizers and vocabularies; a facade supplies its runtime."""
 
     model: Any
     config: Config
@@ -47,7 +49,23 @@ class TextTranslator(Facade):
     target_lengths: dict[str, float]
 
     def perplexity(self, pairs: Sequence[Any], batch_size: int = BATCH_SIZE) -> float:
-        raise NotImplementedError
+        """exp of the mean per-token cross-entropy of the references of pairs (objects with src and tgt), in fp32."""
+        from seq2seq.evaluation import metrics  # sacrebleu and friends: a quarter second that translating skips
+        examples, _ = encode_pairs(pairs, self.tokenizers, self.vocabs, copy=self.config.model.copy,
+                                   truncate_src=source_truncation(self.config))
+        xp, total, tokens = self._arrays, 0.0, 0
+        for start in range(0, len(examples), batch_size):
+            part = examples[start:start + batch_size]
+            src, src_lengths = xp.padded([example.src for example in part], PAD_ID, xp.int64)
+            tgt, _ = xp.padded([example.tgt for example in part], PAD_ID, xp.int64)  # <s> ... </s>
+            nll, count = self._reference_nll(src, src_lengths, tgt[:, :-1], tgt[:, 1:])
+            total, tokens = total + nll, tokens + count
+        return metrics.perplexity(total, tokens)
+
+    def _reference_nll(self, src: Array, src_lengths: Array, tgt_in: Array, tgt_out: Array) -> tuple[float, int]:
+        """Summed negative log-likelihood (nats) of the references tgt_out (B, T) and their count: fed one step at a
+        time (`scoring.stepwise_nll`)."""
+        return stepwise_nll(self.model, src, src_lengths, tgt_in, tgt_out)
 
     def summary_length(self) -> int:
         """A maximum output length (</s> included) that 99% of the training targets fit: the default limit of

@@ -20,17 +20,17 @@ from seq2seq.config import (
     check_shared_embeddings,
     refuse_other_tasks_options,
     shares_vocabulary,
-    source_truncation,
 )
 from seq2seq.data.corpus import open_corpus
 from seq2seq.data.datasets import load_pairs
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.pairs import Batch, Pair, as_pair, collate, encode_pairs, split_dev
+from seq2seq.data.pairs import Batch, Pair, as_pair, split_dev
 from seq2seq.data.preparation import Prepared, Sides, prepare_pairs
 from seq2seq.data.tokenizers import Tokenizer
-from seq2seq.data.vocab import PAD_ID, Vocab
+from seq2seq.data.vocab import Vocab
 from seq2seq.decoding.ensemble import Ensemble, members_of
-from seq2seq.decoding.options import BATCH_SIZE, DecodingOptions
+from seq2seq.decoding.options import DecodingOptions
+from seq2seq.decoding.scoring import stepwise_nll
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.evaluation import metrics, reports
 from seq2seq.models import architectures
@@ -61,36 +61,17 @@ class Translator(OnDevice, TextTranslator):
     target_lengths: dict[str, float] = field(default_factory=dict)  # of the training targets, in tokens
     precision: str | None = None  # autocast while decoding (auto, fp32, bf16, fp16); None: the training precision
 
-    def perplexity(self, pairs: Sequence[Pair], batch_size: int = BATCH_SIZE) -> float:
-        """exp of the mean per-token cross-entropy of the references, in fp32."""
-        examples, _ = encode_pairs(pairs, self.tokenizers, self.vocabs, copy=self.config.model.copy,
-                                   truncate_src=source_truncation(self.config))
-        total, tokens = 0.0, 0
+    def _reference_nll(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> tuple[float, int]:
+        """A Seq2Seq reads the references in one teacher-forced pass, an ensemble one step at a time; in fp32."""
         with inference(self.model, "fp32", self.device):
-            for start in range(0, len(examples), batch_size):
-                batch = collate(examples[start:start + batch_size]).to(self.device)
-                if isinstance(self.model, Ensemble):
-                    loss, count = ensemble_loss(self.model, batch)
-                else:
-                    loss, count = sequence_loss(self.model, batch)
-                total, tokens = total + float(loss), tokens + count
-        return metrics.perplexity(total, tokens)
+            if isinstance(self.model, Ensemble):
+                return stepwise_nll(self.model, src, src_lengths, tgt_in, tgt_out)
+            loss, count = sequence_loss(self.model, Batch(src, src_lengths, tgt_in, tgt_out))
+        return float(loss), count
 
     def attends(self) -> bool:
         """Whether the model (every member of an ensemble) has attention weights to show: its state holds them."""
         return all("attention" in member.state_axes() for member in members_of(self.model))
-
-
-def ensemble_loss(ensemble: Ensemble, batch: Batch) -> tuple[Tensor, int]:
-    """The summed negative log-probability of the batch's reference targets under the ensemble's mean, fed one step
-    at a time, and their count."""
-    state = ensemble.init_state(memory := ensemble.encode(batch.src, batch.src_lengths))
-    total = torch.zeros((), dtype=torch.float32, device=batch.src.device)
-    for t in range(batch.tgt_in.size(1)):
-        log_probs, state = ensemble.step(batch.tgt_in[:, t], state, memory)
-        targets = batch.tgt_out[:, t]
-        total -= log_probs.gather(1, targets[:, None]).squeeze(1)[targets != PAD_ID].sum()
-    return total, int((batch.tgt_out != PAD_ID).sum())
 
 
 def build_model(metadata: ModelMetadata) -> Seq2Seq:

@@ -17,8 +17,9 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from seq2seq.config import Config, save_config, validate
+from seq2seq.data.examples import Example
 from seq2seq.data.metadata import ModelMetadata
-from seq2seq.data.pairs import Batch, Example, batch_order, collate, split_batch
+from seq2seq.data.pairs import Batch, batch_order, collate, split_batch
 from seq2seq.errors import ConfigError, DataError
 from seq2seq.training import board, checkpoint, distributed, run_state, rundir, schedules
 from seq2seq.training.divergence import NonFiniteSteps, check_finite

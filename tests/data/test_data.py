@@ -1,4 +1,5 @@
-"""Tests for seq2seq.data.pairs: readers, one-line error messages, dev split, encoding, bucketing and padding."""
+"""Tests for seq2seq.data.pairs and data.examples: readers, one-line error messages, dev split, encoding, bucketing
+and padding."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from seq2seq.onnx.export import export
 from seq2seq.onnx.model import file_sha256
 from seq2seq.training import checkpoint
 from tests.conftest import toy_pairs
-from tests.onnx.test_onnx import TEXTS, TINY, assert_same_outputs, translate_without_torch
+from tests.onnx.test_onnx import TEXTS, TINY, assert_same_outputs, assert_same_perplexity, translate_without_torch
 
 Runs = tuple[api.Translator, OnnxTranslator, list[Path]]
 
@@ -49,6 +49,7 @@ def test_exported_ensemble_equals_pytorch(exported: Runs, options: DecodingOptio
     translator, onnx, runs = exported
     assert onnx.attends() and translator.attends()
     assert_same_outputs(translator, onnx, options)
+    assert_same_perplexity(translator, onnx)
     alone = [api.load_translator(run, device="cpu").translate(TEXTS, options) for run in runs]
     assert all(outputs != onnx.translate(TEXTS, options) for outputs in alone)
 

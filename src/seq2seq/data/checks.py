@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from seq2seq.data.vocab import SPECIALS, Vocab
 from seq2seq.errors import DataError
 
-if TYPE_CHECKING:  # data.pairs imports torch; the torch-free runtime checks its outputs here
+if TYPE_CHECKING:
     from seq2seq.data.examples import TokenPair
 
 logger = logging.getLogger(__name__)

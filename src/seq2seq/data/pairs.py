@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from seq2seq.data.examples import Example
+from seq2seq.data.examples import Example, TokenPair, encode_pairs, encode_tokens, tokenize_pairs  # noqa: F401 (their home until they moved to data.examples)
 from seq2seq.data.lines import Pair, read_lines
 from seq2seq.data.vocab import PAD_ID
 from seq2seq.errors import DataError

@@ -14,7 +14,7 @@ def stepwise_nll(model: Any, src: Array, src_lengths: Array, tokens_in: Array, t
     """Summed negative log-likelihood (nats) of targets (B, T) and their count, <pad> not counted: the model reads src
     (B, S) of lengths (B,), then tokens_in (B, T) one step at a time (`search.StepModel`)."""
     xp = namespace(src)
-    total = 0.0
+    total = xp.full((), 0.0, xp.standard.float64)  # on the device: read once, at the end
     with xp.no_grad():
         memory = model.encode(src, src_lengths)
         state = model.init_state(memory)
@@ -22,5 +22,5 @@ def stepwise_nll(model: Any, src: Array, src_lengths: Array, tokens_in: Array, t
             logits, state = model.step(tokens_in[:, step], state, memory)
             log_probs = xp.log_softmax(xp.astype(logits, xp.float32))
             picked = xp.take_along_axis(log_probs, targets[:, step:step + 1])[:, 0]  # (B,)
-            total -= float(xp.sum(xp.where(targets[:, step] == PAD_ID, 0.0, picked)))
-    return total, int(xp.sum(xp.astype(targets != PAD_ID, xp.int64)))
+            total = total - xp.sum(xp.astype(xp.where(targets[:, step] == PAD_ID, 0.0, picked), total.dtype))
+    return float(total), int(xp.sum(xp.astype(targets != PAD_ID, xp.int64)))
